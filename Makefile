@@ -1,0 +1,62 @@
+# Neural Networks: From Python to FPGA -- the two commands of a fresh machine:
+#   make lab    set up both Python environments (if needed) and open JupyterLab with the course
+#   make test   set up (if needed) and run every test
+# Everything else is a building block of those two.
+
+PYTHON ?= python3
+HOST   := .venv/host/bin
+BOARD  := .venv/board/bin
+# Tests and CI read the datasets from a local mirror (no network): ../shared/data when present.
+export COURSE_DATA_MIRROR ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data),)
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup lab test lint check-labs test-board test-host system-deps labs lock demo bench clean distclean
+
+help:
+	@echo "make lab    - set up and start JupyterLab (http://127.0.0.1:8888, token printed)"
+	@echo "make test   - set up and run all tests (lint, labs check, board env, unit, notebooks, browser)"
+	@echo "make labs   - regenerate labs/ from solutions/"
+	@echo "make demo   - the whole pipeline headless (course demo), report in build/demo/"
+	@echo "make lock   - re-resolve requirements/*.lock from requirements/*.in"
+
+setup:
+	$(PYTHON) scripts/bootstrap.py
+
+lab: setup
+	$(HOST)/course lab
+
+test: setup system-deps lint check-labs test-board test-host
+	@echo "make test: all tests passed"
+
+lint:
+	$(HOST)/ruff check .
+
+check-labs:
+	$(HOST)/course labs --check
+
+test-board:
+	cd tests/board && ../../$(BOARD)/python -m pytest -q -p no:cacheprovider .
+
+test-host:
+	$(HOST)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --nbval-lax tests solutions lectures
+
+system-deps:
+	$(PYTHON) scripts/system_deps.py
+
+labs:
+	$(HOST)/course labs
+
+demo: setup
+	$(HOST)/course demo
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(HOST)/python $$b || exit 1; done
+
+lock:
+	$(PYTHON) scripts/lock.py
+
+clean:
+	rm -rf build .pytest_cache
+
+distclean: clean
+	rm -rf .venv

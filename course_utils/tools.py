@@ -1,0 +1,76 @@
+"""One place that knows about external tools (Vivado, Vitis HLS) and says what to do without them."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+USING_VIVADO = "see README.md, section 'Using Vivado with the kit'"
+
+
+class ToolNotFound(RuntimeError):
+    """A step needs a tool that is not installed; the message names the step and what to do."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An external tool: its name, the executable found (or None) and where it was found."""
+
+    name: str
+    executable: Path | None
+    source: str
+
+    @property
+    def found(self) -> bool:
+        return self.executable is not None
+
+    def version(self) -> str | None:
+        """Version from the install path (``.../Vivado/2024.2/bin/vivado``), without running it."""
+        if self.executable is None:
+            return None
+        for part in reversed(self.executable.resolve().parts):
+            if part[:2] == "20" and "." in part:
+                return part
+        return None
+
+
+def _find(name: str, env_var: str) -> Tool:
+    root = os.environ.get(env_var)
+    if root and not root.startswith("/nonexistent"):
+        exe = Path(root) / "bin" / name
+        if exe.is_file():
+            return Tool(name, exe, f"${env_var}")
+    exe = shutil.which(name)
+    if exe:
+        return Tool(name, Path(exe), "PATH")
+    return Tool(name, None, f"not on PATH and ${env_var} unset")
+
+
+def find_vivado() -> Tool:
+    """Vivado, from ``$XILINX_VIVADO/bin`` or the PATH."""
+    return _find("vivado", "XILINX_VIVADO")
+
+
+def find_vitis_hls() -> Tool:
+    """Vitis HLS (``vitis_hls``), from ``$XILINX_HLS/bin``/``$VITIS_HLS`` or the PATH."""
+    tool = _find("vitis_hls", "XILINX_HLS")
+    return tool if tool.found else _find("vitis_hls", "VITIS_HLS")
+
+
+def vivado_available() -> bool:
+    """True when Vivado can be run (both Vivado and Vitis HLS are needed for FINN's IP steps)."""
+    return find_vivado().found and find_vitis_hls().found
+
+
+def require_vivado(step: str) -> Tool:
+    """Return Vivado, or raise ToolNotFound: '<step> needs Vivado ... skipped; see README ...'."""
+    tool = find_vivado()
+    if not tool.found:
+        raise ToolNotFound(f"Vivado not found ({tool.source}): {step} skipped; {USING_VIVADO}.")
+    return tool
+
+
+def skip_message(step: str) -> str:
+    """The one sentence a notebook prints when a Vivado step is skipped."""
+    return f"Vivado not found: {step} skipped (everything before it ran and was verified); {USING_VIVADO}."
