@@ -1,0 +1,110 @@
+"""The course's networks: a float MLP baseline and its quantized (Brevitas) twin.
+
+Both take **raw pixel values** 0..255 as float32 of shape ``(N, 784)`` and scale them by 1/255
+inside the network. That is exactly what the FPGA sees: UINT8 pixels on the input stream; FINN
+streamlining folds the 1/255 into the first layer's thresholds.
+
+Vocabulary: a PyTorch/Brevitas network is ``net`` (float) or ``qnn`` (quantized); an ONNX
+``ModelWrapper`` is ``model``. The two never share a name.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+INPUT_SCALE = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Shape and precision of the course MLP (``weight_bits == 1`` means bipolar +-1)."""
+
+    weight_bits: int = 4
+    act_bits: int = 4
+    hidden: tuple[int, ...] = (64, 64)
+    in_features: int = 784
+    num_classes: int = 10
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        """Short name such as ``w4a4``."""
+        return f"w{self.weight_bits}a{self.act_bits}"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MLPConfig:
+        d = dict(d)
+        d["hidden"] = tuple(d.get("hidden", (64, 64)))
+        return cls(**d)
+
+
+class FloatMLP(nn.Module):
+    """784 -> hidden -> ... -> 10 float baseline with BatchNorm and ReLU."""
+
+    def __init__(self, hidden: tuple[int, ...] = (64, 64), in_features: int = 784, num_classes: int = 10):
+        super().__init__()
+        layers: list[nn.Module] = []
+        prev = in_features
+        for h in hidden:
+            layers += [nn.Linear(prev, h, bias=False), nn.BatchNorm1d(h), nn.ReLU()]
+            prev = h
+        layers.append(nn.Linear(prev, num_classes, bias=False))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x * INPUT_SCALE)
+
+
+def _quant_layers(cfg: MLPConfig) -> list[nn.Module]:
+    """QuantLinear/BatchNorm/activation stack for ``cfg`` (bipolar quantizers at 1 bit)."""
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+
+    binary_w = cfg.weight_bits == 1
+    binary_a = cfg.act_bits == 1
+    if binary_w:
+        from brevitas.quant.binary import SignedBinaryWeightPerTensorConst as WQ
+    wkw = {"weight_quant": WQ} if binary_w else {"weight_bit_width": cfg.weight_bits}
+
+    layers: list[nn.Module] = []
+    prev = cfg.in_features
+    for h in cfg.hidden:
+        layers += [QuantLinear(prev, h, bias=False, **wkw), nn.BatchNorm1d(h)]
+        if binary_a:
+            from brevitas.quant.binary import SignedBinaryActPerTensorConst as AQ
+            layers.append(QuantIdentity(act_quant=AQ))
+        else:
+            layers.append(QuantReLU(bit_width=cfg.act_bits))
+        prev = h
+    layers.append(QuantLinear(prev, cfg.num_classes, bias=False, **wkw))
+    if binary_w:  # binary nets need a learnable affine at the output to train well
+        layers.append(nn.BatchNorm1d(cfg.num_classes))
+    return layers
+
+
+class QuantMLP(nn.Module):
+    """The quantized MLP of Labs 1-3: Brevitas QuantLinear + BatchNorm + QuantReLU per hidden layer.
+
+    Weights are signed narrow-range integers of ``weight_bits``; activations unsigned
+    ``act_bits`` integers. With ``weight_bits >= 4`` and ``act_bits >= 4`` FINN maps every layer
+    to RTL (MVAU_rtl + Thresholding_rtl) on a Zynq-7020.
+    """
+
+    def __init__(self, cfg: MLPConfig | None = None, **kwargs):
+        super().__init__()
+        self.cfg = cfg or MLPConfig(**kwargs)
+        self.layers = nn.Sequential(*_quant_layers(self.cfg))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x * INPUT_SCALE)
+
+
+def build_qnn(weight_bits: int = 4, act_bits: int = 4, hidden: tuple[int, ...] = (64, 64)) -> QuantMLP:
+    """A fresh ``QuantMLP`` (convenience for notebooks)."""
+    return QuantMLP(MLPConfig(weight_bits=weight_bits, act_bits=act_bits, hidden=tuple(hidden)))
