@@ -49,10 +49,14 @@ def say(msg: str) -> None:
 
 
 def run(cmd: list[str], what: str, **kw) -> None:
-    """Run a command, streaming its output; raise SetupError naming the step on failure."""
+    """Run a command quietly; on failure show its output and raise SetupError naming the step."""
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, **kw)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.STDOUT)
+    res = subprocess.run(cmd, text=True, **kw)
     if res.returncode != 0:
+        if res.stdout:
+            print(res.stdout[-6000:], file=sys.stderr)
         raise SetupError(f"{what} failed (exit {res.returncode}): {' '.join(cmd)}")
     say(f"{what}: {time.perf_counter() - t0:.1f} s")
 
@@ -182,7 +186,7 @@ def setup_board(force: bool) -> None:
         raise SetupError("the host environment is missing: run `python3 scripts/bootstrap.py host` first")
     run([str(py), "-m", "ipykernel", "install", "--prefix", str(host), "--name", KERNEL_NAME,
          "--display-name", KERNEL_DISPLAY, "--env", "PYNQ_VIRTUAL_BOARD", VIRTUAL_BOARD],
-        "register the virtual-board Jupyter kernel", stdout=subprocess.DEVNULL)
+        "register the virtual-board Jupyter kernel")
     run([str(py), "-c", "import numpy, pynq, course_utils.board"], "import check (board)")
     (venv / ".kit-stamp").write_text(stamp)
 
