@@ -401,7 +401,7 @@ def _by_hand(ds: Dataset, folder: Path, missing: list[DataFile]) -> str:
     rows = "\n".join(f"      {f.gz:<30} sha256 (decompressed) {f.sha256}  {f.size:,} bytes" for f in missing)
     return (f"What to do: check your network (or proxy: HTTPS_PROXY) and run "
             f"`course data --dataset {ds.name}` again, or place the files by hand:\n"
-            f"  1. download them from one of the URLs above (or copy them from a machine that has them);\n"
+            f"  1. download them from {' or '.join(ds.urls)} (or copy them from a machine that has them);\n"
             f"  2. put them, gzipped (.gz) or decompressed (without .gz), into\n      {folder}/\n"
             f"     with these names; the decompressed bytes must match:\n{rows}\n"
             f"     (check one with: gunzip -c FILE.gz | sha256sum)\n"
