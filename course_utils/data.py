@@ -337,7 +337,9 @@ def _open_source(src: _Source, timeout: float) -> tuple[BinaryIO, int | None]:
         raise _SourceFailed(f"HTTP {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
         raise _Unreachable(f"cannot connect: {err.reason}") from None
-    except (TimeoutError, OSError, http.client.HTTPException) as err:
+    except TimeoutError:
+        raise _Unreachable(f"no answer within {timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as err:
         raise _Unreachable(f"cannot connect: {type(err).__name__}: {err}") from None
     length = resp.headers.get("Content-Length")
     return resp, int(length) if length and length.isdigit() else None
@@ -398,10 +400,11 @@ def _remove_stale_tmp(folder: Path) -> None:
 
 def _by_hand(ds: Dataset, folder: Path, missing: list[DataFile]) -> str:
     """Instructions to place the missing files by hand."""
+    where = f" from {' or '.join(ds.urls)}" if ds.urls else ""
     rows = "\n".join(f"      {f.gz:<30} sha256 (decompressed) {f.sha256}  {f.size:,} bytes" for f in missing)
     return (f"What to do: check your network (or proxy: HTTPS_PROXY) and run "
             f"`course data --dataset {ds.name}` again, or place the files by hand:\n"
-            f"  1. download them from {' or '.join(ds.urls)} (or copy them from a machine that has them);\n"
+            f"  1. download them{where} (or copy them from a machine that has them);\n"
             f"  2. put them, gzipped (.gz) or decompressed (without .gz), into\n      {folder}/\n"
             f"     with these names; the decompressed bytes must match:\n{rows}\n"
             f"     (check one with: gunzip -c FILE.gz | sha256sum)\n"
@@ -535,6 +538,19 @@ def parse_idx(buf: bytes, where: str = "IDX data") -> np.ndarray:
     arr = np.frombuffer(buf, dtype=dtype, count=count, offset=header).reshape(dims)
     arr.flags.writeable = False
     return arr
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    """Encode an array as an IDX file (the inverse of ``parse_idx``)."""
+    arr = np.asarray(arr)
+    codes = {dt.str.lstrip("<>|="): code for code, dt in _IDX_DTYPES.items()}
+    key = arr.dtype.str.lstrip("<>|=")
+    if key not in codes or arr.ndim == 0 or arr.ndim > 255:
+        raise DataError(f"cannot encode {arr.dtype} array of shape {arr.shape} as IDX: use uint8, int8, "
+                        "int16, int32, float32 or float64 with 1 to 255 dims.")
+    code = codes[key]
+    header = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
+    return header + np.ascontiguousarray(arr, dtype=_IDX_DTYPES[code]).tobytes()
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
