@@ -9,7 +9,11 @@ Vocabulary: a PyTorch/Brevitas network is ``net`` (float) or ``qnn`` (quantized)
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,6 +54,7 @@ class FloatMLP(nn.Module):
 
     def __init__(self, hidden: tuple[int, ...] = (64, 64), in_features: int = 784, num_classes: int = 10):
         super().__init__()
+        self.hidden, self.in_features, self.num_classes = tuple(hidden), in_features, num_classes
         layers: list[nn.Module] = []
         prev = in_features
         for h in hidden:
@@ -108,3 +113,60 @@ class QuantMLP(nn.Module):
 def build_qnn(weight_bits: int = 4, act_bits: int = 4, hidden: tuple[int, ...] = (64, 64)) -> QuantMLP:
     """A fresh ``QuantMLP`` (convenience for notebooks)."""
     return QuantMLP(MLPConfig(weight_bits=weight_bits, act_bits=act_bits, hidden=tuple(hidden)))
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def checkpoint(net: nn.Module, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The saved form of a course network: ``{"kind", "config", "state_dict", "info"}``.
+
+    ``kind`` is ``"quant"`` (``QuantMLP``, config = ``MLPConfig.to_dict()``) or ``"float"``
+    (``FloatMLP``, config = its shape); ``info`` holds free-form training facts (accuracy, seed...).
+    """
+    if isinstance(net, QuantMLP):
+        kind, config = "quant", net.cfg.to_dict()
+    elif isinstance(net, FloatMLP):
+        kind = "float"
+        config = {"hidden": list(net.hidden), "in_features": net.in_features, "num_classes": net.num_classes}
+    else:
+        raise TypeError(f"expected a QuantMLP or FloatMLP, got {type(net).__name__}.")
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    return {"kind": kind, "config": config, "state_dict": state, "info": dict(info or {})}
+
+
+def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any] | None = None) -> Path:
+    """Save ``checkpoint(net, info)`` to ``path`` atomically (temp file + rename); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(checkpoint(net, info), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> nn.Module:
+    """The network saved at ``path`` (QuantMLP or FloatMLP), in eval mode; ``.info`` holds its info."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: train and save the network first "
+                                "(or use the shipped one in pretrained/lab1/).")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {err}); "
+                         "delete it and save the network again.") from err
+    if not isinstance(ck, dict) or "state_dict" not in ck or "config" not in ck:
+        raise ValueError(f"{path} is not a course checkpoint (expected keys 'config' and 'state_dict').")
+    if ck.get("kind", "quant") == "float":
+        c = ck["config"]
+        net: nn.Module = FloatMLP(tuple(c["hidden"]), c["in_features"], c["num_classes"])
+    else:
+        net = QuantMLP(MLPConfig.from_dict(ck["config"]))
+    net.load_state_dict(ck["state_dict"])
+    net.info = dict(ck.get("info") or {})
+    return net.eval()
