@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,65 @@ def test_status_feeds_course_doctor() -> None:
     lines, _ = doctor.report(check_network=False)
     rows = [line for line in lines if line.startswith("dataset")]
     assert [r.split()[1] for r in rows] == list(data.DATASETS)
+
+
+@needs_mirror
+def test_data_module_runs_in_the_board_env_without_torch(tmp_path: Path) -> None:
+    board = Path(__file__).resolve().parents[1] / ".venv" / "board" / "bin" / "python"
+    if not board.exists():
+        pytest.skip("board environment .venv/board not set up")
+    code = ("import sys; from course_utils import data; x, y = data.load('mnist', 'test'); "
+            "print(x.shape, y[:3].tolist(), 'torch' in sys.modules, 'tqdm' in sys.modules)")
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "board-cache"), "COURSE_DATA_MIRROR": str(MIRROR)}
+    env.pop("PYNQ_VIRTUAL_BOARD", None)
+    res = subprocess.run([str(board), "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[0] == "(10000, 28, 28) [7, 2, 1] False True"
+
+
+@needs_mirror
+def test_torch_tensors_are_raw_pixels() -> None:
+    torchdata = pytest.importorskip("course_utils.torchdata")
+    import torch
+
+    images, labels = data.load("mnist", "test")
+    x, y = torchdata.tensors("mnist", "test")
+    assert x.dtype == torch.float32 and x.shape == (10000, 784)
+    assert y.dtype == torch.int64 and y[:10].tolist() == MNIST_TEST_FIRST
+    assert float(x.max()) == 255.0
+    assert torch.equal(x[3], torch.from_numpy(images[3].reshape(-1).astype("float32")))
+    x[0, 0] = 123.0  # a fresh, writable copy: the cached uint8 arrays are untouched
+    assert images[0, 0, 0] == 0 and torchdata.tensors("mnist", "test")[0][0, 0] == 0.0
+
+
+@needs_mirror
+def test_loaders_are_seeded_and_split() -> None:
+    torchdata = pytest.importorskip("course_utils.torchdata")
+    import torch
+
+    def first_labels(dl: object, n: int = 3) -> list[list[int]]:
+        return [yb[:8].tolist() for _, (_, yb) in zip(range(n), dl)]
+
+    a = torchdata.loaders("mnist", batch_size=100, seed=1)
+    b = torchdata.loaders("mnist", batch_size=100, seed=1)
+    c = torchdata.loaders("mnist", batch_size=100, seed=2)
+    assert a.val is None and len(a.train) == 600 and len(a.test) == 100
+    assert first_labels(a.train) == first_labels(b.train) != first_labels(c.train)
+    assert first_labels(a.train) != first_labels(a.train)  # a new order every epoch, from the seeded RNG
+    assert next(iter(a.test))[1][:10].tolist() == MNIST_TEST_FIRST  # test split in file order
+    xb, yb = next(iter(a.train))
+    assert xb.shape == (100, 784) and xb.dtype == torch.float32 and yb.dtype == torch.int64
+
+    s = torchdata.loaders("mnist", batch_size=500, seed=3, val_size=0.1)
+    t = torchdata.loaders("mnist", batch_size=500, seed=3, val_size=6000)
+    val_x = torch.cat([xb for xb, _ in s.val])
+    train_x = torch.cat([xb for xb, _ in s.train])
+    assert len(val_x) == 6000 and len(train_x) == 54000
+    assert torch.equal(val_x, torch.cat([xb for xb, _ in t.val]))  # same seed, same held-out set
+    full = torchdata.tensors("mnist", "train")[0]
+    key = lambda m: set(map(bytes, m.to(torch.uint8).numpy()))  # noqa: E731 - images as hashable rows
+    assert key(val_x) | key(train_x) == key(full) and not key(val_x) & key(train_x)
+    with pytest.raises(ValueError, match="val_size"):
+        torchdata.loaders("mnist", val_size=60000)
+    with pytest.raises(ValueError, match="val_size"):
+        torchdata.loaders("mnist", val_size=-5)
