@@ -1,0 +1,65 @@
+"""FINN (finn-plus) for the course: runs without Vivado, checkpoints and verifies stages, reads estimates.
+
+``from course_utils import finnflow as ff`` is cheap; names are imported from their module on first use:
+
+* ``env``: ``setup()`` (import shim, ``FINN_BUILD_DIR``/``FINN_SETTINGS`` under ``build/finn``),
+  ``status()``, ``vivado_available()``, ``FPGA_PART``;
+* ``stages``: ``STAGES``, ``save_stage``/``load_stage`` (``build/lab2/NN_<stage>.onnx``), ``lab1_inputs``,
+  model checks (``check_qonnx_ops``, ``check_integer_input``, ``check_streamlined``, ``check_hw_conversion``),
+  ``output_scale``;
+* ``verify``: ``Golden``, ``execute``, ``verify_stage`` (bit-exact on integer outputs; names the first
+  differing tensor);
+* ``estimates``: ``layer_table``, ``estimate_summary``, ``fps_latency``, ``read_reports``, ``capacity``;
+* ``folding``: ``legal_values``, ``check_folding``, ``apply_folding``, ``get_folding``, ``search_folding``,
+  ``design_space``;
+* ``streams``: ``io_streams``, ``dma_report`` (AXI DMA widths, TLAST);
+* ``views``: ``show_source``, ``graph_table``, ``graph_diff``, ``graph_view`` (Netron);
+* ``plots``: ``resources_vs_capacity``, ``design_space``;
+* ``transforms``: ``RemoveOutputScale``, ``step_drop_output_scale``;
+* ``builder``: ``builder_session``, ``check_outputs``, ``generated_code``, ``HIDDEN_STEPS``;
+* ``flow``: ``run_flow`` (the whole flow headless, for scripts and tests).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("setup", "status", "vivado_available", "vivado_placeholder", "FPGA_PART",
+                     "DEFAULT_CLOCK_MHZ", "finn_build_dir"), "env"),
+    **dict.fromkeys(("FinnFlowError", "UnsupportedModelError", "StageMismatchError", "FoldingError",
+                     "BudgetError", "ExecutionError"), "errors"),
+    **dict.fromkeys(("STAGES", "stage_path", "save_stage", "load_stage", "lab1_inputs", "lab2_dir",
+                     "check_qonnx_ops", "check_integer_input", "check_streamlined", "check_hw_conversion",
+                     "output_scale"), "stages"),
+    **dict.fromkeys(("Golden", "StageResult", "execute", "verify_stage", "first_difference",
+                     "prepare_for_python"), "verify"),
+    **dict.fromkeys(("layer_estimates", "layer_table", "estimate_summary", "fps_latency", "performance",
+                     "read_reports", "capacity", "utilization", "over_budget", "save_estimates"),
+                    "estimates"),
+    **dict.fromkeys(("divisors", "legal_values", "check_folding", "apply_folding", "get_folding",
+                     "search_folding", "design_space", "dma_width_ok", "DMA_WIDTHS", "foldable_nodes"),
+                    "folding"),
+    **dict.fromkeys(("io_streams", "dma_report", "check_dma_widths"), "streams"),
+    **dict.fromkeys(("show_source", "graph_table", "graph_diff", "graph_view"), "views"),
+    **dict.fromkeys(("RemoveOutputScale", "step_drop_output_scale", "recorded_output_scale"), "transforms"),
+    **dict.fromkeys(("builder_session", "check_outputs", "expected_outputs", "generated_code",
+                     "HIDDEN_STEPS", "hidden_steps_table", "folding_config_file", "build_log_errors"),
+                    "builder"),
+    **dict.fromkeys(("run_flow", "FlowResult"), "flow"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        if name in ("env", "errors", "stages", "verify", "estimates", "folding", "streams", "views", "plots",
+                    "transforms", "builder", "flow"):
+            return importlib.import_module(f"{__name__}.{name}")
+        raise AttributeError(f"module 'course_utils.finnflow' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

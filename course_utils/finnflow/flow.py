@@ -1,0 +1,235 @@
+"""The whole Lab 2 flow headless: QONNX -> verified, folded dataflow model -> estimates (-> code).
+
+The same FINN transformations the Lab 2 notebooks apply one by one, in the same order as FINN's
+builder (``step_qonnx_to_finn`` ... ``step_generate_estimate_reports``), for scripts, benchmarks,
+tests and the bit-width design space. In the labs, students write these chains themselves.
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART, setup
+
+setup()
+from qonnx.core.datatype import DataType  # noqa: E402
+from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
+
+from course_utils.finnflow import stages as st  # noqa: E402
+from course_utils.finnflow.errors import ExecutionError  # noqa: E402
+from course_utils.finnflow.verify import Golden, StageResult, verify_stage  # noqa: E402
+
+DEFAULT_TARGET_FPS = 500_000
+DEFAULT_BUDGET = 0.7
+
+
+def to_finn(model: ModelWrapper, input_datatype: str | None = "UINT8") -> ModelWrapper:
+    """QONNX cleanup, ConvertQONNXtoFINN, and the input annotation (UINT8: raw pixels)."""
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from qonnx.util.cleanup import cleanup_model
+
+    st.check_qonnx_ops(model)
+    model = cleanup_model(model).transform(ConvertQONNXtoFINN())
+    if input_datatype:
+        model.set_tensor_datatype(model.graph.input[0].name, DataType[input_datatype])
+    return model
+
+
+def tidy(model: ModelWrapper) -> ModelWrapper:
+    """The tidy-up chain of FINN's ``step_tidy_up``."""
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import (
+        GiveReadableTensorNames,
+        GiveUniqueNodeNames,
+        RemoveStaticGraphInputs,
+    )
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    for t in (InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(),
+              InferDataTypes(), RemoveStaticGraphInputs()):
+        model = model.transform(t)
+    return model
+
+
+def streamline(model: ModelWrapper) -> ModelWrapper:
+    """FINN's ``step_streamline`` for MLPs (bipolar MatMuls become XNOR-popcount)."""
+    import finn.transformation.streamline.absorb as absorb
+    from finn.transformation.streamline import Streamline
+    from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+    from qonnx.transformation.general import RemoveUnusedTensors
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+
+    model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold()).transform(Streamline())
+    model = model.transform(ConvertBipolarMatMulToXnorPopcount()).transform(Streamline())
+    model = model.transform(InferDataLayouts()).transform(RemoveUnusedTensors())
+    st.check_streamlined(model)
+    return model
+
+
+def to_hw(model: ModelWrapper) -> ModelWrapper:
+    """Standalone thresholds first, then matrix layers (RTL-capable MVAUs), as ``step_convert_to_hw``."""
+    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+        InferBinaryMatrixVectorActivation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+        InferQuantizedMatrixVectorActivation,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    for t in (InferThresholdingLayer(), InferBinaryMatrixVectorActivation(),
+              InferQuantizedMatrixVectorActivation(), InferShapes(), InferDataTypes(), GiveUniqueNodeNames()):
+        model = model.transform(t)
+    st.check_hw_conversion(model)
+    return model
+
+
+def minimize_bit_widths(model: ModelWrapper) -> ModelWrapper:
+    """Tighten weight/accumulator widths and round thresholds, as ``step_minimize_bit_width``."""
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    model = model.transform(MinimizeWeightBitWidth()).transform(MinimizeAccumulatorWidth())
+    model = model.transform(InferDataTypes()).transform(RoundAndClipThresholds()).transform(InferDataTypes())
+    return model.transform(MinimizeWeightBitWidth()).transform(InferDataTypes())
+
+
+def partition(model: ModelWrapper, partition_dir: Path) -> tuple[ModelWrapper, ModelWrapper]:
+    """``CreateDataflowPartition``: ``(parent model, dataflow partition model)``."""
+    from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+    from qonnx.custom_op.registry import getCustomOp
+
+    parent = model.transform(CreateDataflowPartition(partition_model_dir=str(partition_dir)))
+    sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")
+    if len(sdp) != 1:
+        raise st.UnsupportedModelError(f"expected one dataflow partition, got {len(sdp)}: hardware layers "
+                                       "are interrupted by nodes that stay in software.")
+    return parent, ModelWrapper(getCustomOp(sdp[0]).get_nodeattr("model"))
+
+
+def specialize(model: ModelWrapper, fpgapart: str = FPGA_PART) -> ModelWrapper:
+    """``SpecializeLayers`` for the part (RTL where possible, else HLS), as ``step_specialize_layers``."""
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    model = model.transform(SpecializeLayers(fpgapart)).transform(GiveUniqueNodeNames())
+    return model.transform(InferShapes()).transform(InferDataTypes())
+
+
+def generate_code(model: ModelWrapper, clock_mhz: float = DEFAULT_CLOCK_MHZ,
+                  fpgapart: str = FPGA_PART) -> ModelWrapper:
+    """``PrepareIP``: Verilog for RTL layers, HLS C++ + Tcl for HLS layers (no Vivado needed)."""
+    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
+    from qonnx.transformation.general import GiveUniqueNodeNames
+
+    model = model.transform(GiveUniqueNodeNames())
+    return model.transform(PrepareIP(fpgapart, 1000.0 / clock_mhz))
+
+
+@dataclass
+class FlowResult:
+    """What ``run_flow`` produced: every stage model, verification results, folding, estimates."""
+
+    stages: dict[str, ModelWrapper]
+    verified: dict[str, StageResult]
+    skipped: list[str]
+    output_scale: float | None
+    folding: dict[str, dict[str, int]]
+    estimates: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    @property
+    def folded(self) -> ModelWrapper:
+        """The folded, specialized dataflow model (``08_folded``)."""
+        return self.stages["08_folded"]
+
+
+def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = None,
+             golden: Golden | str | Path | None = None, verify: bool = True,
+             folding: dict[str, dict[str, int]] | None = None, target_fps: float | None = DEFAULT_TARGET_FPS,
+             budget: float | dict[str, float] = DEFAULT_BUDGET, clock_mhz: float = DEFAULT_CLOCK_MHZ,
+             fpgapart: str = FPGA_PART, input_datatype: str | None = "UINT8", codegen: bool = False,
+             n_verify: int | None = None) -> FlowResult:
+    """QONNX model -> the eight Lab 2 checkpoints, verified, folded, estimated (and code-generated).
+
+    ``folding``: a FINN folding config; else ``target_fps`` searches the cheapest folding within
+    ``budget`` (``search_folding``); with both None every layer stays fully folded (PE=SIMD=1).
+    ``out_dir``: where the checkpoints are saved (None: not saved). ``golden``: the golden batch for
+    verification (default: Lab 1's). HLS layers cannot execute here, so their stages are verified
+    up to the generic hardware graph and reported in ``skipped``.
+    """
+    from course_utils.finnflow.estimates import estimate_summary
+    from course_utils.finnflow.folding import apply_folding, search_folding
+
+    t_all = time.perf_counter()
+    seconds: dict[str, float] = {}
+    model = qonnx if isinstance(qonnx, ModelWrapper) else ModelWrapper(str(qonnx))
+    if verify and golden is None:
+        golden = st.lab1_inputs()["golden"]
+    if verify and not isinstance(golden, Golden):
+        golden = Golden.load(golden)
+    out = Path(out_dir) if out_dir is not None else None
+    part_dir = (out / "partitions") if out is not None else Path(tempfile.mkdtemp(prefix="partitions_",
+                                                                                dir=setup()))
+    stages: dict[str, ModelWrapper] = {}
+    verified: dict[str, StageResult] = {}
+    skipped: list[str] = []
+    prev: StageResult | None = None
+
+    def stage(name: str, m: ModelWrapper) -> None:
+        nonlocal prev
+        stages[name] = m
+        if out is not None:
+            st.save_stage(m, name, out)
+        if verify and not skipped:
+            try:
+                prev = verified[name] = verify_stage(m, golden, name, previous=prev, n=n_verify, quiet=True)
+            except ExecutionError as err:
+                skipped.append(f"{name} and later: {err}")
+
+    def timed(key: str, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        result = fn(*args)
+        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - t0
+        return result
+
+    stage("01_finn", timed("to_finn", to_finn, model, input_datatype))
+    if input_datatype is None:
+        st.check_integer_input(stages["01_finn"])
+    stage("02_tidy", timed("tidy", tidy, stages["01_finn"]))
+    stage("03_streamlined", timed("streamline", streamline, stages["02_tidy"]))
+    scale = st.output_scale(stages["03_streamlined"])
+    hw = timed("to_hw", lambda m: minimize_bit_widths(to_hw(m)), stages["03_streamlined"])
+    stage("04_hw", hw)
+    parent, dataflow = timed("partition", partition, hw, part_dir)
+    stage("05_dataflow_parent", parent)
+    stage("06_dataflow", dataflow)
+    stage("07_specialized", timed("specialize", specialize, dataflow, fpgapart))
+    folded = ModelWrapper(copy.deepcopy(stages["07_specialized"].model))
+    t0 = time.perf_counter()
+    if folding is None and target_fps is not None:
+        folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
+    if folding:
+        apply_folding(folded, folding)
+    folded = minimize_bit_widths(folded)
+    seconds["folding"] = time.perf_counter() - t0
+    stage("08_folded", folded)
+    estimates = timed("estimates", estimate_summary, folded, clock_mhz, fpgapart)
+    if codegen:
+        stages["08_folded"] = timed("codegen", generate_code, folded, clock_mhz, fpgapart)
+    seconds["total"] = time.perf_counter() - t_all
+    from course_utils.finnflow.folding import get_folding
+
+    return FlowResult(stages, verified, skipped, scale, get_folding(folded), estimates, seconds, out)
