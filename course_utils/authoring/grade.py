@@ -1,0 +1,769 @@
+"""Grade a folder of submitted notebooks: sandboxed runs, the solution's checks, gradebook and feedback.
+
+For each student (a sub-folder ``SUBMISSIONS/<student>/`` holding the lab's notebooks, or a file
+``SUBMISSIONS/<student>.ipynb`` when one notebook is graded) and each graded notebook:
+
+1. a scratch copy: the kit's package and ``pretrained/`` (no ``solutions/``), the datasets
+   (hard links to the grader's verified cache), a home folder; the submission is copied there,
+   the submissions folder is never written;
+2. the notebook the grader runs: the student's cells, every checkpoint replaced by the solution's
+   (``grading_notebook``), plus hidden tests from ``grading.toml``;
+3. one worker process per notebook (``grade_worker``) runs it in a kernel started under limits
+   (``sandbox``): per-cell and total timeouts, memory, file size, output size;
+4. the results are scored (points per exercise, partial credit per part) and written at once:
+   ``results/<student>.json``, ``feedback/<student>.md``, ``executed/<student>/<notebook>.ipynb``
+   and the rewritten ``gradebook.csv``. ``resume=True`` skips students already graded with the
+   same submission and configuration.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from course_utils.authoring import grading_notebook as gnb
+from course_utils.authoring.grading_config import LabConfig, Limits, load_config
+
+GRADER_VERSION = "1"
+SANDBOX_PATH = Path(__file__).with_name("sandbox.py")
+WORKER_GRACE = 45.0
+_SAFE_RE = re.compile(r"[^A-Za-z0-9._@+-]+")
+
+
+class GradingError(RuntimeError):
+    """Grading cannot start (bad arguments, configuration or kit); the message says what to do."""
+
+
+@dataclass
+class Submission:
+    """One student's files: notebook stem -> path (a stem missing from the dict was not submitted)."""
+
+    student: str
+    notebooks: dict[str, Path]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Options:
+    """How to grade (what the command line sets)."""
+
+    workers: int = 2
+    resume: bool = False
+    kernel_user: str | None = None
+    keep_scratch: bool = False
+    limits: dict[str, float] = field(default_factory=dict)
+    scratch_root: Path | None = None
+    progress: bool = True
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def safe_name(student: str) -> str:
+    """A file-name-safe form of a student id."""
+    return _SAFE_RE.sub("_", student).strip("._") or "student"
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fmt(points: float) -> str:
+    return f"{points:g}"
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- what to grade
+
+def lab_folder(kit_root: Path, lab: str) -> Path:
+    """``solutions/lab<N>_*`` for ``lab`` = "1", "lab1" or a folder name such as "lab1_qat"."""
+    sol = kit_root / "solutions"
+    if (sol / lab).is_dir():
+        return sol / lab
+    number = lab.removeprefix("lab")
+    matches = sorted(p for p in sol.glob(f"lab{number}_*") if p.is_dir())
+    if len(matches) != 1:
+        have = ", ".join(sorted(p.name for p in sol.iterdir() if p.is_dir())) if sol.is_dir() else "none"
+        raise GradingError(f"no single solutions folder for lab {lab!r} in {sol} (found: {have}); "
+                           "pass --lab with a folder name such as lab1_qat")
+    return matches[0]
+
+
+def find_notebook(kit_root: Path, name: str) -> Path:
+    """A solution notebook from a path, ``lab1_qat/02_x``, or a unique stem such as ``02_x``."""
+    direct = Path(name)
+    if direct.suffix == ".ipynb" and direct.is_file() and "solutions" in direct.resolve().parts:
+        return direct.resolve()
+    stem = Path(name).name.removesuffix(".ipynb")
+    parent = Path(name).parent.name
+    hits = [p for p in (kit_root / "solutions").rglob(f"{stem}.ipynb")
+            if ".ipynb_checkpoints" not in p.parts and (not parent or p.parent.name == parent)]
+    if len(hits) != 1:
+        raise GradingError(f"notebook {name!r}: {len(hits)} matching solution notebooks under "
+                           f"{kit_root / 'solutions'}; name it as <lab folder>/<notebook>, e.g. "
+                           "lab1_qat/02_quantization_maths")
+    return hits[0]
+
+
+def discover(submissions: Path, stems: list[str]) -> list[Submission]:
+    """The students in ``submissions``: one folder per student, or ``<student>.ipynb`` for one notebook."""
+    if not submissions.is_dir():
+        raise GradingError(f"submissions folder {submissions} does not exist")
+    found: dict[str, Submission] = {}
+    for entry in sorted(submissions.iterdir()):
+        if entry.name.startswith((".", "_")):
+            continue
+        if entry.is_dir():
+            sub = Submission(entry.name, {})
+            files = sorted(p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            for stem in stems:
+                named = [p for p in files if p.stem == stem]
+                if named:
+                    sub.notebooks[stem] = min(named, key=lambda p: len(p.parts))
+            if len(stems) == 1 and not sub.notebooks and len(files) == 1:
+                sub.notebooks[stems[0]] = files[0]
+                sub.notes.append(f"The notebook was named '{files[0].name}', not '{stems[0]}.ipynb'; "
+                                 "it was graded as that notebook.")
+        elif entry.suffix == ".ipynb" and len(stems) == 1:
+            sub = Submission(entry.stem, {stems[0]: entry})
+        else:
+            continue
+        key = safe_name(sub.student)
+        if key in {safe_name(s) for s in found}:
+            raise GradingError(f"two submissions map to the student id {key!r}: rename one of them")
+        found[sub.student] = sub
+    if not found:
+        raise GradingError(f"no submissions in {submissions}: expected one folder per student "
+                           "(<student>/<notebook>.ipynb) or <student>.ipynb files")
+    return list(found.values())
+
+
+# --------------------------------------------------------------------------- the grader
+
+@dataclass
+class NotebookPlan:
+    """One graded notebook: its solution spec and effective limits."""
+
+    spec: gnb.SolutionSpec
+    limits: Limits
+    lab_folder: str
+
+
+class Grader:
+    """Grades submissions of one lab (or one notebook) into an output folder."""
+
+    def __init__(self, kit_root: Path, solution_notebooks: list[Path], out_dir: Path,
+                 options: Options | None = None, package_dir: Path | None = None) -> None:
+        self.kit_root = kit_root.resolve()
+        self.options = options or Options()
+        self.out = out_dir.resolve()
+        self.package_dir = (package_dir or self._package_dir()).resolve()
+        if not solution_notebooks:
+            raise GradingError("nothing to grade: no solution notebooks selected")
+        lab_dir = solution_notebooks[0].parent
+        self.lab = lab_dir.name
+        self.config: LabConfig = load_config(lab_dir)
+        self.plans = [self._plan(p) for p in solution_notebooks if self.config.notebook(p.stem).graded]
+        if not self.plans:
+            raise GradingError(f"every selected notebook has `graded = false` in {self.config.path}")
+        names = {p.stem for p in solution_notebooks}
+        unknown_nb = sorted(set(self.config.notebooks) - {p.stem for p in lab_dir.glob("*.ipynb")})
+        if unknown_nb:
+            raise GradingError(f"{self.config.path} names notebook(s) {unknown_nb} that {lab_dir} "
+                               "does not have")
+        self.stems = [p.spec.stem for p in self.plans if p.spec.stem in names]
+        self.modules = {p.spec.stem: gnb.check_sources(self.package_dir, p.spec.check_modules)
+                        for p in self.plans}
+        self.fingerprint_base = self._fingerprint_base()
+        self.lock = threading.Lock()
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self.kernel_pids: set[int] = set()
+        self.stopping = threading.Event()
+        self.run_dir: Path | None = None
+
+    def _package_dir(self) -> Path:
+        local = self.kit_root / "course_utils"
+        if (local / "checks").is_dir():
+            return local
+        import course_utils
+        return Path(course_utils.__file__).parent
+
+    def _plan(self, path: Path) -> NotebookPlan:
+        try:
+            spec = gnb.read_solution(path, self.config.kernel)
+        except (ValueError, OSError) as err:
+            raise GradingError(f"cannot read the solution notebook: {err}") from None
+        if not spec.exercises:
+            raise GradingError(f"{path} has no '# Exercise N.k:' cells: nothing to grade")
+        unknown = gnb.unknown_exercises(spec, self.config)
+        if unknown:
+            raise GradingError(f"{self.config.path} names exercise(s) {unknown} for {spec.stem}, which has "
+                               f"only {spec.exercises}")
+        no_check = [ex for ex in spec.exercises
+                    if ex not in spec.checkpoints and not self.config.exercise(spec.stem, ex).hidden]
+        if no_check:
+            raise GradingError(f"{path}: exercise(s) {no_check} have no checkpoint cell (tagged "
+                               "'checkpoint') and no hidden test: they cannot be graded")
+        limits = replace(self.config.notebook(spec.stem).limits, **{
+            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb") else float(v))
+            for k, v in self.options.limits.items() if v})
+        return NotebookPlan(spec=spec, limits=limits, lab_folder=path.parent.name)
+
+    def _fingerprint_base(self) -> str:
+        h = hashlib.sha256(f"v{GRADER_VERSION}|{self.config.fingerprint()}".encode())
+        for plan in self.plans:
+            h.update(plan.spec.path.read_bytes())
+            h.update(json.dumps(self.modules[plan.spec.stem], sort_keys=True).encode())
+            h.update(json.dumps(plan.limits.__dict__, sort_keys=True).encode())
+        h.update(gnb.HARNESS_PATH.read_bytes())
+        return h.hexdigest()
+
+    def fingerprint(self, sub: Submission) -> str:
+        """What a result depends on: grader, configuration, solutions, checks and the submitted files."""
+        h = hashlib.sha256(self.fingerprint_base.encode())
+        for stem in self.stems:
+            path = sub.notebooks.get(stem)
+            digest = sha256_bytes(path.read_bytes()) if path and path.is_file() else "missing"
+            h.update(f"{stem}:{digest}".encode())
+        return h.hexdigest()[:32]
+
+    # ----------------------------------------------------------------------- columns and output
+
+    def columns(self) -> list[tuple[str, str, str]]:
+        """(notebook stem, exercise id, column name) for every graded exercise, in order."""
+        ids = [ex for stem in self.stems for ex in self._plan_of(stem).spec.exercises]
+        dup = {ex for ex in ids if ids.count(ex) > 1}
+        return [(stem, ex, f"{stem}:{ex}" if ex in dup else f"Exercise {ex}")
+                for stem in self.stems for ex in self._plan_of(stem).spec.exercises]
+
+    def _plan_of(self, stem: str) -> NotebookPlan:
+        return next(p for p in self.plans if p.spec.stem == stem)
+
+    def max_points(self) -> float:
+        """The most a student can earn."""
+        return sum(self.config.exercise(stem, ex).max_points for stem, ex, _ in self.columns())
+
+    def result_path(self, student: str) -> Path:
+        """Where a student's result JSON goes."""
+        return self.out / "results" / f"{safe_name(student)}.json"
+
+    # ----------------------------------------------------------------------- preparing the runs
+
+    def prepare(self) -> None:
+        """Make the run folder: the kernels' kit template (no solutions) and the datasets cache."""
+        base = self.options.scratch_root or Path(tempfile.gettempdir())
+        base.mkdir(parents=True, exist_ok=True)
+        self.run_dir = Path(tempfile.mkdtemp(prefix="course-grade-", dir=base))
+        os.chmod(self.run_dir, 0o711)
+        self.private = self.run_dir / "private"
+        self.private.mkdir(mode=0o700)
+        self.template = self.private / "kit"
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+        shutil.copytree(self.package_dir, self.template / "course_utils", ignore=ignore)
+        if (self.kit_root / "pretrained").is_dir():
+            shutil.copytree(self.kit_root / "pretrained", self.template / "pretrained", ignore=ignore)
+        for name in ("pyproject.toml", "LICENSE"):
+            if (self.kit_root / name).is_file():
+                shutil.copy2(self.kit_root / name, self.template / name)
+        self.datasets = self._datasets()
+
+    def _datasets(self) -> dict[str, Path]:
+        """The grader's verified dataset folders (fetched offline from the mirror when missing)."""
+        if not self.config.datasets:
+            return {}
+        from course_utils import data
+        out = {}
+        for name in self.config.datasets:
+            try:
+                out[name] = data.fetch(name, progress=False)
+            except data.DataError as err:
+                raise GradingError(f"dataset {name} is needed by the submissions and is not available "
+                                   f"offline:\n{err}") from None
+        return out
+
+    def _scratch(self) -> Path:
+        """A fresh scratch copy for one student: kit template, datasets (hard links), home, build."""
+        assert self.run_dir is not None
+        scratch = Path(tempfile.mkdtemp(prefix="s-", dir=self.run_dir))
+        shutil.copytree(self.template, scratch / "kit")
+        for name, folder in self.datasets.items():
+            dest = scratch / "data" / name
+            dest.mkdir(parents=True)
+            for f in folder.iterdir():
+                if f.is_file() and not f.name.startswith("."):
+                    try:
+                        os.link(f, dest / f.name)
+                    except OSError:
+                        shutil.copy2(f, dest / f.name)
+        for sub in ("home", "tmp", "kit/build"):
+            (scratch / sub).mkdir(parents=True, exist_ok=True)
+        if self.options.kernel_user:
+            self._give_to_user(scratch)
+        return scratch
+
+    def _give_to_user(self, folder: Path) -> None:
+        """Let the kernel user own ``folder`` (dataset files stay the grader's: readable, not writable)."""
+        import pwd
+        entry = pwd.getpwnam(self.options.kernel_user or "")
+        for root, _dirs, files in os.walk(folder):
+            os.chown(root, entry.pw_uid, entry.pw_gid)
+            if Path(root).parent.name == "data" and Path(root).parent.parent.parent == self.run_dir:
+                continue
+            for name in files:
+                os.chown(Path(root) / name, entry.pw_uid, entry.pw_gid)
+
+    def kernel_env(self, scratch: Path, plan: NotebookPlan) -> dict[str, str]:
+        """The kernel's whole environment: nothing from the grader's, everything pointing into scratch."""
+        threads = str(max(1, (os.cpu_count() or 1) // max(1, self.options.workers)))
+        env = {
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(scratch / "home"),
+            "TMPDIR": str(scratch / "tmp"), "MPLCONFIGDIR": str(scratch / "home" / ".matplotlib"),
+            "IPYTHONDIR": str(scratch / "home" / ".ipython"), "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(scratch / "kit"),
+            "COURSE_ROOT": str(scratch / "kit"), "COURSE_BUILD_DIR": str(scratch / "kit" / "build"),
+            "COURSE_DATA_DIR": str(scratch / "data"), "COURSE_DATA_URLS": "http://127.0.0.1:9/",
+            "COURSE_DATA_TIMEOUT": "5", "COURSE_GRADING": "1", "MALLOC_ARENA_MAX": "2",
+            "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "TQDM_DISABLE": "1", "JUPYTER_PLATFORM_DIRS": "1",
+        }
+        return env
+
+    def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path) -> list[str]:
+        """The sandbox wrapper's command line (run isolated from the scratch copy: -I -S, by file)."""
+        lim = plan.limits
+        cpu = int(lim.total_timeout * (os.cpu_count() or 1) + 60)
+        prefix = [sys.executable, "-I", "-S", str(SANDBOX_PATH), "--memory-mb", str(lim.memory_mb),
+                  "--file-mb", str(lim.file_mb), "--cpu-seconds", str(cpu), "--pidfile", str(pidfile)]
+        if self.options.kernel_user:
+            prefix += ["--user", self.options.kernel_user, "--home", str(scratch / "home")]
+        return [*prefix, "--"]
+
+    # ----------------------------------------------------------------------- running one notebook
+
+    def run_notebook(self, student: str, plan: NotebookPlan, path: Path, scratch: Path) -> dict[str, Any]:
+        """Grade one submitted notebook; returns its result record (never raises for student errors)."""
+        stem = plan.spec.stem
+        record: dict[str, Any] = {"notebook": stem, "file": str(path), "parts": [], "problems": [],
+                                  "notes": [], "stopped": None, "seconds": 0.0}
+        start = time.monotonic()
+        try:
+            submission = gnb.read_submission(path)
+            merged = gnb.build(submission, plan.spec, self.config, self.modules[stem])
+        except gnb.SubmissionError as err:
+            record["invalid"] = str(err)
+            record["parts"] = self._unreached(plan, f"not graded: {err}")
+            return record
+        record["notes"] += merged.notes
+        record["flags"] = merged.flags
+        nb_dir = scratch / "kit" / "labs" / plan.lab_folder
+        nb_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
+        if self.options.kernel_user:
+            self._give_to_user(nb_dir)
+        assert self.run_dir is not None
+        job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.private))
+        grading_nb = job_dir / f"{stem}.grading.ipynb"
+        nbformat.write(merged.nb, grading_nb)
+        executed = self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        job = {"notebook": str(grading_nb), "executed": str(executed),
+               "events": str(job_dir / "events.jsonl"), "kernel_log": str(scratch / "kernel.log"),
+               "kernel": plan.spec.kernel, "cwd": str(nb_dir),
+               "env": self.kernel_env(scratch, plan), "nonce": merged.nonce, "limits": plan.limits.__dict__,
+               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch)}
+        killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+        events = _read_events(job_dir / "events.jsonl")
+        record.update(_outcome(events, merged, plan, killed))
+        record["seconds"] = round(time.monotonic() - start, 2)
+        if not self.options.keep_scratch:
+            shutil.rmtree(job_dir, ignore_errors=True)
+        return record
+
+    def _run_worker(self, job: dict[str, Any], job_dir: Path, total_timeout: float) -> str | None:
+        """Start the worker, feed it the job, wait; kill it (and its kernel) past the time limit."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("COURSE_", "JPY_"))}
+        env.update(JUPYTER_RUNTIME_DIR=str(job_dir / "runtime"), JUPYTER_PLATFORM_DIRS="1",
+                   PYTHONDONTWRITEBYTECODE="1")
+        log = open(job_dir / "worker.log", "wb")  # noqa: SIM115 - closed below
+        killed = None
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "course_utils.authoring.grade_worker"],
+                                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, start_new_session=True)
+            with self.lock:
+                self.procs[proc.pid] = proc
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps(job).encode())
+                proc.stdin.close()
+                proc.wait(timeout=total_timeout + WORKER_GRACE)
+            except subprocess.TimeoutExpired:
+                killed = "total_timeout"
+            finally:
+                if self.stopping.is_set() and killed is None and proc.returncode is None:
+                    killed = "interrupted"
+                _kill_group(proc.pid)
+                proc.wait()
+                self._kill_kernel(job_dir / "kernel.pid")
+                with self.lock:
+                    self.procs.pop(proc.pid, None)
+        finally:
+            log.close()
+        if proc.returncode not in (0, None) and killed is None and self.stopping.is_set():
+            killed = "interrupted"
+        return killed
+
+    def _kill_kernel(self, pidfile: Path) -> None:
+        """Kill the kernel's process group (it runs in its own session) and anything it started."""
+        try:
+            pid = int(pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return
+        _kill_group(pid)
+
+    def _unreached(self, plan: NotebookPlan, reason: str) -> list[dict[str, Any]]:
+        """Zero-point parts for every check of a notebook that could not run."""
+        parts = []
+        for ex in plan.spec.exercises:
+            rule = self.config.exercise(plan.spec.stem, ex)
+            named = [("checkpoint", rule.checkpoint)] if plan.spec.checkpoints.get(ex) else []
+            named += [(f"hidden: {h.name}", h.points) for h in rule.hidden]
+            parts += [{"exercise": ex, "part": part, "points": 0.0, "max": points, "passed": False,
+                       "reason": reason} for part, points in named]
+        return parts
+
+    # ----------------------------------------------------------------------- one student
+
+    def grade_student(self, sub: Submission) -> dict[str, Any]:
+        """Run every graded notebook of one student in one scratch copy; return the scored result."""
+        scratch = self._scratch()
+        result: dict[str, Any] = {"student": sub.student, "fingerprint": self.fingerprint(sub),
+                                  "notebooks": [], "notes": list(sub.notes), "graded_at": time.time()}
+        try:
+            for plan in [self._plan_of(s) for s in self.stems]:
+                if self.stopping.is_set():
+                    raise KeyboardInterrupt
+                path = sub.notebooks.get(plan.spec.stem)
+                if path is None:
+                    why = f"not graded: {plan.spec.stem}.ipynb was not submitted"
+                    result["notebooks"].append({"notebook": plan.spec.stem, "missing": True, "problems": [],
+                                                "notes": [], "parts": self._unreached(plan, why)})
+                    continue
+                result["notebooks"].append(self.run_notebook(sub.student, plan, path, scratch))
+        finally:
+            if not self.options.keep_scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
+        return score(result, self)
+
+    # ----------------------------------------------------------------------- all students
+
+    def grade(self, submissions: list[Submission],
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Grade every submission in parallel; write each result as it comes; return all results."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        for sub in ("results", "feedback", "executed"):
+            (self.out / sub).mkdir(exist_ok=True)
+        done: dict[str, dict[str, Any]] = {}
+        todo = []
+        for sub in submissions:
+            old = _load_json(self.result_path(sub.student))
+            if self.options.resume and old and old.get("fingerprint") == self.fingerprint(sub) \
+                    and old.get("status") != "grader_error":
+                done[sub.student] = old
+            else:
+                todo.append(sub)
+        self.skipped = sorted(done)
+        self.prepare()
+        try:
+            self._write_gradebook(submissions, done)
+            self._grade_parallel(todo, submissions, done, on_result)
+        finally:
+            if self.run_dir and not self.options.keep_scratch:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+        return [done[s.student] for s in submissions if s.student in done]
+
+    def _grade_parallel(self, todo: list[Submission], everyone: list[Submission],
+                        done: dict[str, dict[str, Any]],
+                        on_result: Callable[[dict[str, Any]], None] | None) -> None:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(todo), desc=f"grading {self.lab}", unit="student",
+                   disable=not self.options.progress)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.workers))
+        futures = {pool.submit(self._safe_grade, sub): sub for sub in todo}
+        try:
+            for fut in as_completed(futures):
+                res = fut.result()
+                self._save(res)
+                done[res["student"]] = res
+                self._write_gradebook(everyone, done)
+                bar.set_postfix_str(f"{res['student']}: {_fmt(res['total'])}/{_fmt(res['max'])}")
+                bar.update(1)
+                if on_result:
+                    on_result(res)
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            bar.close()
+
+    def _safe_grade(self, sub: Submission) -> dict[str, Any]:
+        """grade_student, turning a grader bug into a recorded 'grader_error' (the others go on)."""
+        try:
+            return self.grade_student(sub)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - one broken submission must not stop the rest
+            res = {"student": sub.student, "fingerprint": self.fingerprint(sub), "notebooks": [],
+                   "notes": [f"The grader failed on this submission: {type(err).__name__}: {err}. "
+                             "It will be graded again by the next run with --resume."]}
+            return score(res, self, status="grader_error")
+
+    def stop(self) -> None:
+        """Stop everything now (Ctrl-C): kill running workers and their kernels."""
+        self.stopping.set()
+        with self.lock:
+            procs = list(self.procs.values())
+        for proc in procs:
+            _kill_group(proc.pid)
+
+    def _save(self, res: dict[str, Any]) -> None:
+        atomic_write(self.result_path(res["student"]), json.dumps(res, indent=1, default=str))
+        atomic_write(self.out / "feedback" / f"{safe_name(res['student'])}.md", feedback(res, self))
+
+    def _write_gradebook(self, everyone: list[Submission], done: dict[str, dict[str, Any]]) -> None:
+        with self.lock:
+            atomic_write(self.out / "gradebook.csv", gradebook_csv(
+                [done[s.student] for s in everyone if s.student in done], self.columns()))
+
+
+# --------------------------------------------------------------------------- events -> outcome
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    events = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+    return events
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+STOP_REASONS = {
+    "total_timeout": "the notebook reached its total time limit of {total:g} s",
+    "kernel_died": "the notebook's Python kernel stopped in {where}: the code called os._exit() or "
+                   "os.kill, crashed, or was killed for using more than {memory} MB of memory",
+    "kernel_stuck": "{where} ran past its {cell_timeout:g} s limit and ignored the interrupt, "
+                    "so the run was stopped there",
+    "grader_error": "the grader could not run the notebook: {message}",
+    "interrupted": "grading was interrupted",
+    "no_start": "the notebook's kernel did not start: {message}",
+}
+
+
+def _stop_text(reason: str, stop: dict[str, Any], limits: Limits, merged: gnb.GradingNotebook) -> str:
+    index = stop.get("index", -1)
+    where = merged.describe(index) if 0 <= index < len(merged.nb.cells) else "an unknown cell"
+    return STOP_REASONS.get(reason, reason).format(
+        total=limits.total_timeout, where=where, memory=limits.memory_mb, cell_timeout=limits.cell_timeout,
+        message=stop.get("message", "see the worker log"))
+
+
+def _explain_error(ename: str, evalue: str, limits: Limits) -> str:
+    """A student-facing sentence for a cell error, with the limit it hit when one applies."""
+    if ename == "MemoryError" or "Unable to allocate" in evalue or "Cannot allocate memory" in evalue:
+        return f"{ename}: {evalue[:200]} (the notebook may use at most {limits.memory_mb} MB of memory)"
+    if "File too large" in evalue:
+        return f"{ename}: {evalue[:200]} (files written by the notebook may be at most {limits.file_mb} MB)"
+    if ename == "KeyboardInterrupt":
+        return "interrupted"
+    return f"{ename}: {evalue[:300]}"
+
+
+def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: NotebookPlan,
+             killed: str | None) -> dict[str, Any]:
+    """Turn the worker's events into parts (per check) and cell problems (per student cell)."""
+    limits = plan.limits
+    cells = {e["index"]: e for e in events if e.get("event") == "cell"}
+    stops = [e for e in events if e.get("event") == "stopped"]
+    started = any(e.get("event") == "started" for e in events)
+    stop = stops[0] if stops else {}
+    reason = stop.get("reason") or killed
+    if not started and reason in (None, "grader_error"):
+        reason, stop = "no_start", stop or {"message": "see the worker log"}
+    if reason is None and not any(e.get("event") == "finished" for e in events):
+        reason = "kernel_died"
+    stop_text = _stop_text(reason, stop, limits, merged) if reason else None
+    parts = []
+    for inj in merged.injected:
+        ev = cells.get(inj.index)
+        part = {"exercise": inj.exercise, "part": inj.part, "max": inj.points, "points": 0.0, "passed": False}
+        if ev is None:
+            part["reason"] = "not graded: the run stopped before this check (see below)"
+        elif ev.get("result") is not None:
+            res = ev["result"]
+            part["passed"] = bool(res.get("passed"))
+            if ev.get("timed_out") or (res.get("error") == "KeyboardInterrupt" and not part["passed"]):
+                part["passed"] = False
+                part["reason"] = (f"the check did not finish within {limits.cell_timeout:g} s and was "
+                                  "interrupted: look for an infinite loop or very slow code")
+            elif not part["passed"]:
+                part["reason"] = res.get("message") or "failed"
+        elif ev.get("timed_out"):
+            part["reason"] = (f"the check did not finish within {limits.cell_timeout:g} s and was "
+                              "interrupted: look for an infinite loop or very slow code")
+        elif ev.get("error"):
+            ename, evalue = ev["error"]
+            part["reason"] = f"the check could not run: {_explain_error(ename, evalue, limits)}"
+        else:
+            part["reason"] = ev.get("problem") or ("no result was recorded (the notebook interfered with the "
+                                                   "grader's output)")
+        if part["passed"]:
+            part["points"] = inj.points
+        parts.append(part)
+    problems = []
+    for index, ev in sorted(cells.items()):
+        if ev.get("kind") != "student":
+            continue
+        where = merged.describe(index)
+        if ev.get("timed_out"):
+            problems.append(f"{where} did not finish within {limits.cell_timeout:g} s and was interrupted: "
+                            "look for an infinite loop or very slow code.")
+        elif ev.get("error"):
+            problems.append(f"{where} raised {_explain_error(ev['error'][0], ev['error'][1], limits)}")
+        if ev.get("truncated"):
+            problems.append(f"{where} printed more than {limits.output_kb} KB; the rest of its output "
+                            "was cut.")
+    return {"parts": parts, "problems": problems, "stopped": reason, "stop_text": stop_text,
+            "executed_cells": len(cells)}
+
+
+# --------------------------------------------------------------------------- scoring and reports
+
+def score(result: dict[str, Any], grader: Grader, status: str | None = None) -> dict[str, Any]:
+    """Add per-exercise points, the total and a status to a student's result."""
+    per_ex: dict[str, float] = {}
+    for nb in result["notebooks"]:
+        for part in nb.get("parts", []):
+            key = _column_key(grader, nb["notebook"], part["exercise"])
+            per_ex[key] = per_ex.get(key, 0.0) + float(part["points"])
+    result["exercises"] = {name: per_ex.get(name, 0.0) for _, _, name in grader.columns()}
+    result["total"] = round(sum(result["exercises"].values()), 6)
+    result["max"] = grader.max_points()
+    if status is None:
+        nbs = result["notebooks"]
+        if any(n.get("invalid") for n in nbs):
+            status = "invalid"
+        elif nbs and all(n.get("missing") for n in nbs):
+            status = "not_submitted"
+        elif any(n.get("stopped") for n in nbs):
+            status = "incomplete"
+        elif any(n.get("missing") for n in nbs):
+            status = "partly_submitted"
+        else:
+            status = "graded"
+    result["status"] = status
+    result["flags"] = sorted({f for n in result["notebooks"] for f in n.get("flags", [])})
+    return result
+
+
+def _column_key(grader: Grader, stem: str, ex: str) -> str:
+    return next(name for s, e, name in grader.columns() if s == stem and e == ex)
+
+
+def gradebook_csv(results: Iterable[dict[str, Any]], columns: list[tuple[str, str, str]]) -> str:
+    """The gradebook: one row per student, one column per exercise, then total, max, status, flags."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["student", *[name for _, _, name in columns], "total", "max", "status", "flags"])
+    for res in sorted(results, key=lambda r: r["student"]):
+        ex = res.get("exercises", {})
+        writer.writerow([res["student"], *[_fmt(ex.get(name, 0.0)) for _, _, name in columns],
+                         _fmt(res.get("total", 0.0)), _fmt(res.get("max", 0.0)), res.get("status", ""),
+                         "; ".join(res.get("flags", []))])
+    return buf.getvalue()
+
+
+def feedback(res: dict[str, Any], grader: Grader) -> str:
+    """The student's feedback in Markdown: score, each exercise, hints, problems and notes."""
+    lines = [f"# Feedback: {grader.lab}, {res['student']}", "",
+             f"**Total: {_fmt(res['total'])} / {_fmt(res['max'])} points** (status: {res['status']})", ""]
+    for nb in res["notebooks"]:
+        parts = nb.get("parts", [])
+        got, most = sum(p["points"] for p in parts), sum(p["max"] for p in parts)
+        lines += [f"## {nb['notebook']}.ipynb: {_fmt(got)} / {_fmt(most)}", ""]
+        if nb.get("invalid"):
+            lines += [f"Your file could not be graded: {nb['invalid']}", ""]
+        if nb.get("missing"):
+            lines += ["Not submitted.", ""]
+        lines += ["| exercise | part | points | result |", "|---|---|---|---|"]
+        for p in parts:
+            verdict = "passed" if p["passed"] else "not passed"
+            points = f"{_fmt(p['points'])} / {_fmt(p['max'])}"
+            lines.append(f"| {p['exercise']} | {p['part']} | {points} | {verdict} |")
+        lines.append("")
+        failed = [p for p in parts if not p["passed"]]
+        if failed and not nb.get("missing") and not nb.get("invalid"):
+            lines += ["### What to fix", ""]
+            lines += [f"- Exercise {p['exercise']} ({p['part']}): {_one_line(p.get('reason', ''))}"
+                      for p in failed]
+            lines.append("")
+        if nb.get("stop_text"):
+            lines += ["### The run stopped early", "", f"- {nb['stop_text']}; later checks were not run.", ""]
+        if nb.get("problems"):
+            lines += ["### Problems while running your notebook", ""]
+            lines += [f"- {_one_line(p)}" for p in nb["problems"]]
+            lines.append("")
+        if nb.get("notes"):
+            lines += ["### Notes", ""] + [f"- {n}" for n in nb["notes"]] + [""]
+    if res.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in res["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:1200]

@@ -1,0 +1,206 @@
+"""Execute one grading notebook in a sandboxed kernel: ``python -m ...grade_worker < job.json``.
+
+Runs in its own process (one per submission notebook), started by ``course_utils.authoring.grade``.
+The job (read from stdin, so no path shows in the process list) names the merged notebook, the
+kernel, its working folder and environment, and the limits. Each executed cell is appended at
+once to an events file (JSON lines), so a run killed at the total time limit still leaves the
+results of the cells that finished. Per-cell timeouts interrupt the cell and go on; a kernel that
+ignores the interrupt or dies ends the run with a recorded reason.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from course_utils.authoring.grading_notebook import GRADER_META, read_result
+
+TIMEOUT_ENAME = "CellTimeoutError"
+PROBE_TIMEOUT = 10.0
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """A kernel manager that starts the kernel through ``course_utils.authoring.sandbox``."""
+
+    sandbox_prefix: list[str] = []
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """The kernel's command line, prefixed with the sandbox wrapper."""
+        return [*self.sandbox_prefix, *super().format_kernel_cmd(extra_arguments)]
+
+
+class GradingClient(NotebookClient):
+    """nbclient with a cap on the output kept per cell (output floods cost neither memory nor disk)."""
+
+    def __init__(self, *args: Any, output_limit: int, sandbox_prefix: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.output_limit = output_limit
+        self.sandbox_prefix = sandbox_prefix
+        self.output_bytes: dict[int, int] = {}
+        self.truncated: set[int] = set()
+
+    def create_kernel_manager(self) -> AsyncKernelManager:
+        """A SandboxKernelManager for the forced kernel name."""
+        km = SandboxKernelManager(kernel_name=self.kernel_name, config=self.config)
+        km.sandbox_prefix = self.sandbox_prefix
+        self.km = km
+        return km
+
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> Any:
+        """Keep an output only while the cell is under its output budget; note the first cut."""
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        used = self.output_bytes.get(cell_index, 0) + size
+        self.output_bytes[cell_index] = used
+        if used > self.output_limit and GRADER_META not in self.nb.cells[cell_index].metadata:
+            if cell_index not in self.truncated:
+                self.truncated.add(cell_index)
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=f"\n[course grader: output cut after {self.output_limit // 1024} KB]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _error_of(cell: Any) -> tuple[str, str] | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return str(out.get("ename", "")), str(out.get("evalue", ""))[:1000]
+    return None
+
+
+class Run:
+    """One notebook run: executes cells in order and streams one event per cell."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.nb = nbformat.read(job["notebook"], as_version=4)
+        self.events = open(job["events"], "a", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        limits = job["limits"]
+        self.cell_timeout = float(limits["cell_timeout"])
+        self.deadline = time.monotonic() + float(limits["total_timeout"])
+        self.client = GradingClient(
+            self.nb, kernel_name=job["kernel"], allow_errors=True, interrupt_on_timeout=True,
+            error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell interrupted at its time limit",
+                              "traceback": []},
+            timeout_func=self._timeout, iopub_timeout=4, shutdown_kernel="immediate",
+            resources={"metadata": {"path": job["cwd"]}}, record_timing=False,
+            output_limit=int(limits["output_kb"]) * 1024, sandbox_prefix=job["sandbox_prefix"])
+        self.client.on_cell_executed = self._on_executed
+        self.last_reply: dict[str, Any] | None = None
+
+    def _timeout(self, cell: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        return max(1, int(min(self.cell_timeout, remaining)))
+
+    def emit(self, **event: Any) -> None:
+        """Append one event line and flush it to disk."""
+        self.events.write(json.dumps(event, default=str) + "\n")
+        self.events.flush()
+        os.fsync(self.events.fileno())
+
+    def _cell_event(self, index: int, cell: Any, seconds: float, reply: dict[str, Any] | None) -> bool:
+        """Record one executed cell; return True when it hit its time limit."""
+        meta = cell.metadata.get(GRADER_META)
+        content = (reply or {}).get("content", {})
+        timed_out = content.get("ename") == TIMEOUT_ENAME
+        err = _error_of(cell)
+        event: dict[str, Any] = {"event": "cell", "index": index, "seconds": round(seconds, 3),
+                                 "timed_out": timed_out, "truncated": index in self.client.truncated,
+                                 "error": list(err) if err else None}
+        if meta:
+            result, problem = read_result(cell, self.job["nonce"], meta["exercise"], meta["part"])
+            event.update(kind="check", exercise=meta["exercise"], part=meta["part"], result=result,
+                         problem=problem)
+        else:
+            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
+            event.update(kind="student", first_line=first)
+        self.emit(**event)
+        return timed_out
+
+    async def _responsive(self) -> bool:
+        """After a timeout: does the kernel answer a trivial cell again (i.e. did the interrupt work)?"""
+        probe = nbformat.v4.new_code_cell("pass")
+        self.client.nb.cells.append(probe)
+        index = len(self.client.nb.cells) - 1
+        saved, self.cell_timeout = self.cell_timeout, PROBE_TIMEOUT
+        try:
+            await self.client.async_execute_cell(probe, index, store_history=False)
+            return _error_of(probe) is None
+        finally:
+            self.cell_timeout = saved
+            self.client.nb.cells.pop()
+
+    async def execute(self) -> None:
+        """Start the kernel, run every code cell, record why a run stopped early."""
+        kernel_log = open(self.job["kernel_log"], "ab")  # noqa: SIM115 - closed below
+        try:
+            async with self.client.async_setup_kernel(env=self.job["env"], stdout=kernel_log,
+                                                      stderr=kernel_log):
+                self.emit(event="started", kernel=self.job["kernel"])
+                await self._cells()
+        finally:
+            kernel_log.close()
+
+    async def _cells(self) -> None:
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            if time.monotonic() >= self.deadline:
+                self.emit(event="stopped", reason="total_timeout", index=index)
+                return
+            start = time.monotonic()
+            self.last_reply = None
+            try:
+                await self.client.async_execute_cell(cell, index)
+            except DeadKernelError:
+                self._cell_event(index, cell, time.monotonic() - start, None)
+                self.emit(event="stopped", reason="kernel_died", index=index)
+                return
+            timed_out = self._cell_event(index, cell, time.monotonic() - start, self.last_reply)
+            if timed_out and not await self._responsive():
+                self.emit(event="stopped", reason="kernel_stuck", index=index)
+                return
+        self.emit(event="finished")
+
+    def _on_executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
+        """nbclient hook: keep the execute reply (a timed-out cell's reply names the timeout)."""
+        self.last_reply = execute_reply
+
+    def finish(self) -> None:
+        """Write the executed notebook (atomically) and close the events file."""
+        try:
+            out = Path(self.job["executed"])
+            tmp = out.with_suffix(".tmp")
+            nbformat.write(self.nb, tmp)
+            tmp.replace(out)
+        finally:
+            self.events.close()
+
+
+def main() -> int:
+    """Read the job from stdin and run it; the exit status is 0 when the run itself worked."""
+    job = json.loads(sys.stdin.read())
+    run = Run(job)
+    try:
+        asyncio.run(run.execute())
+    except DeadKernelError:
+        run.emit(event="stopped", reason="kernel_died", index=-1)
+    except Exception as err:  # noqa: BLE001 - report any failure to start the kernel
+        run.emit(event="stopped", reason="grader_error", message=f"{type(err).__name__}: {err}")
+    finally:
+        run.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
