@@ -433,6 +433,7 @@ def fetch(name: str, *, mirror: str | os.PathLike | None = None, urls: Iterable[
                         "Set COURSE_DATA_DIR to a writable folder.") from None
     _remove_stale_tmp(folder)
     stamps = _read_stamps(folder)
+    before = json.dumps(stamps, sort_keys=True)
     dead: dict[str, str] = {}
     failures: dict[str, list[tuple[str, str]]] = {}
     try:
@@ -441,11 +442,13 @@ def fetch(name: str, *, mirror: str | os.PathLike | None = None, urls: Iterable[
             if tried is not None:
                 failures[f.name] = tried
     finally:
-        _write_stamps(folder, stamps)
+        if json.dumps(stamps, sort_keys=True) != before:
+            _write_stamps(folder, stamps)
     if failures:
         if created and not any(p.name != STAMP_NAME for p in folder.iterdir()):
-            (folder / STAMP_NAME).unlink(missing_ok=True)
-            folder.rmdir()
+            with contextlib.suppress(OSError):  # a concurrent run may be writing here
+                (folder / STAMP_NAME).unlink(missing_ok=True)
+                folder.rmdir()
         missing = [f for f in ds.files.values() if f.name in failures]
         lines = [f"{ds.name}: could not get {len(failures)} of {len(ds.files)} files. Sources tried:"]
         for fname, tried in failures.items():
