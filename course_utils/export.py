@@ -237,11 +237,20 @@ def load_golden(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 # --------------------------------------------------------------------------- the Lab 1 hand-off
 
-def save_sweep(results: dict[str, Any], out_dir: str | os.PathLike | None = None,
-               dataset: str = "mnist", seed: int | None = None) -> Path:
+def save_sweep(results: dict[str, Any], out_dir: str | os.PathLike | None = None, *, dataset: str = "mnist",
+               seed: int | None = None, float_accuracy: float | None = None) -> Path:
     """Write the bit-width sweep (``train.sweep`` results) to ``<out_dir>/sweep.json``."""
     out = Path(out_dir) if out_dir is not None else build_dir("lab1")
-    return write_json(out / SWEEP_FILE, {"dataset": dataset, "seed": seed, "results": results})
+    return write_json(out / SWEEP_FILE, {"dataset": dataset, "seed": seed, "float_accuracy": float_accuracy,
+                                         "results": results})
+
+
+def load_sweep(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``sweep.json`` (``{"dataset", "seed", "float_accuracy", "results": {tag: {...}}}``)."""
+    sweep = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("results"), dict):
+        raise ValueError(f"{path} is not a sweep file (no 'results'): re-run the sweep to re-create it.")
+    return sweep
 
 
 def save_lab1_artifacts(qnn: nn.Module, out_dir: str | os.PathLike | None = None, *,
