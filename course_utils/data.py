@@ -509,11 +509,6 @@ def _fetch_file(ds: Dataset, f: DataFile, folder: Path, root: Path | None, bases
     return tried
 
 
-def fetch_all(**kwargs: Any) -> dict[str, Path]:
-    """``fetch`` every registered dataset; returns name -> folder."""
-    return {name: fetch(name, **kwargs) for name in DATASETS}
-
-
 # --------------------------------------------------------------------------- IDX parsing and load
 
 _IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
