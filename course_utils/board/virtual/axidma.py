@@ -1,0 +1,440 @@
+"""Register-level model of the Xilinx AXI DMA v7.1 in simple (direct register) mode, per PG021.
+
+The real ``pynq.lib.dma.DMA`` driver programs it exactly as on a board: DMACR.RS to start a
+channel, the address (SA/DA + MSB), then LENGTH, which starts a transfer; it polls DMASR (bit 0
+Halted, bit 1 Idle, bits 4-6 DMAIntErr/DMASlvErr/DMADecErr). Behind MM2S and S2MM sits the stream
+path found in the .hwh (:mod:`.streams`): the accelerator, and the kit's TLAST packetizer that ends
+one S2MM packet after the frames of each MM2S packet. Modelled, like the hardware:
+
+* LENGTH is ``c_sg_length_width`` bits wide; 0 gives DMAIntErr; an address outside the DMA's
+  address map gives DMADecErr; each error halts the channel until a reset (DMACR bit 2).
+* Back-pressure: while no S2MM transfer runs, the return path holds only ``stream_slack_bytes`` of
+  accelerator output (FIFOs, converters; an assumption, plus any axis_data_fifo in the .hwh), then
+  the accelerator, and so MM2S, stall.
+* S2MM completes at TLAST. A receive buffer shorter than the packet gives DMAIntErr and a halt;
+  without TLAST (no packetizer) S2MM never completes.
+* A transfer completes no earlier than its modelled time (cycles at FCLK0); where a board would
+  poll DMASR forever, :class:`VirtualBoardHang` is raised after ``hang_timeout_s`` with a diagnosis.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import VirtualBoardError, VirtualBoardHang
+
+if TYPE_CHECKING:
+    from .accelerator import AcceleratorEndpoint
+    from .device import VirtualZynqDevice
+    from .streams import StreamPath
+
+RS, RESET = 0x1, 0x4
+HALTED, IDLE, INTERR, SLVERR, DECERR, IOC_IRQ, DLY_IRQ, ERR_IRQ = (
+    0x1, 0x2, 0x10, 0x20, 0x40, 0x1000, 0x2000, 0x4000)
+ERRORS = INTERR | SLVERR | DECERR
+CR_RESET_VALUE = 0x00010002  # PG021: IRQThreshold = 1, bit 1 reads as 1
+SR_RESET_VALUE = 0x00010001  # PG021: halted, IRQThresholdSts = 1
+IN_SLACK_FRAMES = 2          # input frames the stream can hold in front of a busy accelerator
+POLL_GAP_S = 0.25            # status reads further apart than this are not a busy-wait loop
+
+
+@dataclass
+class TransferRecord:
+    """A completed transfer with its modelled duration (the virtual board's timing log)."""
+
+    dma: str
+    channel: str
+    nbytes: int
+    samples: int
+    modelled_s: float
+
+
+class Channel:
+    """One direction of the DMA: its registers and the transfer in flight."""
+
+    def __init__(self, name: str, label: str):
+        self.name, self.label = name, label  # "MM2S", "sendchannel"
+        self.reset()
+
+    def reset(self) -> None:
+        """Registers to their reset values; forget the transfer in flight."""
+        self.cr, self.sr = CR_RESET_VALUE, SR_RESET_VALUE
+        self.addr = self.addr_msb = self.length = 0
+        self.busy = False
+        self.started = False        # a transfer was started since the channel was (re)started
+        self.want_rs = False        # what software last wrote to DMACR.RS
+        self.error_note = ""
+        self.offset = 0             # DDR offset of the transfer
+        self.done = 0               # bytes moved so far
+        self.t_start = 0.0
+        self.t_done: float | None = None  # completed, idle once the wall clock passes this
+        self.stuck_since: float | None = None
+        self.last_poll = 0.0
+
+    @property
+    def phys(self) -> int:
+        """The 64-bit address programmed in SA/DA (+MSB)."""
+        return (self.addr_msb << 32) | self.addr
+
+
+class AxiDmaModel:
+    """One AXI DMA instance with the stream path behind it."""
+
+    def __init__(self, device: VirtualZynqDevice, name: str, ip: dict, path: StreamPath | None,
+                 endpoint: AcceleratorEndpoint | None):
+        params = {k.lower(): v for k, v in ip.get("parameters", {}).items()}
+        self.device, self.name = device, name
+        self.base, self.size = int(ip["phys_addr"]), int(ip["addr_range"])
+        self.params = params
+        self.length_bits = int(params.get("c_sg_length_width", 14))
+        self.sg = bool(int(params.get("c_include_sg", 0)))
+        self.mm2s_bpc = _bytes_per_cycle(params, "mm2s")
+        self.s2mm_bpc = _bytes_per_cycle(params, "s2mm")
+        self.path, self.endpoint = path, endpoint
+        self.loopback = path is not None and path.target == name
+        self.tlast = bool(path and (path.tlast or self.loopback))
+        self.slack_bytes = device.stream_slack_bytes + (path.fifo_bytes if path else 0)
+        self.mm2s, self.s2mm = Channel("MM2S", "sendchannel"), Channel("S2MM", "recvchannel")
+        self._clear_streams()
+
+    def _clear_streams(self) -> None:
+        """Empty every stream buffer (a fresh bitstream)."""
+        self.in_buf = bytearray()           # bytes in front of the accelerator
+        self.arrived = 0                    # input bytes accepted since the bitstream was loaded
+        self.packet_start = 0               # ``arrived`` when the current MM2S packet began
+        self.frames_per_packet: deque[int] = deque()  # the packetizer's FIFO of frame counts
+        self.out_frames = 0                 # output frames since the last TLAST
+        self.out_q = bytearray()            # accelerator output not yet taken by S2MM
+        self.out_abs = 0                    # stream position of out_q[0]
+        self.marks: deque[int] = deque()    # stream positions right after a TLAST beat
+        self.last_send_start = 0.0
+
+    # ---- AXI-Lite -------------------------------------------------------------------------------
+    def _channel(self, off: int) -> tuple[Channel, int]:
+        return (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
+
+    def read(self, off: int) -> int:
+        """A 32-bit register read at byte offset ``off``."""
+        ch, reg = self._channel(off)
+        if reg == 0x00:
+            return ch.cr
+        if reg == 0x04:
+            return self._status(ch)
+        if reg == 0x18:
+            return ch.addr
+        if reg == 0x1C:
+            return ch.addr_msb
+        if reg == 0x28:
+            return ch.length
+        return 0
+
+    def write(self, off: int, value: int) -> None:
+        """A 32-bit register write at byte offset ``off``."""
+        ch, reg = self._channel(off)
+        for c in (self.mm2s, self.s2mm):
+            c.stuck_since = None
+        if reg == 0x00:
+            self._control(ch, value)
+        elif reg == 0x04:
+            ch.sr &= ~(value & (IOC_IRQ | DLY_IRQ | ERR_IRQ))  # write 1 to clear
+        elif reg == 0x18:
+            ch.addr = value
+        elif reg == 0x1C:
+            ch.addr_msb = value
+        elif reg == 0x28:
+            self._start(ch, value & ((1 << self.length_bits) - 1))
+
+    def _control(self, ch: Channel, value: int) -> None:
+        if value & RESET:  # soft reset: the whole DMA (both channels); streams outside it keep data
+            self.mm2s.reset()
+            self.s2mm.reset()
+            return
+        ch.want_rs = bool(value & RS)
+        if ch.sr & ERRORS:  # PG021: after an error only a reset restarts the channel
+            ch.cr = (value & ~RS) | (ch.cr & 0x2)
+            return
+        was_running = bool(ch.cr & RS)
+        ch.cr = value | 0x2
+        if value & RS:
+            ch.sr &= ~HALTED
+            if not was_running:
+                ch.started = False
+        elif not ch.busy:
+            ch.sr |= HALTED
+        self._pump()
+
+    # ---- transfers ------------------------------------------------------------------------------
+    def _start(self, ch: Channel, nbytes: int) -> None:
+        if ch.sr & HALTED or not ch.cr & RS or ch.busy:
+            return  # PG021: LENGTH written while halted or busy does not start a transfer
+        ch.started, ch.busy, ch.done, ch.t_done = True, True, 0, None
+        ch.sr &= ~IDLE
+        ch.length = nbytes
+        ch.t_start = time.perf_counter()
+        if nbytes == 0:
+            self._error(ch, INTERR, "LENGTH was written with 0.")
+            return
+        off = self.device.memory.offset_of(ch.phys, nbytes)
+        if off is None:
+            if ch.phys + nbytes > self.device.ddr_size:
+                self._error(ch, DECERR, f"address {ch.phys:#x} + {nbytes:,} bytes is outside the DDR the "
+                                        "DMA can reach.")
+                return
+            ch.busy = False
+            raise VirtualBoardError(
+                f"{self.name}.{ch.label}: address {ch.phys:#x} is DDR that pynq did not allocate (Linux's "
+                "own memory). On a board the DMA would read or overwrite it (garbage, or a crash). "
+                "Program the DMA with buffer.physical_address of a buffer from pynq.allocate().")
+        owner = self.device.memory.owner(off, nbytes)
+        if owner is None:
+            if ch is self.s2mm:
+                ch.busy = False
+                raise VirtualBoardError(
+                    f"{self.name}.recvchannel: the S2MM transfer of {nbytes:,} bytes at {ch.phys:#x} does "
+                    "not fit inside one allocated buffer. On a board the DMA would overwrite whatever memory "
+                    "follows (other buffers or Linux's own: silent corruption or a crash). Pass a buffer "
+                    "from pynq.allocate() that is at least as large as nbytes.")
+            warnings.warn(f"{self.name}.sendchannel reads {nbytes:,} bytes at {ch.phys:#x}, beyond the "
+                          "buffer it starts in: the accelerator gets whatever memory follows.", stacklevel=3)
+        ch.offset = off
+        if ch is self.mm2s:
+            self.packet_start = self.arrived
+            self.last_send_start = ch.t_start
+        self._pump()
+
+    def _error(self, ch: Channel, bit: int, why: str) -> None:
+        """Set an error bit and halt the channel, as the hardware does."""
+        ch.sr = (ch.sr | bit | HALTED) & ~IDLE
+        ch.cr &= ~RS
+        ch.busy = False
+        ch.error_note = why
+
+    def _pump(self) -> None:
+        """Move data MM2S -> accelerator -> S2MM until nothing can move without a new register write."""
+        for _ in range(1_000_000):
+            if not self._step():
+                return
+
+    def _frame_bytes(self) -> tuple[int, int]:
+        if self.endpoint is not None:
+            return self.endpoint.in_frame_bytes, self.endpoint.out_frame_bytes
+        return 1, 1  # loopback: bytes flow through as they come
+
+    def _step(self) -> bool:
+        moved = self._drain()
+        mm2s = self.mm2s
+        fin, fout = self._frame_bytes()
+        if self.endpoint is None and not self.loopback:
+            return moved  # MM2S leads nowhere: nothing moves
+        room = self.slack_bytes - len(self.out_q) + self._s2mm_room()
+        k_out = max(0, room // fout)
+        if mm2s.busy and mm2s.done < mm2s.length:
+            want = (k_out + (IN_SLACK_FRAMES if self.endpoint is not None else 0)) * fin - len(self.in_buf)
+            take = int(min(max(want, 0), mm2s.length - mm2s.done))
+            if take:
+                o = mm2s.offset + mm2s.done
+                self.in_buf += self.device.memory.ddr[o:o + take].tobytes()
+                mm2s.done += take
+                self.arrived += take
+                moved = True
+            if mm2s.done == mm2s.length:
+                self._end_of_send_packet(fin)
+        k = min(len(self.in_buf) // fin, k_out)
+        if k:
+            data = np.frombuffer(bytes(self.in_buf[:k * fin]), dtype=np.uint8)
+            del self.in_buf[:k * fin]
+            out = data if self.endpoint is None else self.endpoint.process(data)
+            base = self.out_abs + len(self.out_q)
+            self.out_q += out.tobytes()
+            if self.tlast and not self.loopback:
+                self._mark_frames(k, base, fout)
+            moved = True
+        return moved
+
+    def _end_of_send_packet(self, fin: int) -> None:
+        """MM2S sent its last beat (with TLAST): the packetizer learns the packet's frame count."""
+        mm2s = self.mm2s
+        count = self.arrived // fin - self.packet_start // fin
+        if self.loopback:
+            self.marks.append(self.out_abs + len(self.out_q) + len(self.in_buf))
+        elif count > 0:
+            self.frames_per_packet.append(count)
+        mm2s.busy = False
+        nbytes = mm2s.length
+        seconds = nbytes / self.mm2s_bpc / (self.device.fclk0_mhz() * 1e6)
+        mm2s.t_done = mm2s.t_start + seconds
+        self.device.log(TransferRecord(self.name, "MM2S", nbytes, count, seconds))
+
+    def _mark_frames(self, k: int, base: int, fout: int) -> None:
+        """The packetizer asserts TLAST after the last frame of each packet."""
+        i = 0
+        while i < k:
+            if not self.frames_per_packet:
+                self.out_frames += k - i
+                return
+            need = self.frames_per_packet[0] - self.out_frames
+            if k - i < need:
+                self.out_frames += k - i
+                return
+            i += need
+            self.marks.append(base + i * fout)
+            self.frames_per_packet.popleft()
+            self.out_frames = 0
+
+    def _s2mm_room(self) -> int:
+        """Bytes of new output the running S2MM transfer would still take (up to a known TLAST)."""
+        s2mm = self.s2mm
+        if not s2mm.busy:
+            return 0
+        room = s2mm.length - s2mm.done - len(self.out_q)
+        if self.marks:
+            room = min(room, self.marks[0] - self.out_abs - len(self.out_q))
+        return max(0, room)
+
+    def _drain(self) -> bool:
+        """S2MM writes stream bytes to memory until TLAST or a full buffer."""
+        s2mm = self.s2mm
+        if not s2mm.busy:
+            return False
+        moved = False
+        space = s2mm.length - s2mm.done
+        n = len(self.out_q) if not self.marks else min(len(self.out_q), self.marks[0] - self.out_abs)
+        n = min(n, space)
+        if n > 0:
+            o = s2mm.offset + s2mm.done
+            self.device.memory.ddr[o:o + n] = np.frombuffer(bytes(self.out_q[:n]), dtype=np.uint8)
+            del self.out_q[:n]
+            self.out_abs += n
+            s2mm.done += n
+            moved = True
+        if self.marks and self.marks[0] == self.out_abs:
+            self.marks.popleft()
+            self._finish_receive()
+            return True
+        if s2mm.done == s2mm.length and self.out_q:
+            self._error(s2mm, INTERR, f"the receive buffer ({s2mm.length:,} bytes) filled up before the "
+                                      "packet's TLAST arrived: more data came than the buffer holds.")
+            warnings.warn(
+                f"virtual board: {self.name} S2MM buffer ({s2mm.length:,} bytes) is shorter than the packet "
+                f"of results: DMAIntErr, the receive channel halted (on a board too). pynq then reports "
+                f"'DMA channel not started'. Allocate the receive buffer for batch x "
+                f"{self._frame_bytes()[1]} bytes, then reload the overlay (results still sit in the "
+                "stream).", stacklevel=4)
+            return True
+        return moved
+
+    def _finish_receive(self) -> None:
+        s2mm = self.s2mm
+        s2mm.busy = False
+        s2mm.length = s2mm.done  # LENGTH now reads the bytes actually received (pynq: .transferred)
+        fout = self._frame_bytes()[1]
+        frames = s2mm.done // fout
+        seconds = self.packet_seconds(frames) if self.endpoint is not None else s2mm.done / self.s2mm_bpc / (
+            self.device.fclk0_mhz() * 1e6)
+        s2mm.t_done = max(s2mm.t_start, self.last_send_start) + seconds
+        self.device.log(TransferRecord(self.name, "S2MM", s2mm.done, frames, seconds))
+
+    # ---- timing ---------------------------------------------------------------------------------
+    def initiation_interval(self) -> float:
+        """Cycles between samples in steady state: the slowest of accelerator, MM2S and S2MM."""
+        ep = self.endpoint
+        return max(ep.cycles_per_sample, ep.in_frame_bytes / self.mm2s_bpc,
+                   ep.out_frame_bytes / self.s2mm_bpc)
+
+    def packet_seconds(self, samples: int) -> float:
+        """Modelled time for one packet of ``samples``: latency + (samples - 1) intervals, at FCLK0."""
+        if samples <= 0:
+            return 0.0
+        ep = self.endpoint
+        latency = max(ep.latency_cycles, ep.in_frame_bytes / self.mm2s_bpc)
+        cycles = latency + (samples - 1) * self.initiation_interval()
+        return cycles / (self.device.fclk0_mhz() * 1e6)
+
+    # ---- status and hangs -------------------------------------------------------------------------
+    def _status(self, ch: Channel) -> int:
+        self._pump()
+        now = time.perf_counter()
+        if ch.t_done is not None and not ch.busy and not ch.sr & ERRORS:
+            if now < ch.t_done:
+                return ch.sr  # the modelled transfer time has not passed yet
+            ch.sr |= IDLE | IOC_IRQ
+            ch.t_done = None
+            if not ch.cr & RS:
+                ch.sr |= HALTED
+        want, halted, idle = ch.want_rs, bool(ch.sr & HALTED), bool(ch.sr & IDLE)
+        waiting = (want and not halted and not idle) or (want and halted) or (not want and not halted)
+        if waiting and ch.t_done is None:
+            if ch.stuck_since is None or now - ch.last_poll > POLL_GAP_S:
+                ch.stuck_since = now
+            ch.last_poll = now
+            limit = self.device.hang_timeout_s
+            if limit is not None and now - ch.stuck_since > limit:
+                ch.stuck_since = None
+                raise VirtualBoardHang(self.diagnose(ch))
+        return ch.sr
+
+    def diagnose(self, ch: Channel) -> str:
+        """Why ``ch`` never becomes idle (or never starts/stops), and what to do."""
+        head = (f"{self.name}.{ch.label} ({ch.name}) never changes state: on a real board this loop polls "
+                "the DMA forever (interrupt the kernel, then reload the overlay).")
+        fin, fout = self._frame_bytes()
+        if ch.sr & ERRORS:
+            return (f"{head} The channel halted after an error ({_error_names(ch.sr)}: {ch.error_note}) "
+                    "and only a reset restarts it; setting RS (what start() does) is ignored. Fix: reload "
+                    "the overlay (Overlay(...)), or reset the DMA by writing 4 to DMACR (offset 0x00), "
+                    "then start both channels again.")
+        if not ch.want_rs:
+            return (f"{head} stop() cleared RS, but a transfer is still in flight and cannot finish "
+                    f"({ch.done:,} of {ch.length:,} bytes moved). Reload the overlay to reset the DMA.")
+        if not ch.started:
+            verb = "send" if ch is self.mm2s else "receive"
+            return (f"{head} No {verb} transfer was started on this channel since it was started, so it "
+                    f"never becomes idle. Fix: call dma.{ch.label}.transfer(buffer) before "
+                    f"dma.{ch.label}.wait().")
+        if ch is self.mm2s:
+            if self.endpoint is None and not self.loopback:
+                return f"{head} {self.name}/M_AXIS_MM2S is not connected to anything in the .hwh."
+            return (f"{head} The send transfer moved {ch.done:,} of {ch.length:,} bytes and is stuck: the "
+                    f"accelerator's results ({len(self.out_q):,} bytes) fill the stream FIFOs (about "
+                    f"{self.slack_bytes:,} bytes) and no receive transfer is running to drain them, so the "
+                    "accelerator and then MM2S stop (back-pressure). Fix: start "
+                    "dma.recvchannel.transfer(obuf) before dma.sendchannel.wait(); the usual order is "
+                    "send transfer, receive transfer, send wait, receive wait.")
+        # S2MM
+        msg = [head, f"The receive transfer has {ch.done:,} of {ch.length:,} bytes and waits for TLAST."]
+        if not self.tlast:
+            src = self.path.source if self.path else "?"
+            msg.append(f"This design has no TLAST on the accelerator output: the .hwh shows no "
+                       f"axis_tlast_packetizer between {src} and {self.name}/S_AXIS_S2MM, and a FINN "
+                       "accelerator never asserts TLAST, so an S2MM transfer can never complete. Fix: use "
+                       "the kit's block design (accelerator output -> axis_tlast_packetizer -> S2MM).")
+        elif self.in_buf and self.endpoint is not None and not self.mm2s.busy:
+            msg.append(f"{len(self.in_buf):,} byte(s) of an incomplete sample sit in front of the "
+                       f"accelerator (one sample is {fin:,} bytes): the data sent is not a whole number of "
+                       "samples, and the packetizer ends a packet only after whole samples. Fix: send "
+                       f"batch x {fin:,} bytes, and reload the overlay to clear the leftover bytes (they "
+                       "would shift every later sample).")
+        elif self.mm2s.busy:
+            msg.append("The send transfer is still waiting as well (see its diagnosis).")
+        else:
+            msg.append("Nothing more was sent: did you call dma.sendchannel.transfer(ibuf) for this batch? "
+                       f"Each send of N samples gives one packet of N x {fout} result bytes.")
+        return " ".join(msg)
+
+
+def _error_names(sr: int) -> str:
+    bits = ((INTERR, "DMAIntErr"), (SLVERR, "DMASlvErr"), (DECERR, "DMADecErr"))
+    names = [n for bit, n in bits if sr & bit]
+    return "+".join(names) or "no error"
+
+
+def _bytes_per_cycle(params: dict, side: str) -> float:
+    """Bytes per cycle a channel moves: the narrower of its memory-map and stream widths."""
+    stream_key = "c_m_axis_mm2s_tdata_width" if side == "mm2s" else "c_s_axis_s2mm_tdata_width"
+    widths = [int(params[k]) for k in (f"c_m_axi_{side}_data_width", stream_key) if k in params]
+    return max(1, min(widths) // 8) if widths else 4
