@@ -14,6 +14,7 @@ def pytest_configure(config: pytest.Config) -> None:
     shared = ROOT.parent / "shared" / "data"
     if not os.environ.get("COURSE_DATA_MIRROR") and (shared / "mnist").is_dir():
         os.environ["COURSE_DATA_MIRROR"] = str(shared)
+    os.environ.setdefault("COURSE_DATA_URLS", "http://127.0.0.1:9/")  # never the internet in tests
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("PYTHONHASHSEED", "0")
 
