@@ -14,6 +14,7 @@ torch are absent), bit-exactly as FINN's own Python execution of the dataflow mo
 Every layer checks that its input and output fit their FINN datatypes and raises a ``ValueError``
 naming the layer when they do not (on hardware such values would silently wrap).
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,8 @@ class IntType:
         if lo < self.min or hi > self.max:
             raise ValueError(
                 f"{what}: values span [{lo:g}, {hi:g}] but the datatype {self.name} holds "
-                f"[{self.min}, {self.max}]; the hardware would wrap them silently.")
+                f"[{self.min}, {self.max}]; the hardware would wrap them silently."
+            )
         if self.bipolar and np.any(values == 0):
             raise ValueError(f"{what}: BIPOLAR values must be -1 or +1, found 0.")
 
@@ -69,8 +71,10 @@ def int_type(name: str) -> IntType:
     fixed = {"BIPOLAR": (-1, 1), "BINARY": (0, 1), "TERNARY": (-1, 1)}
     if name in fixed:
         return IntType(name, *fixed[name])
-    raise ValueError(f"datatype {name!r} is not an integer FINN datatype; the numpy executor supports "
-                     "UINTn, INTn, BIPOLAR, BINARY and TERNARY.")
+    raise ValueError(
+        f"datatype {name!r} is not an integer FINN datatype; the numpy executor supports "
+        "UINTn, INTn, BIPOLAR, BINARY and TERNARY."
+    )
 
 
 def _matmul_exact(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -92,7 +96,7 @@ def _count_thresholds(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
         return out
     step = max(1, (1 << 22) // max(1, c * t.shape[1]))  # bound the boolean temporary to ~4 MB
     for i in range(0, n, step):
-        out[i:i + step] = np.count_nonzero(x[i:i + step, :, None] >= t[None, :, :], axis=2)
+        out[i : i + step] = np.count_nonzero(x[i : i + step, :, None] >= t[None, :, :], axis=2)
     return out
 
 
@@ -149,8 +153,16 @@ class Layer:
 class AcceleratorModel:
     """The accelerator's function, from a deploy package: ``run(x_int) -> y_int``, numpy only."""
 
-    def __init__(self, layers: list[Layer], *, input_dt: str, output_dt: str,
-                 in_features: int, out_features: int, name: str = "accelerator"):
+    def __init__(
+        self,
+        layers: list[Layer],
+        *,
+        input_dt: str,
+        output_dt: str,
+        in_features: int,
+        out_features: int,
+        name: str = "accelerator",
+    ):
         if not layers:
             raise ValueError("an accelerator needs at least one layer")
         self.layers = layers
@@ -163,31 +175,41 @@ class AcceleratorModel:
         """Build from an ``accelerator.json`` dict and the arrays of ``dataflow.npz`` (any mapping)."""
         specs = desc.get("layers")
         if not specs:
-            raise ValueError("accelerator.json has no 'layers': re-export the deploy package with the "
-                             "kit's writer (course_utils.hw.deploy.write_deploy_package).")
+            raise ValueError(
+                "accelerator.json has no 'layers': re-export the deploy package with the "
+                "kit's writer (course_utils.hw.deploy.write_deploy_package)."
+            )
         layers = []
         for spec in specs:
             lname = spec.get("name", "?")
             if spec.get("op") not in SUPPORTED_OPS:
-                raise ValueError(f"layer {lname}: op {spec.get('op')!r} is not supported by the numpy "
-                                 f"executor (supported: {', '.join(SUPPORTED_OPS)}).")
+                raise ValueError(
+                    f"layer {lname}: op {spec.get('op')!r} is not supported by the numpy "
+                    f"executor (supported: {', '.join(SUPPORTED_OPS)})."
+                )
             arrays = {}
             for key in ("weights", "thresholds"):
                 ref = spec.get(key)
                 if ref is None:
                     continue
                 if ref not in params:
-                    raise ValueError(f"layer {lname}: array {ref!r} missing from dataflow.npz; the "
-                                     "package is incomplete, re-export it.")
+                    raise ValueError(
+                        f"layer {lname}: array {ref!r} missing from dataflow.npz; the "
+                        "package is incomplete, re-export it."
+                    )
                 arrays[key] = np.asarray(params[ref])
             layer = Layer(dict(spec), **arrays)
             _check_shapes(layer)
             layers.append(layer)
         inp, out = desc["input"], desc["output"]
-        return cls(layers, input_dt=inp["datatype"], output_dt=out["datatype"],
-                   in_features=int(np.prod(inp["shape_normal"][1:])),
-                   out_features=int(np.prod(out["shape_normal"][1:])),
-                   name=name or desc.get("name", "accelerator"))
+        return cls(
+            layers,
+            input_dt=inp["datatype"],
+            output_dt=out["datatype"],
+            in_features=int(np.prod(inp["shape_normal"][1:])),
+            out_features=int(np.prod(out["shape_normal"][1:])),
+            name=name or desc.get("name", "accelerator"),
+        )
 
     @classmethod
     def from_package(cls, path: str | Path) -> AcceleratorModel:
@@ -196,8 +218,10 @@ class AcceleratorModel:
         jpath, npath = folder / "accelerator.json", folder / "dataflow.npz"
         for p in (jpath, npath):
             if not p.is_file():
-                raise FileNotFoundError(f"{p} not found: {folder} is not a complete deploy package "
-                                        "(expected accelerator.json and dataflow.npz).")
+                raise FileNotFoundError(
+                    f"{p} not found: {folder} is not a complete deploy package "
+                    "(expected accelerator.json and dataflow.npz)."
+                )
         desc = json.loads(jpath.read_text())
         with np.load(npath, allow_pickle=False) as npz:
             params = {k: npz[k] for k in npz.files}
@@ -210,8 +234,10 @@ class AcceleratorModel:
             a = a[None, :]
         a = a.reshape(a.shape[0], -1)
         if a.shape[1] != self.in_features:
-            raise ValueError(f"{self.name}: expected inputs of {self.in_features} values per sample, got "
-                             f"shape {np.shape(x)}.")
+            raise ValueError(
+                f"{self.name}: expected inputs of {self.in_features} values per sample, got "
+                f"shape {np.shape(x)}."
+            )
         if a.dtype.kind not in "iub":
             int_type(self.input_dt).check(a, f"{self.name} input")
         a = a.astype(np.int64)
@@ -228,8 +254,10 @@ class AcceleratorModel:
 
     def __repr__(self) -> str:
         chain = " -> ".join(f"{layer.name}" for layer in self.layers)
-        return f"AcceleratorModel({self.name}: {self.input_dt}[{self.in_features}] -> {chain} -> " \
-               f"{self.output_dt}[{self.out_features}])"
+        return (
+            f"AcceleratorModel({self.name}: {self.input_dt}[{self.in_features}] -> {chain} -> "
+            f"{self.output_dt}[{self.out_features}])"
+        )
 
 
 def _check_shapes(layer: Layer) -> None:
@@ -239,8 +267,10 @@ def _check_shapes(layer: Layer) -> None:
         if layer.weights is None:
             raise ValueError(f"layer {name}: MVAU without weights")
         if layer.weights.shape != (spec["MW"], spec["MH"]):
-            raise ValueError(f"layer {name}: weights have shape {layer.weights.shape}, expected "
-                             f"(MW, MH) = ({spec['MW']}, {spec['MH']}).")
+            raise ValueError(
+                f"layer {name}: weights have shape {layer.weights.shape}, expected "
+                f"(MW, MH) = ({spec['MW']}, {spec['MH']})."
+            )
         channels = spec["MH"]
     elif layer.op == "Thresholding":
         if layer.thresholds is None:

@@ -7,6 +7,7 @@ itself, explicitly, with ``set_property -dict`` on the PS7 cell. Values are thos
 published Vivado board files (XilinxBoardStore: TUL pynq-z2 A.0, Digilent zybo-z7-20 1.1; PYNQ's
 own Pynq-Z1 base design). The PL clock FCLK0 comes from the IO PLL through two 6-bit dividers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -120,93 +121,120 @@ def fclk_divisors(source_mhz: float, target_mhz: float) -> tuple[int, int, float
 
 
 _PYNQ_Z2 = Board(
-    key="pynq-z2", name="PYNQ-Z2", board_part="tul.com.tw:pynq-z2:part0:1.0",
-    crystal_mhz=50.0, io_pll_fbdiv=20, arm_pll_fbdiv=26, ddr_pll_fbdiv=21, ddr_mb=512,
+    key="pynq-z2",
+    name="PYNQ-Z2",
+    board_part="tul.com.tw:pynq-z2:part0:1.0",
+    crystal_mhz=50.0,
+    io_pll_fbdiv=20,
+    arm_pll_fbdiv=26,
+    ddr_pll_fbdiv=21,
+    ddr_mb=512,
     pynq_image="PYNQ-Z2 v3.0/3.1 image (pynq 3.x, Python 3.10): http://www.pynq.io/boards.html",
     aliases=("pynq_z2", "pynqz2", "z2"),
-    preset=MappingProxyType({
-        **_DDR_COMMON, **_MIO_COMMON,
-        "PCW_CRYSTAL_PERIPHERAL_FREQMHZ": "50",
-        "PCW_APU_PERIPHERAL_FREQMHZ": "650",
-        "PCW_UIPARAM_DDR_FREQ_MHZ": "525",
-        "PCW_UIPARAM_DDR_PARTNO": "MT41J256M16 RE-125",
-        "PCW_UIPARAM_DDR_BUS_WIDTH": "16 Bit",
-        "PCW_UIPARAM_DDR_T_RCD": "13.125",
-        "PCW_UIPARAM_DDR_T_RP": "13.125",
-        "PCW_UIPARAM_DDR_T_RC": "50.625",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_0": "-0.051",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_1": "-0.006",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2": "-0.009",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_3": "-0.033",
-        "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.279",
-        "PCW_UIPARAM_DDR_BOARD_DELAY1": "0.260",
-        "PCW_UIPARAM_DDR_BOARD_DELAY2": "0.085",
-        "PCW_UIPARAM_DDR_BOARD_DELAY3": "0.092",
-        "PCW_UART0_PERIPHERAL_ENABLE": "1",
-        "PCW_UART0_UART0_IO": "MIO 14 .. 15",
-        "PCW_ENET0_RESET_ENABLE": "1",
-        "PCW_ENET0_RESET_IO": "MIO 9",
-        "PCW_USB0_RESET_ENABLE": "1",
-        "PCW_USB0_RESET_IO": "MIO 46",
-    }),
+    preset=MappingProxyType(
+        {
+            **_DDR_COMMON,
+            **_MIO_COMMON,
+            "PCW_CRYSTAL_PERIPHERAL_FREQMHZ": "50",
+            "PCW_APU_PERIPHERAL_FREQMHZ": "650",
+            "PCW_UIPARAM_DDR_FREQ_MHZ": "525",
+            "PCW_UIPARAM_DDR_PARTNO": "MT41J256M16 RE-125",
+            "PCW_UIPARAM_DDR_BUS_WIDTH": "16 Bit",
+            "PCW_UIPARAM_DDR_T_RCD": "13.125",
+            "PCW_UIPARAM_DDR_T_RP": "13.125",
+            "PCW_UIPARAM_DDR_T_RC": "50.625",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_0": "-0.051",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_1": "-0.006",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2": "-0.009",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_3": "-0.033",
+            "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.279",
+            "PCW_UIPARAM_DDR_BOARD_DELAY1": "0.260",
+            "PCW_UIPARAM_DDR_BOARD_DELAY2": "0.085",
+            "PCW_UIPARAM_DDR_BOARD_DELAY3": "0.092",
+            "PCW_UART0_PERIPHERAL_ENABLE": "1",
+            "PCW_UART0_UART0_IO": "MIO 14 .. 15",
+            "PCW_ENET0_RESET_ENABLE": "1",
+            "PCW_ENET0_RESET_IO": "MIO 9",
+            "PCW_USB0_RESET_ENABLE": "1",
+            "PCW_USB0_RESET_IO": "MIO 46",
+        }
+    ),
 )
 
 _PYNQ_Z1 = Board(
-    key="pynq-z1", name="PYNQ-Z1", board_part="www.digilentinc.com:pynq-z1:part0:1.0",
-    crystal_mhz=50.0, io_pll_fbdiv=20, arm_pll_fbdiv=26, ddr_pll_fbdiv=21, ddr_mb=512,
+    key="pynq-z1",
+    name="PYNQ-Z1",
+    board_part="www.digilentinc.com:pynq-z1:part0:1.0",
+    crystal_mhz=50.0,
+    io_pll_fbdiv=20,
+    arm_pll_fbdiv=26,
+    ddr_pll_fbdiv=21,
+    ddr_mb=512,
     pynq_image="PYNQ-Z1 v3.0/3.1 image (pynq 3.x, Python 3.10): http://www.pynq.io/boards.html",
     aliases=("pynq_z1", "pynqz1", "z1"),
-    preset=MappingProxyType({
-        **_DDR_COMMON, **_MIO_COMMON,
-        "PCW_CRYSTAL_PERIPHERAL_FREQMHZ": "50",
-        "PCW_APU_PERIPHERAL_FREQMHZ": "650",
-        "PCW_UIPARAM_DDR_FREQ_MHZ": "525",
-        "PCW_UIPARAM_DDR_PARTNO": "Custom",
-        "PCW_UIPARAM_DDR_BUS_WIDTH": "16 Bit",
-        "PCW_UIPARAM_DDR_T_RCD": "13.125",
-        "PCW_UIPARAM_DDR_T_RP": "13.125",
-        "PCW_UIPARAM_DDR_T_RC": "50.625",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_0": "0.040",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_1": "0.058",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2": "0.000",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_3": "0.000",
-        "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.223",
-        "PCW_UIPARAM_DDR_BOARD_DELAY1": "0.212",
-        "PCW_UIPARAM_DDR_BOARD_DELAY2": "0.085",
-        "PCW_UIPARAM_DDR_BOARD_DELAY3": "0.092",
-        "PCW_UART0_PERIPHERAL_ENABLE": "1",
-        "PCW_UART0_UART0_IO": "MIO 14 .. 15",
-    }),
+    preset=MappingProxyType(
+        {
+            **_DDR_COMMON,
+            **_MIO_COMMON,
+            "PCW_CRYSTAL_PERIPHERAL_FREQMHZ": "50",
+            "PCW_APU_PERIPHERAL_FREQMHZ": "650",
+            "PCW_UIPARAM_DDR_FREQ_MHZ": "525",
+            "PCW_UIPARAM_DDR_PARTNO": "Custom",
+            "PCW_UIPARAM_DDR_BUS_WIDTH": "16 Bit",
+            "PCW_UIPARAM_DDR_T_RCD": "13.125",
+            "PCW_UIPARAM_DDR_T_RP": "13.125",
+            "PCW_UIPARAM_DDR_T_RC": "50.625",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_0": "0.040",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_1": "0.058",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2": "0.000",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_3": "0.000",
+            "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.223",
+            "PCW_UIPARAM_DDR_BOARD_DELAY1": "0.212",
+            "PCW_UIPARAM_DDR_BOARD_DELAY2": "0.085",
+            "PCW_UIPARAM_DDR_BOARD_DELAY3": "0.092",
+            "PCW_UART0_PERIPHERAL_ENABLE": "1",
+            "PCW_UART0_UART0_IO": "MIO 14 .. 15",
+        }
+    ),
 )
 
 _ZYBO_Z7_20 = Board(
-    key="zybo-z7-20", name="Zybo Z7-20", board_part="digilentinc.com:zybo-z7-20:part0:1.1",
-    crystal_mhz=33.333333, io_pll_fbdiv=30, arm_pll_fbdiv=39, ddr_pll_fbdiv=32, ddr_mb=1024,
+    key="zybo-z7-20",
+    name="Zybo Z7-20",
+    board_part="digilentinc.com:zybo-z7-20:part0:1.1",
+    crystal_mhz=33.333333,
+    io_pll_fbdiv=30,
+    arm_pll_fbdiv=39,
+    ddr_pll_fbdiv=32,
+    ddr_mb=1024,
     pynq_image="community PYNQ-ZYBO image (PYNQ 3.0.1, Python 3.10); see docs/hardware.md",
     aliases=("zybo_z7_20", "zyboz7-20", "zybo-z7", "zybo"),
-    preset=MappingProxyType({
-        **_DDR_COMMON, **_MIO_COMMON,
-        "PCW_CRYSTAL_PERIPHERAL_FREQMHZ": "33.333333",
-        "PCW_APU_PERIPHERAL_FREQMHZ": "667",
-        "PCW_UIPARAM_DDR_FREQ_MHZ": "533.333333",
-        "PCW_UIPARAM_DDR_PARTNO": "MT41K256M16 RE-125",
-        "PCW_UIPARAM_DDR_BUS_WIDTH": "32 Bit",
-        "PCW_UIPARAM_DDR_T_RCD": "7",
-        "PCW_UIPARAM_DDR_T_RP": "7",
-        "PCW_UIPARAM_DDR_T_RC": "48.75",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_0": "-0.050",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_1": "-0.044",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2": "-0.035",
-        "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_3": "-0.100",
-        "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.221",
-        "PCW_UIPARAM_DDR_BOARD_DELAY1": "0.222",
-        "PCW_UIPARAM_DDR_BOARD_DELAY2": "0.217",
-        "PCW_UIPARAM_DDR_BOARD_DELAY3": "0.244",
-        "PCW_UART1_PERIPHERAL_ENABLE": "1",
-        "PCW_UART1_UART1_IO": "MIO 48 .. 49",
-        "PCW_USB0_RESET_ENABLE": "1",
-        "PCW_USB0_RESET_IO": "MIO 46",
-    }),
+    preset=MappingProxyType(
+        {
+            **_DDR_COMMON,
+            **_MIO_COMMON,
+            "PCW_CRYSTAL_PERIPHERAL_FREQMHZ": "33.333333",
+            "PCW_APU_PERIPHERAL_FREQMHZ": "667",
+            "PCW_UIPARAM_DDR_FREQ_MHZ": "533.333333",
+            "PCW_UIPARAM_DDR_PARTNO": "MT41K256M16 RE-125",
+            "PCW_UIPARAM_DDR_BUS_WIDTH": "32 Bit",
+            "PCW_UIPARAM_DDR_T_RCD": "7",
+            "PCW_UIPARAM_DDR_T_RP": "7",
+            "PCW_UIPARAM_DDR_T_RC": "48.75",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_0": "-0.050",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_1": "-0.044",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_2": "-0.035",
+            "PCW_UIPARAM_DDR_DQS_TO_CLK_DELAY_3": "-0.100",
+            "PCW_UIPARAM_DDR_BOARD_DELAY0": "0.221",
+            "PCW_UIPARAM_DDR_BOARD_DELAY1": "0.222",
+            "PCW_UIPARAM_DDR_BOARD_DELAY2": "0.217",
+            "PCW_UIPARAM_DDR_BOARD_DELAY3": "0.244",
+            "PCW_UART1_PERIPHERAL_ENABLE": "1",
+            "PCW_UART1_UART1_IO": "MIO 48 .. 49",
+            "PCW_USB0_RESET_ENABLE": "1",
+            "PCW_USB0_RESET_IO": "MIO 46",
+        }
+    ),
 )
 
 BOARDS: Mapping[str, Board] = MappingProxyType({b.key: b for b in (_PYNQ_Z2, _PYNQ_Z1, _ZYBO_Z7_20)})
@@ -229,19 +257,25 @@ def ps7_config(board: Board | str, fclk0_mhz: float = 100.0) -> dict[str, str]:
     b = get_board(board) if isinstance(board, str) else board
     div0, div1, achieved = fclk_divisors(b.io_pll_mhz, fclk0_mhz)
     if abs(achieved - fclk0_mhz) > 0.01 * fclk0_mhz:
-        near = sorted({round(b.io_pll_mhz / d, 3) for d in range(1, 64)},
-                      key=lambda f: abs(f - fclk0_mhz))[:4]
-        raise ValueError(f"{b.name}: FCLK0 cannot be {fclk0_mhz} MHz from the {b.io_pll_mhz:.0f} MHz IO PLL "
-                         f"(closest {achieved:.3f} MHz); choose e.g. one of {near} MHz.")
+        near = sorted({round(b.io_pll_mhz / d, 3) for d in range(1, 64)}, key=lambda f: abs(f - fclk0_mhz))[
+            :4
+        ]
+        raise ValueError(
+            f"{b.name}: FCLK0 cannot be {fclk0_mhz} MHz from the {b.io_pll_mhz:.0f} MHz IO PLL "
+            f"(closest {achieved:.3f} MHz); choose e.g. one of {near} MHz."
+        )
     cfg = dict(b.preset)
-    cfg.update({
-        "PCW_FPGA0_PERIPHERAL_FREQMHZ": f"{fclk0_mhz:g}",
-        "PCW_FPGA_FCLK0_ENABLE": "1",
-        "PCW_EN_CLK0_PORT": "1",
-        "PCW_EN_RST0_PORT": "1",
-        "PCW_USE_M_AXI_GP0": "1",
-        "PCW_USE_S_AXI_HP0": "1",
-        "PCW_S_AXI_HP0_DATA_WIDTH": "64",
-        "PCW_USE_FABRIC_INTERRUPT": "0",
-    })
+    cfg.update(
+        {
+            "PCW_DDR_RAM_HIGHADDR": f"0x{b.ddr_high_addr:08X}",
+            "PCW_FPGA0_PERIPHERAL_FREQMHZ": f"{fclk0_mhz:g}",
+            "PCW_FPGA_FCLK0_ENABLE": "1",
+            "PCW_EN_CLK0_PORT": "1",
+            "PCW_EN_RST0_PORT": "1",
+            "PCW_USE_M_AXI_GP0": "1",
+            "PCW_USE_S_AXI_HP0": "1",
+            "PCW_S_AXI_HP0_DATA_WIDTH": "64",
+            "PCW_USE_FABRIC_INTERRUPT": "0",
+        }
+    )
     return cfg
