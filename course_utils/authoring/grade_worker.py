@@ -25,7 +25,7 @@ from nbclient.exceptions import DeadKernelError
 from course_utils.authoring.grading_notebook import GRADER_META, read_result
 
 TIMEOUT_ENAME = "CellTimeoutError"
-PROBE_TIMEOUT = 10.0
+PROBE_TIMEOUT = 5.0
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -133,9 +133,11 @@ class Run:
         self.client.nb.cells.append(probe)
         index = len(self.client.nb.cells) - 1
         saved, self.cell_timeout = self.cell_timeout, PROBE_TIMEOUT
+        self.last_reply = None
         try:
             await self.client.async_execute_cell(probe, index, store_history=False)
-            return _error_of(probe) is None
+            status = (self.last_reply or {}).get("content", {}).get("status")
+            return status == "ok"
         finally:
             self.cell_timeout = saved
             self.client.nb.cells.pop()
