@@ -136,14 +136,15 @@ def _brace(value: str) -> str:
 def params_from_accelerator(
     desc: Mapping[str, Any],
     *,
-    tlast: bool = True,
+    tlast: bool | None = None,
     length_width: int | None = None,
     accel_vlnv: str | None = None,
 ) -> BlockDesignParams:
     """Block-design parameters from an ``accelerator.json`` dict (schema 1).
 
-    ``tlast=False`` gives the "missing TLAST" variant; ``length_width`` overrides the DMA's buffer
-    length register width (e.g. 14, Vivado's default, for the "transfer too large" pitfall).
+    ``tlast=False`` gives the "missing TLAST" variant (default: ``desc["tlast"] != "none"``);
+    ``length_width`` overrides the DMA's buffer length register width (e.g. 14, Vivado's default,
+    for the "transfer too large" pitfall).
     """
     for key in ("board", "clock_mhz", "ip_name", "dma_name", "input", "output", "dma"):
         if key not in desc:
@@ -166,7 +167,7 @@ def params_from_accelerator(
         dma_s2mm_bits=int(dma["s2mm_width_bits"]),
         dma_length_width=int(length_width or dma.get("length_width", DMA_LENGTH_WIDTH)),
         accel_axilite=desc.get("ip_axilite", "") or "",
-        tlast=tlast,
+        tlast=(desc.get("tlast", "per_packet") != "none") if tlast is None else tlast,
     )
 
 

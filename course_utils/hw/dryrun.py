@@ -186,7 +186,7 @@ class _Recorder:
         self.design = Design()
         self.catalog = {**ipm.CATALOG, **(extra_ips or {})}
         self.rtl_dir = rtl_dir
-        self._net_counter = 0
+        self.error = ""  # message of the last failing stub
 
     # ---------------------------------------------------------------- argument helpers
     def split(self, value: str) -> list[str]:
@@ -749,16 +749,16 @@ def run_block_design(
     tcl = tkinter.Tcl()
     rec = _Recorder(tcl, extra_ips, rtl_dir)
     for name in rec.COMMANDS:
-        tcl.createcommand(name, _wrap(getattr(rec, name)))
+        tcl.createcommand(name, _wrap(getattr(rec, name), rec))
     tcl.eval("namespace eval common {}")
-    tcl.createcommand("common::send_msg_id", _wrap(rec.send_msg_id))
+    tcl.createcommand("common::send_msg_id", _wrap(rec.send_msg_id, rec))
     for key, value in params.items():
         tcl.call("set", f"kit({key})", value)
     try:
         tcl.call("source", str(script))
     except tkinter.TclError as err:
         info = tcl.eval("set ::errorInfo")
-        raise DryRunError(f"{script.name}: {err}\n{info}") from None
+        raise DryRunError(f"{script.name}: {rec.error or err}\n{info}") from None
     design = rec.design
     design.params = dict(params)
     if not design.validated:
@@ -766,14 +766,15 @@ def run_block_design(
     return design
 
 
-def _wrap(fn: Callable[..., str]) -> Callable[..., str]:
-    """Turn DryRunError/IPError into Tcl errors (so the Tcl stack trace shows where)."""
+def _wrap(fn: Callable[..., str], rec: _Recorder) -> Callable[..., str]:
+    """Report a stub's error as a Tcl error; keep the message (tkinter drops it) for the DryRunError."""
     import tkinter
 
     def call(*args: str) -> str:
         try:
             return fn(*args)
         except (DryRunError, ipm.IPError) as err:
+            rec.error = str(err)
             raise tkinter.TclError(str(err)) from None
 
     return call

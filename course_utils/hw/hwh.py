@@ -13,6 +13,7 @@ without the TLAST module (the "missing TLAST" pitfall of Lab 3).
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -295,15 +296,18 @@ def render_hwh(design: Design, *, timestamp: str | None = None) -> str:
     stamp = timestamp or datetime.now(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
     root = ET.Element("EDKSYSTEM", {"EDWVERSION": "1.2", "TIMESTAMP": stamp, "VIVADOVERSION": GENERATOR})
     part = design.params.get("part", "xc7z020clg400-1")
+    m = re.fullmatch(r"xc(7z\d+)([a-z]+\d+)(-\d+)", part)
+    if not m:
+        raise ValueError(f"cannot split part name {part!r} into device, package and speed grade")
     _sub(
         root,
         "SYSTEMINFO",
         ARCH="zynq",
         BOARD=design.params.get("board_part", ""),
-        DEVICE=part[2:8],
+        DEVICE=m.group(1),
         NAME=design.name,
-        PACKAGE=part[8:14],
-        SPEEDGRADE=part[14:],
+        PACKAGE=m.group(2),
+        SPEEDGRADE=m.group(3),
     )
     ext_ports = _sub(root, "EXTERNALPORTS")
     for ext, (_, sig) in wiring.extern.items():
@@ -338,12 +342,13 @@ def generate_hwh(
     accelerator: Mapping[str, Any] | str | Path,
     out_path: str | Path,
     *,
-    tlast: bool = True,
+    tlast: bool | None = None,
     length_width: int | None = None,
 ) -> Path:
     """Write the ``.hwh`` of the kit's block design for ``accelerator`` (``accelerator.json`` dict or path).
 
-    ``tlast=False`` leaves the TLAST module out (the DMA's S2MM never completes: Lab 3 pitfall);
+    ``tlast=False`` leaves the TLAST module out (the DMA's S2MM never completes: Lab 3 pitfall;
+    default: as ``accelerator["tlast"]`` says, "per_packet" or "none");
     ``length_width`` overrides the DMA's buffer-length register width (26 by default). The file is
     written atomically. Raises ``DryRunError`` when the Tcl builds an invalid design.
     """
