@@ -36,7 +36,11 @@ class _RegisterAfterLoad(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        self.loader.exec_module(module)
+        import warnings
+
+        with warnings.catch_warnings():  # pynqutils imports the deprecated pkg_resources: not the student's
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            self.loader.exec_module(module)
         register()
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import VirtualBoardError, VirtualBoardHang
+from .errors import VirtualBoardError, VirtualBoardHang, user_stacklevel
 
 if TYPE_CHECKING:
     from .accelerator import AcceleratorEndpoint
@@ -200,7 +200,8 @@ class AxiDmaModel:
                     "follows (other buffers or Linux's own: silent corruption or a crash). Pass a buffer "
                     "from pynq.allocate() that is at least as large as nbytes.")
             warnings.warn(f"{self.name}.sendchannel reads {nbytes:,} bytes at {ch.phys:#x}, beyond the "
-                          "buffer it starts in: the accelerator gets whatever memory follows.", stacklevel=3)
+                          "buffer it starts in: the accelerator gets whatever memory follows.",
+                          stacklevel=user_stacklevel())
         ch.offset = off
         if ch is self.mm2s:
             self.packet_start = self.arrived
@@ -324,7 +325,7 @@ class AxiDmaModel:
                 f"of results: DMAIntErr, the receive channel halted (on a board too). pynq then reports "
                 f"'DMA channel not started'. Allocate the receive buffer for batch x "
                 f"{self._frame_bytes()[1]} bytes, then reload the overlay (results still sit in the "
-                "stream).", stacklevel=4)
+                "stream).", stacklevel=user_stacklevel())
             return True
         return moved
 
@@ -393,7 +394,7 @@ class AxiDmaModel:
                     f"({ch.done:,} of {ch.length:,} bytes moved). Reload the overlay to reset the DMA.")
         if not ch.started:
             verb = "send" if ch is self.mm2s else "receive"
-            return (f"{head} No {verb} transfer was started on this channel since it was started, so it "
+            return (f"{head} No {verb} transfer was started since the channel was (re)started, so it "
                     f"never becomes idle. Fix: call dma.{ch.label}.transfer(buffer) before "
                     f"dma.{ch.label}.wait().")
         if ch is self.mm2s:

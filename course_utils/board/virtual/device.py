@@ -29,7 +29,7 @@ from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
 from .axidma import AxiDmaModel, TransferRecord
-from .errors import VirtualBoardError
+from .errors import VirtualBoardError, user_stacklevel
 from .memory import ContiguousMemory
 
 BOARDS = {"pynq-z1": "Pynq-Z1", "pynq-z2": "Pynq-Z2", "zybo-z7-20": "Zybo-Z7-20", "zybo-z7": "Zybo-Z7-20"}
@@ -94,6 +94,7 @@ class _Memory:
         arr = PynqBuffer(shape, dtype, buffer=buf.cpu.data, device=self.device,
                          device_address=mem.base + buf.offset, bo=buf.bo, coherent=False)
         arr.memory, arr.pointer, arr.return_to = self, buf.bo, self
+        arr.freed = True  # freeing goes through return_pointer only (no munmap: nothing was mapped)
         return arr
 
     def return_pointer(self, bo: int) -> None:
@@ -182,7 +183,7 @@ class VirtualZynqDevice(Device):
             if ep is not None and fclk > ep.clock_mhz * 1.001:
                 warnings.warn(f"FCLK0 is {fclk:g} MHz but {ep.instance} was built for "
                               f"{ep.clock_mhz:g} MHz: on a board the design may fail timing (wrong results "
-                              "or a hang).", stacklevel=3)
+                              "or a hang).", stacklevel=user_stacklevel())
 
     def gen_cache(self, bitstream: Any, parser: Any = None) -> None:
         """Nothing to cache for a virtual board."""

@@ -1,0 +1,240 @@
+"""Board pitfalls of Lab 3: each gives what a student sees on a board (pynq's own message, a silent
+wrong answer) or, where a board hangs, a VirtualBoardHang with a diagnosis after a short timeout."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from pynq import Overlay, allocate
+
+from course_utils.board import packing, runtime
+from course_utils.board.package import write_variant
+from course_utils.board.virtual import VirtualBoardError, VirtualBoardHang
+
+
+def fill(pkg, n, ibuf):
+    """Pack the first n golden images into ibuf; return their golden outputs."""
+    g = pkg.golden()
+    x = np.resize(g["x"], (n, 784))
+    ibuf[:] = pkg.input.pack(x).reshape(ibuf.shape)
+    from course_utils.board.accel import AcceleratorModel
+    return AcceleratorModel.from_package(pkg.path).run(x)
+
+
+def test_14_bit_length_register_rejects_a_32_image_batch(pkg, tmp_path):
+    v = write_variant(pkg, tmp_path, length_width=14)
+    dma = Overlay(str(v.bitfile)).axi_dma_0
+    assert dma.buffer_max_size == 16383
+    assert runtime.max_batch(dma, v) == 20
+    ibuf = allocate((32, 49, 16), np.uint8)
+    with pytest.raises(ValueError, match="Transfer size is 25088 bytes, which exceeds the maximum DMA "
+                                         "buffer size 16383"):
+        dma.sendchannel.transfer(ibuf)
+
+
+def test_plain_numpy_array_has_no_physical_address(overlay):
+    with pytest.raises(AttributeError, match="has no attribute 'physical_address'"):
+        overlay.axi_dma_0.sendchannel.transfer(np.zeros((1, 49, 16), np.uint8))
+
+
+def test_unaligned_slice_is_rejected(overlay):
+    width = int(overlay.ip_dict["axi_dma_0"]["parameters"]["c_m_axi_mm2s_data_width"]) // 8
+    ibuf = allocate((2 * 784 + 1,), np.uint8)
+    with pytest.raises(RuntimeError, match="DMA does not support unaligned transfers; Starting address must "
+                                           f"be aligned to {width} bytes"):
+        overlay.axi_dma_0.sendchannel.transfer(ibuf[1:])
+
+
+def test_wrong_packing_order_gives_silently_wrong_answers(overlay, pkg):
+    dma = overlay.axi_dma_0
+    x = pkg.golden()["x"]
+    n = len(x)
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    ibuf[:] = packing.pack(x.reshape(n, 49, 16), "UINT8", reverse_inner=False)  # element 0 at the top byte
+    dma.sendchannel.transfer(ibuf)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()                                # no error at all ...
+    y = pkg.output.unpack(np.asarray(obuf))
+    assert not np.array_equal(y, pkg.golden()["y_int"])  # ... but wrong numbers
+    ibuf[:] = pkg.input.pack(x)
+    dma.sendchannel.transfer(ibuf)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()
+    np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), pkg.golden()["y_int"])
+
+
+def test_missing_flush_of_a_cacheable_buffer_is_silent(overlay, pkg, device):
+    """Programming MM2S by hand (as in the register-map section) skips pynq's automatic flush()."""
+    dma = overlay.axi_dma_0
+    n = 4
+    ibuf = allocate((n, 49, 16), np.uint8, cacheable=True)
+    device.memory.ddr[ibuf.physical_address - device.memory.base:][:ibuf.nbytes] = 0
+    golden = fill(pkg, n, ibuf)
+    obuf = allocate((n, 5, 4), np.uint8)
+
+    def by_hand():
+        dma.recvchannel.transfer(obuf)
+        m = dma.mmio
+        m.write(0x18, ibuf.physical_address)
+        m.write(0x28, ibuf.nbytes)
+        while not m.read(0x04) & 0x2:
+            pass
+        dma.recvchannel.wait()
+        return pkg.output.unpack(np.asarray(obuf))
+
+    stale = by_hand()
+    assert not np.array_equal(stale, golden)         # the DMA read zeros from DDR
+    from course_utils.board.accel import AcceleratorModel
+    np.testing.assert_array_equal(stale, AcceleratorModel.from_package(pkg.path).run(np.zeros((n, 784), int)))
+    ibuf.flush()
+    np.testing.assert_array_equal(by_hand(), golden)
+
+
+def test_reading_a_cacheable_receive_buffer_without_invalidate_is_stale(overlay, pkg):
+    dma = overlay.axi_dma_0
+    ibuf = allocate((4, 49, 16), np.uint8)
+    golden = fill(pkg, 4, ibuf)
+    obuf = allocate((4, 5, 4), np.uint8, cacheable=True)
+    obuf[:] = 0
+    obuf.flush()
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    dma.sendchannel.wait()
+    assert not np.asarray(obuf).any()                # results are in DDR, the CPU still sees zeros
+    dma.recvchannel.wait()                           # pynq's wait() invalidates the receive buffer
+    np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), golden)
+
+
+def test_receive_buffer_too_small_halts_s2mm(overlay, pkg):
+    dma = overlay.axi_dma_0
+    ibuf, obuf = allocate((16, 49, 16), np.uint8), allocate((8, 5, 4), np.uint8)
+    fill(pkg, 16, ibuf)
+    dma.recvchannel.transfer(obuf)
+    with pytest.warns(UserWarning, match="shorter than the packet of results: DMAIntErr"):
+        dma.sendchannel.transfer(ibuf)
+    dma.sendchannel.wait()
+    with pytest.raises(RuntimeError, match="DMA channel not started"):
+        dma.recvchannel.wait()
+    assert dma.recvchannel.error
+    with pytest.raises(RuntimeError, match="DMA channel not started"):
+        dma.recvchannel.transfer(obuf)
+
+
+def test_wait_without_transfer_hangs_with_a_diagnosis(overlay):
+    t0 = time.perf_counter()
+    with pytest.raises(VirtualBoardHang, match=r"No receive transfer was started.*transfer\(buffer\) before"):
+        overlay.axi_dma_0.recvchannel.wait()
+    assert time.perf_counter() - t0 < 5
+
+
+def test_send_wait_before_receive_transfer_hangs_once_the_fifos_are_full(overlay, pkg):
+    dma = overlay.axi_dma_0
+    small = allocate((10, 49, 16), np.uint8)
+    fill(pkg, 10, small)
+    dma.sendchannel.transfer(small)
+    dma.sendchannel.wait()                            # 200 result bytes fit in the FIFOs: a latent bug
+    out = allocate((10, 5, 4), np.uint8)
+    dma.recvchannel.transfer(out)
+    dma.recvchannel.wait()
+    big = allocate((1000, 49, 16), np.uint8)
+    dma.sendchannel.transfer(big)
+    with pytest.raises(VirtualBoardHang, match=r"fill the stream FIFOs.*recvchannel.transfer\(obuf\) before "
+                                               r"dma.sendchannel.wait\(\)"):
+        dma.sendchannel.wait()
+
+
+def test_design_without_tlast_never_completes_a_receive(pkg, tmp_path):
+    v = write_variant(pkg, tmp_path, tlast=False)
+    dma = Overlay(str(v.bitfile)).axi_dma_0
+    ibuf, obuf = allocate((4, 49, 16), np.uint8), allocate((4, 5, 4), np.uint8)
+    fill(pkg, 4, ibuf)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    dma.sendchannel.wait()                            # MM2S finishes fine
+    with pytest.raises(VirtualBoardHang, match="no TLAST on the accelerator output.*axis_tlast_packetizer"):
+        dma.recvchannel.wait()
+
+
+def test_input_that_is_not_whole_samples_shifts_every_later_sample(pkg):
+    dma = Overlay(str(pkg.bitfile)).axi_dma_0
+    part = allocate((4 * 784 - 100,), np.uint8)       # 3 samples and 684 bytes of a 4th
+    obuf = allocate((4, 5, 4), np.uint8)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(part)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()
+    assert dma.recvchannel.transferred == 3 * 20      # the packet ends after the 3 whole samples
+    ibuf = allocate((4, 49, 16), np.uint8)
+    golden = fill(pkg, 4, ibuf)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()                            # completes, but every sample is shifted by 684 bytes
+    assert dma.recvchannel.transferred == 4 * 20
+    assert not np.array_equal(pkg.output.unpack(np.asarray(obuf)), golden)
+
+
+def test_less_than_one_sample_never_ends_a_packet(pkg):
+    dma = Overlay(str(pkg.bitfile)).axi_dma_0
+    part = allocate((500,), np.uint8)
+    obuf = allocate((1, 5, 4), np.uint8)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(part)
+    dma.sendchannel.wait()
+    with pytest.raises(VirtualBoardHang, match="500 byte.*incomplete sample.*one sample is 784 bytes"):
+        dma.recvchannel.wait()
+
+
+def test_second_transfer_while_the_first_is_stuck_is_not_idle(overlay):
+    dma = overlay.axi_dma_0
+    big = allocate((1000, 49, 16), np.uint8)
+    dma.sendchannel.transfer(big)                     # stalls: nobody receives
+    with pytest.raises(RuntimeError, match="DMA channel not idle"):
+        dma.sendchannel.transfer(big)
+
+
+def test_restarting_a_channel_after_an_error_needs_a_reset(overlay, pkg):
+    dma = overlay.axi_dma_0
+    ibuf, obuf = allocate((16, 49, 16), np.uint8), allocate((8, 5, 4), np.uint8)
+    fill(pkg, 16, ibuf)
+    dma.recvchannel.transfer(obuf)
+    with pytest.warns(UserWarning):
+        dma.sendchannel.transfer(ibuf)
+    with pytest.raises(VirtualBoardHang, match="halted after an error.*DMAIntErr.*reload the overlay"):
+        dma.recvchannel.start()
+
+
+def test_receive_length_beyond_the_buffer_would_corrupt_memory(overlay):
+    obuf = allocate((4, 5, 4), np.uint8)
+    with pytest.raises(VirtualBoardError, match="does not fit inside one allocated buffer"):
+        overlay.axi_dma_0.recvchannel.transfer(obuf, nbytes=64 * 1024)
+
+
+def test_default_dtype_buffer_sends_four_times_the_bytes(overlay, pkg):
+    """allocate() defaults to uint32: 784 pixels become 3136 bytes, i.e. 4 'images' per image."""
+    dma = overlay.axi_dma_0
+    ibuf = allocate((8, 784))                         # dtype 'u4' by default
+    ibuf[:] = pkg.golden()["x"][:8]
+    obuf = allocate((8, 5, 4), np.uint8)
+    dma.recvchannel.transfer(obuf)
+    with pytest.warns(UserWarning, match="shorter than the packet"):
+        dma.sendchannel.transfer(ibuf)
+    with pytest.raises(RuntimeError, match="DMA channel not started"):
+        dma.recvchannel.wait()
+
+
+def test_scaled_pixels_are_refused_by_the_packer(pkg):
+    x = pkg.golden()["x"][:2] / 255.0
+    with pytest.raises(ValueError, match="not allowed by UINT8.*raw pixels 0..255"):
+        pkg.input.pack(x)
+
+
+def test_placeholder_bitstream_on_a_real_board_is_refused(pkg, monkeypatch):
+    from course_utils.board.package import PackageError
+
+    monkeypatch.setattr(runtime, "board_kind", lambda device=None: "board")
+    with pytest.raises(PackageError, match="placeholder.*real board cannot load it"):
+        runtime.check_environment(pkg)
