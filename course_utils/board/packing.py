@@ -358,7 +358,10 @@ class StreamSpec:
     def from_dict(cls, d: dict, where: str = "stream") -> StreamSpec:
         """Build and check a spec from its accelerator.json entry; errors name the bad field."""
         try:
-            dt = datatype(d["datatype"])
+            try:
+                dt = datatype(d["datatype"])
+            except ValueError as err:
+                raise ValueError(f"{where}.datatype: {err}") from None
             spec = cls(dt, _shape(d["shape_normal"], f"{where}.shape_normal"),
                        _shape(d["shape_folded"], f"{where}.shape_folded"),
                        _shape(d["shape_packed"], f"{where}.shape_packed"), int(d["stream_width_bits"]))
