@@ -3,7 +3,9 @@
 
     lab                     copy new course notebooks into the work folder, then JupyterLab (token required)
     jupyterhub-singleuser   the same folder preparation, then JupyterHub's server (the hub does the auth)
-    anything else           run it as given: `course grade ...`, `course data`, `bash`, ...
+    grade ARGS              `course grade ARGS`; as root, the students' kernels run as `nobody` and the
+                            results are handed to the owner of the --out folder afterwards
+    anything else           run it as given: `course data`, `course doctor`, `bash`, ...
 
 Environment: COURSE_ROOT (the kit, /opt/course), COURSE_WORK (the student's folder, a volume),
 COURSE_LAB_TOKEN (>= 16 URL-safe characters; default: a random token kept in COURSE_WORK/.course/lab-token,
@@ -31,6 +33,7 @@ MIN_TOKEN = 16
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]+")
 XILINX_TOOLS = ("Vivado", "Vitis_HLS", "Vitis")
 XILINX_VARS = ("XILINX_VIVADO", "XILINX_HLS", "XILINX_VITIS")
+KERNEL_USER = "nobody"  # who runs the submissions' code when the grader runs as root
 
 
 class EntrypointError(RuntimeError):
@@ -176,6 +179,50 @@ def prepare_work(root: Path, work: Path) -> None:
         say(f"copied {len(copied)} new course file(s) into {work} (your own files are never overwritten)")
 
 
+def grade_command(args: list[str], euid: int) -> list[str]:
+    """``course grade ARGS``, plus ``--kernel-user nobody`` when running as root (unless one is given)."""
+    course = Path(sys.executable).with_name("course")
+    cmd = [str(course) if course.exists() else "course", "grade", *args]
+    if euid == 0 and not any(a == "--kernel-user" or a.startswith("--kernel-user=") for a in args):
+        cmd += ["--kernel-user", KERNEL_USER]
+    return cmd
+
+
+def option_value(args: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in ``args`` (the last one wins)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
+def give_back(folder: Path) -> int:
+    """Give everything under ``folder`` to the folder's owner (results written as root belong to the
+    instructor who mounted it); return how many entries changed owner."""
+    owner = folder.stat()
+    changed = 0
+    for path in folder.rglob("*"):
+        st = path.lstat()
+        if (st.st_uid, st.st_gid) != (owner.st_uid, owner.st_gid):
+            os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
+            changed += 1
+    return changed
+
+
+def run_grade(args: list[str], env: dict[str, str]) -> int:
+    """Run the grader (see grade_command); afterwards hand the results to the --out folder's owner."""
+    cmd = grade_command(args, os.geteuid())
+    say("grading: " + " ".join(cmd))
+    code = subprocess.run(cmd, env=env).returncode
+    out = option_value(args, "--out")
+    if os.geteuid() == 0 and out and Path(out).is_dir():
+        give_back(Path(out))
+    return code
+
+
 def main(argv: list[str]) -> int:
     """Run the container's command; see the module docstring."""
     cmd = argv or ["lab"]
@@ -187,6 +234,8 @@ def main(argv: list[str]) -> int:
         work = Path(env.get("COURSE_WORK", Path.home() / "work"))
         if cmd[0] in ("lab", "jupyterhub-singleuser"):
             prepare_work(root, work)
+        if cmd[0] == "grade":
+            return run_grade(cmd[1:], env)
         if cmd[0] == "lab":
             cmd = lab_command(work, env) + cmd[1:]
             token, token_path = lab_token(work, env)

@@ -255,6 +255,9 @@ def test_compose_lab_service_secure_defaults():
     assert custom["ports"][0]["host_ip"] == "127.0.0.1" and custom["ports"][0]["published"] == "9999"
 
 
+GRADER_CAPS = {"CHOWN", "DAC_OVERRIDE", "KILL", "SETGID", "SETUID"}  # to start kernels as `nobody`
+
+
 def test_compose_every_service_is_hardened():
     model = _compose_model()
     assert set(model["services"]) == {"lab", "grade", "vivado"}
@@ -262,7 +265,11 @@ def test_compose_every_service_is_hardened():
         assert svc["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in svc["security_opt"], name
         assert svc.get("privileged") in (None, False), name
-        assert str(svc.get("user", "1000")).split(":")[0] not in ("0", "root"), name
+        root = str(svc.get("user", "1000")).split(":")[0] in ("0", "root")
+        if name == "grade":  # root only to drop each submission's kernel to `nobody`
+            assert root and set(svc["cap_add"]) == GRADER_CAPS and svc["command"][0] == "grade"
+        else:
+            assert not root and not svc.get("cap_add"), name
         limits = svc["deploy"]["resources"]["limits"]
         assert limits["cpus"] and limits["memory"] and limits["pids"], name
         for port in svc.get("ports", []):
@@ -276,13 +283,14 @@ def test_compose_grade_service_is_isolated():
     assert grade["network_mode"] == "none"
     assert grade["read_only"] is True
     mounts = {v["target"]: v for v in grade["volumes"]}
-    assert mounts["/opt/course/solutions"]["source"] == str(ROOT / "solutions")
-    assert mounts["/opt/course/solutions"]["read_only"] is True
+    # the image links /opt/course/solutions to this root-only folder (see the Dockerfile test)
+    assert mounts["/opt/course-private/solutions"]["source"] == str(ROOT / "solutions")
+    assert mounts["/opt/course-private/solutions"]["read_only"] is True
     assert mounts["/submissions"]["read_only"] is True
     assert mounts["/home/student/data"]["read_only"] is True
     writable = [t for t, v in mounts.items() if not v.get("read_only")]
     assert writable == ["/grades"], f"only ./grades may be writable, found {writable}"
-    assert grade["command"][:3] == ["course", "grade", "/submissions"]
+    assert grade["command"] == ["grade", "/submissions", "--lab", "1", "--out", "/grades"]
     assert any(t.startswith("/tmp") for t in grade.get("tmpfs", [])), "a writable /tmp on a read-only image"
 
 
@@ -363,8 +371,10 @@ def test_dockerfile_runtime_settings():
                 "COURSE_BUILD_DIR=/home/student/work/build", "COURSE_DATA_DIR=/home/student/data"):
         assert var in env, var
     entry = json.loads(next(a for k, a in base if k == "ENTRYPOINT"))
-    assert entry[:2] == ["/usr/bin/tini", "--"] and entry[-1] == "/opt/course/docker/entrypoint.py"
+    assert entry[:3] == ["/usr/bin/tini", "-g", "--"] and entry[-1] == "/opt/course/docker/entrypoint.py"
     assert json.loads(next(a for k, a in base if k == "CMD")) == ["lab"]
+    assert any(k == "RUN" and "install -d -m 0700 /opt/course-private" in a
+               and "ln -s /opt/course-private/solutions /opt/course/solutions" in a for k, a in base)
     health = next(a for k, a in base if k == "HEALTHCHECK")
     assert "/opt/course/docker/healthcheck.py" in health
     assert any(k == "EXPOSE" and a == "8888" for k, a in base)
@@ -655,3 +665,40 @@ def test_healthcheck_url_follows_jupyterhub():
     assert healthcheck.health_url({"COURSE_LAB_PORT": "9000"}) == "http://127.0.0.1:9000/api"
     hub = {"JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:8890/user/alice/"}
     assert healthcheck.health_url(hub) == "http://127.0.0.1:8890/user/alice/api"
+
+
+def test_entrypoint_grade_runs_kernels_as_nobody_when_root():
+    args = ["/submissions", "--lab", "1", "--out", "/grades"]
+    course = str(Path(PY).with_name("course"))  # the kit's CLI next to the interpreter, as in the image
+    assert entrypoint.grade_command(args, 0) == [course, "grade", *args, "--kernel-user", "nobody"]
+    assert entrypoint.grade_command(args, 1000) == [course, "grade", *args]
+    chosen = [*args, "--kernel-user=grader"]
+    assert entrypoint.grade_command(chosen, 0) == [course, "grade", *chosen]
+    assert entrypoint.option_value(args, "--out") == "/grades"
+    assert entrypoint.option_value(["--out=/x", "--out", "/y"], "--out") == "/y"
+    assert entrypoint.option_value(args, "--workers") is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing file owners needs root (the grade service is root)")
+def test_entrypoint_gives_the_results_to_the_owner_of_the_out_folder(tmp_path):
+    out = tmp_path / "grades"
+    (out / "feedback").mkdir(parents=True)
+    (out / "gradebook.csv").write_text("student,total\n")
+    (out / "feedback" / "alice.md").write_text("ok\n")
+    os.chown(out, 4321, 4322)
+    assert entrypoint.give_back(out) == 3
+    for path in (out / "gradebook.csv", out / "feedback", out / "feedback" / "alice.md"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322), path
+    assert entrypoint.give_back(out) == 0
+
+
+def test_entrypoint_grade_passes_the_graders_exit_status(tmp_path):
+    """The real `course grade` behind the entrypoint: a missing submissions folder is its error, not ours."""
+    env = _entry_env(tmp_path, PATH="/usr/bin:/bin")
+    res = subprocess.run([PY, str(ROOT / "docker" / "entrypoint.py"), "grade", str(tmp_path / "missing"),
+                          "--lab", "1", "--out", str(tmp_path / "out")], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "Traceback" not in res.stderr and "error:" in res.stderr, res.stderr  # the grader's own message
+    assert str(tmp_path / "missing") in res.stderr, res.stderr
+    assert ("--kernel-user nobody" in res.stderr) == (os.geteuid() == 0)
