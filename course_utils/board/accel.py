@@ -27,6 +27,7 @@ import numpy as np
 
 SUPPORTED_OPS = ("MVAU", "Thresholding", "LabelSelect")
 _FLOAT_EXACT = 2.0**52  # float64 integer arithmetic is exact below this magnitude
+_FLOAT32_EXACT = 2.0**24  # ... and float32 below this one
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,21 @@ def int_type(name: str) -> IntType:
     )
 
 
+def _absmax(a: np.ndarray) -> float:
+    """Largest magnitude in ``a`` (0 for an empty array), without a temporary copy."""
+    return float(max(abs(int(a.min())), abs(int(a.max())))) if a.size else 0.0
+
+
 def _matmul_exact(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Integer ``x @ w`` exactly: float64 BLAS when the result cannot exceed 2**52, else int64."""
-    bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0)) * w.shape[0]
-    if bound < _FLOAT_EXACT:
-        return np.rint(x.astype(np.float64) @ w.astype(np.float64)).astype(np.int64)
+    """Integer ``x @ w`` exactly, on the fastest exact path.
+
+    BLAS in float32 when every partial sum stays below 2**24 (integers are exact there), float64
+    below 2**52, else int64 (no BLAS, slow but exact).
+    """
+    bound = _absmax(x) * _absmax(w) * w.shape[0]
+    for limit, ftype in ((_FLOAT32_EXACT, np.float32), (_FLOAT_EXACT, np.float64)):
+        if bound < limit:
+            return np.rint(x.astype(ftype) @ w.astype(ftype)).astype(np.int64)
     return x.astype(np.int64) @ w.astype(np.int64)
 
 
@@ -89,11 +100,13 @@ def _count_thresholds(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Per channel (last axis of ``x``), how many thresholds are ``<= x`` (FINN's MultiThreshold)."""
     n, c = x.shape
     t = np.broadcast_to(thresholds, (c, thresholds.shape[1])) if thresholds.shape[0] == 1 else thresholds
-    out = np.empty((n, c), dtype=np.int64)
-    if np.all(np.diff(t, axis=1) >= 0):  # sorted rows: binary search per channel
+    if np.all(np.diff(t, axis=1) >= 0):  # sorted rows: binary search per channel (rows contiguous)
+        xt = np.ascontiguousarray(x.T)
+        out_t = np.empty((c, n), dtype=np.int64)
         for ch in range(c):
-            out[:, ch] = np.searchsorted(t[ch], x[:, ch], side="right")
-        return out
+            out_t[ch] = np.searchsorted(t[ch], xt[ch], side="right")
+        return out_t.T
+    out = np.empty((n, c), dtype=np.int64)
     step = max(1, (1 << 22) // max(1, c * t.shape[1]))  # bound the boolean temporary to ~4 MB
     for i in range(0, n, step):
         out[i : i + step] = np.count_nonzero(x[i : i + step, :, None] >= t[None, :, :], axis=2)
@@ -127,13 +140,14 @@ class Layer:
         else:  # LabelSelect
             k = int(spec.get("K", 1))
             # onnxruntime's TopK: largest first, ties broken by the lower index
-            y = np.argsort(-x, axis=1, kind="stable")[:, :k].astype(np.int64)
+            y = np.argsort(-x.astype(np.int64), axis=1, kind="stable")[:, :k].astype(np.int64)
         int_type(spec["output_dt"]).check(y, f"layer {self.name} ({self.op}) output")
         return y
 
     def _mvau(self, x: np.ndarray) -> np.ndarray:
         spec, w = self.spec, self.weights
         if spec.get("binary_xnor") or (spec["input_dt"] == "BIPOLAR" and spec["weight_dt"] == "BIPOLAR"):
+            x = x.astype(np.int64)  # uint8 arithmetic below would wrap
             xb = x if spec.get("binary_xnor") else (x + 1) // 2  # both operands as {0, 1}
             wb = w if spec.get("binary_xnor") else (w + 1) // 2
             acc = (_matmul_exact(2 * xb - 1, 2 * wb - 1) + w.shape[0]) // 2  # XNOR-popcount
@@ -240,7 +254,7 @@ class AcceleratorModel:
             )
         if a.dtype.kind not in "iub":
             int_type(self.input_dt).check(a, f"{self.name} input")
-        a = a.astype(np.int64)
+            a = a.astype(np.int64)
         outs = []
         for layer in self.layers:
             a = layer.run(a)
