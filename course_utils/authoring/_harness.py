@@ -69,8 +69,9 @@ def _run():
     except BaseException as err:  # noqa: BLE001 - every failure of student code is a result
         _publish(False, f"{type(err).__name__}: {err}", type(err).__name__)
         return
-    for name in set(namespace) - before - {"checks", "__builtins__"}:
-        shell.user_ns[name] = namespace[name]
+    if _args["part"] == "checkpoint":  # names a checkpoint cell defines stay, as in the student's run
+        for name in set(namespace) - before - {"checks", "__builtins__"}:
+            shell.user_ns[name] = namespace[name]
     _publish(True, "passed")
 
 

@@ -362,6 +362,7 @@ class Grader:
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "TQDM_DISABLE": "1", "JUPYTER_PLATFORM_DIRS": "1",
         }
+        env.update(self.config.env)
         return env
 
     def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path) -> list[str]:
@@ -615,13 +616,12 @@ def _stop_text(reason: str, stop: dict[str, Any], limits: Limits, merged: gnb.Gr
 
 def _explain_error(ename: str, evalue: str, limits: Limits) -> str:
     """A student-facing sentence for a cell error, with the limit it hit when one applies."""
+    text = f"{ename}: {evalue[:300]}" if evalue.strip() else ename
     if ename == "MemoryError" or "Unable to allocate" in evalue or "Cannot allocate memory" in evalue:
-        return f"{ename}: {evalue[:200]} (the notebook may use at most {limits.memory_mb} MB of memory)"
+        return f"{text} (the notebook may use at most {limits.memory_mb} MB of memory)"
     if "File too large" in evalue:
-        return f"{ename}: {evalue[:200]} (files written by the notebook may be at most {limits.file_mb} MB)"
-    if ename == "KeyboardInterrupt":
-        return "interrupted"
-    return f"{ename}: {evalue[:300]}"
+        return f"{text} (files written by the notebook may be at most {limits.file_mb} MB)"
+    return text
 
 
 def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: NotebookPlan,

@@ -5,11 +5,14 @@ Format (every key optional; see docs/grading.md)::
     [limits]                     # defaults for every notebook of the lab
     cell_timeout = 120           # seconds per cell (the cell is interrupted after that)
     total_timeout = 900          # seconds per notebook (the kernel is killed after that)
-    memory_mb = 6144             # address-space limit of the kernel process
+    memory_mb = 4096             # address-space limit of the kernel process
     file_mb = 256                # largest file the kernel may write
     output_kb = 256              # output kept per cell; the rest is cut
 
     datasets = ["mnist"]         # made available offline to every submission
+
+    [env]                        # extra environment variables of the kernels
+    COURSE_QUICK = "1"
 
     [notebooks."02_quantization_maths"]
     total_timeout = 180          # any limit can be overridden per notebook
@@ -46,7 +49,10 @@ import tomllib
 CONFIG_NAME = "grading.toml"
 LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb")
 _NOTEBOOK_KEYS = {"graded", "exercises", *LIMIT_KEYS}
-_TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel"}
+_TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel", "env"}
+# Set by the grader for isolation; grading.toml cannot change them.
+RESERVED_ENV = {"PATH", "HOME", "PYTHONPATH", "TMPDIR", "COURSE_ROOT", "COURSE_BUILD_DIR", "COURSE_DATA_DIR",
+                "COURSE_DATA_URLS", "COURSE_DATA_MIRROR", "JPY_PARENT_PID"}
 
 
 class GradingConfigError(ValueError):
@@ -59,7 +65,7 @@ class Limits:
 
     cell_timeout: float = 120.0
     total_timeout: float = 900.0
-    memory_mb: int = 6144
+    memory_mb: int = 4096
     file_mb: int = 256
     output_kb: int = 256
 
@@ -105,6 +111,7 @@ class LabConfig:
     default_points: float = 1.0
     kernel: str | None = None
     notebooks: dict[str, NotebookRule] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     def notebook(self, stem: str) -> NotebookRule:
         """The rule of notebook ``stem`` (lab defaults when it is not named)."""
@@ -203,8 +210,14 @@ def parse_config(data: dict[str, Any], path: Path) -> LabConfig:
     kernel = data.get("kernel")
     if kernel is not None and not isinstance(kernel, str):
         raise _err(path, "kernel must be a kernel name such as \"python3\"")
+    env = data.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise _err(path, "[env] values must be strings, e.g. COURSE_QUICK = \"1\"")
+    reserved = sorted(set(env) & RESERVED_ENV)
+    if reserved:
+        raise _err(path, f"[env] cannot set {reserved}: the grader sets them to isolate the kernels")
     return LabConfig(path=path, limits=limits, datasets=tuple(datasets), default_points=default_points,
-                     kernel=kernel, notebooks=notebooks)
+                     kernel=kernel, notebooks=notebooks, env=dict(env))
 
 
 def load_config(lab_dir: Path) -> LabConfig:

@@ -37,6 +37,8 @@ SUSPICIOUS = {
     "edits sys.modules": re.compile(r"sys\s*\.\s*modules\s*\["),
     "mentions the grader": re.compile(r"course[-_]grader|" + re.escape(GRADER_MIME)),
     "reads kernel input history": re.compile(r"\b_ih\b|\bIn\s*\[|history_manager"),
+    "mentions the solutions folder": re.compile(r"solutions"),
+    "changes the course's checks": re.compile(r"checks\._common|setattr\(\s*checks|checks\.\w+\.\w+\s*="),
 }
 
 
