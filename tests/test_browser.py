@@ -29,6 +29,7 @@ NOT_LINKED = {".git", ".venv", "labs", "build", "test-output", ".pytest_cache", 
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not labdriver.CHROMIUM.exists(),
                        reason=f"{labdriver.CHROMIUM} not found: install Debian's `chromium` package "
                               "(scripts/system_deps.py does it for make test)"),
@@ -124,9 +125,12 @@ def test_harness_on_scratch_notebooks(tmp_path, browser, lab):
 def _real_notebook(pattern: str, owner: str) -> Path:
     found = sorted(ROOT.glob(pattern))
     if not found:
-        pytest.fail(f"missing notebook: {pattern} (none in {ROOT / Path(pattern).parent}). It is written by "
-                    f"engineer '{owner}' in solutions/ and generated into labs/ by `course labs`; this test "
-                    "runs it in the browser once it exists.")
+        source = sorted(ROOT.glob(pattern.replace("labs/", "solutions/", 1)))
+        hint = (f"its solution {source[0].relative_to(ROOT)} exists: run `course labs` to generate it"
+                if source else f"it is written by engineer '{owner}' in solutions/ and generated into labs/ "
+                               "by `course labs`")
+        pytest.fail(f"missing notebook: {pattern} (none in {ROOT / Path(pattern).parent}); {hint}. This "
+                    "test runs it in the browser once it exists.")
     return found[0]
 
 
@@ -147,8 +151,10 @@ def _run_and_check(page, server, root: Path, notebook: Path, cells: list[int],
     rel = notebook.relative_to(ROOT).as_posix()
     nbp = labdriver.NotebookPage(page, server, rel)
     session = nbp.open()
-    shown = [nbp.run_cell(i) for i in cells]
-    page.screenshot(path=str(SHOTS / shot))
+    try:
+        shown = [nbp.run_cell(i) for i in cells]
+    finally:  # what the page showed, also when a cell failed or hung
+        page.screenshot(path=str(SHOTS / shot))
     saved = nbp.save(root / rel)
     for i in cells:
         errors = labdriver.error_outputs(saved[i])
