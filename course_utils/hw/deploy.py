@@ -408,8 +408,8 @@ def write_deploy_package(
         raise DeployError(
             f"model must be a qonnx ModelWrapper (the folded dataflow model), got {type(model)}"
         )
-    b = get_board(board)
     try:
+        b = get_board(board)
         ps7_config(b, clock_mhz)
     except ValueError as err:
         raise DeployError(str(err)) from None

@@ -1,0 +1,274 @@
+"""The deploy package writer (course_utils.hw.deploy), on the course's real dataflow model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _hw_helpers import GOLDEN, ROOT, dataflow_model
+
+from course_utils.hw import deploy
+from course_utils.hw.deploy import DeployError, write_deploy_package
+
+BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
+
+
+@pytest.fixture(scope="module")
+def flow():
+    model, scale, estimates = dataflow_model()
+    golden = np.load(GOLDEN)
+    return model, scale, estimates, golden
+
+
+def _write(flow, out: Path, **kw) -> Path:
+    model, scale, estimates, golden = flow
+    args = {
+        "name": "mnist_w4a4",
+        "golden_x": golden["x"],
+        "output_scale": scale,
+        "labels": golden["labels"],
+        "estimates": estimates,
+        **kw,
+    }
+    return write_deploy_package(model, out, **args)
+
+
+@pytest.fixture(scope="module")
+def package(flow, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write(flow, tmp_path_factory.mktemp("deploy") / "mnist_w4a4")
+
+
+def test_files(package: Path) -> None:
+    assert sorted(p.name for p in package.iterdir()) == [
+        "accelerator.json",
+        "dataflow.npz",
+        "dataflow.onnx",
+        "golden.npz",
+        "mnist_w4a4.bit",
+        "mnist_w4a4.hwh",
+        "vivado",
+    ]
+    assert (package / "vivado" / "params.tcl").is_file()
+    assert not list(package.parent.glob(".*tmp*")), "temporary folder left behind"
+    assert (package / "mnist_w4a4.bit").read_text().startswith("PLACEHOLDER BITSTREAM")
+
+
+def test_accelerator_json(package: Path, flow) -> None:
+    spec = json.loads((package / "accelerator.json").read_text())
+    assert (spec["schema"], spec["name"], spec["board"], spec["part"], spec["clock_mhz"]) == (
+        1,
+        "mnist_w4a4",
+        "pynq-z2",
+        "xc7z020clg400-1",
+        100.0,
+    )
+    assert (spec["ip_name"], spec["dma_name"], spec["tlast"]) == ("finn_accel_0", "axi_dma_0", "per_packet")
+    assert spec["input"] == {
+        "datatype": "UINT8",
+        "shape_normal": [1, 784],
+        "shape_folded": [1, 49, 16],
+        "shape_packed": [1, 49, 16],
+        "stream_width_bits": 128,
+        "bytes_per_sample": 784,
+    }
+    assert spec["output"] == {
+        "datatype": "INT16",
+        "shape_normal": [1, 10],
+        "shape_folded": [1, 1, 10],
+        "shape_packed": [1, 1, 20],
+        "stream_width_bits": 160,
+        "bytes_per_sample": 20,
+    }
+    assert spec["dma"] == {
+        "mm2s_width_bits": 128,
+        "s2mm_width_bits": 32,
+        "length_width": 26,
+        "max_transfer_bytes": 67108863,
+    }
+    assert spec["output_scale"] == pytest.approx(flow[1])
+    assert spec["estimates"]["cycles_per_sample"] == flow[2]["cycles_per_sample"] == 196
+    assert [(layer["name"], layer["op"]) for layer in spec["layers"]] == [
+        ("MVAU_rtl_0", "MVAU"),
+        ("Thresholding_rtl_0", "Thresholding"),
+        ("MVAU_rtl_1", "MVAU"),
+        ("Thresholding_rtl_1", "Thresholding"),
+        ("MVAU_rtl_2", "MVAU"),
+    ]
+    assert spec["layers"][0]["SIMD"] == 16 and spec["layers"][4]["PE"] == 10
+    assert spec["bitstream"] == {"file": "mnist_w4a4.bit", "placeholder": True}
+    assert spec["versions"]["finn-plus"] == "1.6.1"
+    # the board side's own loader accepts it (schema 1, shapes and widths consistent)
+    from course_utils.board.package import load_package
+
+    assert load_package(package).max_batch == 67108863 // 784
+
+
+def test_golden_is_finn_and_numpy(package: Path, flow) -> None:
+    model, _, _, golden = flow
+    with np.load(package / "golden.npz") as g:
+        assert np.array_equal(g["x"], golden["x"]) and g["x"].dtype == np.uint8
+        y = g["y_int"]
+        assert y.shape == (64, 10) and y.dtype == np.int64
+        assert np.array_equal(y, deploy.finn_outputs(model, golden["x"]))
+        assert np.array_equal(g["pred"], np.argmax(y, axis=1))
+        assert np.array_equal(g["pred"], golden["pred"])  # Brevitas's predictions, via the output scale
+        assert np.array_equal(g["labels"], golden["labels"])
+    from course_utils.board.accel import AcceleratorModel
+
+    assert np.array_equal(AcceleratorModel.from_package(package).run(golden["x"]), y)
+
+
+def test_dataflow_files_are_the_model(package: Path, flow) -> None:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = flow[0]
+    saved = ModelWrapper(str(package / "dataflow.onnx"))
+    assert [(n.name, n.op_type) for n in saved.graph.node] == [(n.name, n.op_type) for n in model.graph.node]
+    with np.load(package / "dataflow.npz") as npz:
+        mvau = model.get_node_from_name("MVAU_rtl_0")
+        assert np.array_equal(npz["MVAU_rtl_0.W"], model.get_initializer(mvau.input[1]))
+        assert npz["MVAU_rtl_0.W"].shape == (784, 64)
+        node = model.get_node_from_name("Thresholding_rtl_1")
+        assert np.array_equal(npz["Thresholding_rtl_1.T"], model.get_initializer(node.input[1]))
+        assert all(npz[k].dtype == np.int64 for k in npz.files)
+
+
+def test_hwh_and_vivado_inputs(package: Path) -> None:
+    import tkinter
+
+    from course_utils.hw.dryrun import run_block_design
+    from course_utils.hw.hwh import render_hwh
+
+    spec = json.loads((package / "accelerator.json").read_text())
+    root = ET.parse(package / "mnist_w4a4.hwh").getroot()
+    dma = next(m for m in root.iter("MODULE") if m.get("INSTANCE") == "axi_dma_0")
+    params = {p.get("NAME"): p.get("VALUE") for p in dma.find("PARAMETERS")}
+    assert params["c_m_axis_mm2s_tdata_width"] == str(spec["dma"]["mm2s_width_bits"])
+    assert params["c_s_axis_s2mm_tdata_width"] == str(spec["dma"]["s2mm_width_bits"])
+    assert params["c_sg_length_width"] == str(spec["dma"]["length_width"])
+    # vivado/params.tcl is plain Tcl; sourcing it gives the block design the same design as the .hwh
+    tcl = tkinter.Tcl()
+    tcl.eval(f"source {{{package / 'vivado' / 'params.tcl'}}}")
+    values = {k: tcl.eval(f"set kit({k})") for k in tcl.splitlist(tcl.eval("array names kit"))}
+    assert values["name"] == "mnist_w4a4" and values["dma_length_width"] == "26"
+    from course_utils.hw.blockdesign import params_from_accelerator
+
+    design = run_block_design(values, extra_ips=params_from_accelerator(spec).extra_ips())
+    stamp = root.get("TIMESTAMP")
+    assert render_hwh(design, timestamp=stamp) == (package / "mnist_w4a4.hwh").read_text()
+
+
+def test_rewrite_replaces_and_failures_leave_the_old_package(flow, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "pkg"
+    _write(flow, out)
+    (out / "stale.txt").write_text("from an older run")
+    _write(flow, out)
+    assert not (out / "stale.txt").exists()  # re-running replaces the package
+    before = (out / "accelerator.json").read_text()
+    real = deploy.finn_outputs
+    monkeypatch.setattr(
+        deploy, "finn_outputs", lambda model, x: real(model, x) + (np.arange(len(x)) == 3)[:, None]
+    )
+    with pytest.raises(DeployError, match="disagree .*sample 3"):
+        _write(flow, out)
+    assert (out / "accelerator.json").read_text() == before
+    with pytest.raises(DeployError, match="disagree"):
+        _write(flow, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pkg"]  # no temporary folders left
+
+
+def test_given_bitstream_and_hwh_are_copied(flow, package: Path, tmp_path: Path) -> None:
+    bit, hwh = tmp_path / "v.bit", tmp_path / "v.hwh"
+    bit.write_bytes(b"\x00\x09\x0f\xf0real bitstream bytes")
+    hwh.write_text((package / "mnist_w4a4.hwh").read_text().replace("course-kit dry run", "2024.2"))
+    out = _write(flow, tmp_path / "real", bitstream=bit, hwh=hwh)
+    assert (out / "mnist_w4a4.bit").read_bytes() == bit.read_bytes()
+    assert "2024.2" in (out / "mnist_w4a4.hwh").read_text()
+    spec = json.loads((out / "accelerator.json").read_text())
+    assert spec["bitstream"]["placeholder"] is False and spec["hwh"]["generated"] is False
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"name": "my model"}, "package name"),
+        ({"output_scale": 0.0}, "output_scale must be a positive number"),
+        ({"output_scale": float("nan")}, "output_scale must be a positive number"),
+        ({"estimates": {"fps": 1.0}}, "estimates lack cycles_per_sample"),
+        ({"golden_x": np.zeros((4, 100), np.uint8), "labels": None}, "golden_x has 100 values per sample"),
+        ({"golden_x": np.full((2, 784), 0.5), "labels": None}, "raw integer pixels"),
+        ({"golden_x": np.full((2, 784), 300), "labels": None}, "raw pixels are 0..255"),
+        ({"labels": np.zeros(3)}, "labels has 3 entries for 64 golden samples"),
+        ({"board": "zedboard"}, "unknown board 'zedboard'"),
+        ({"clock_mhz": 123.4}, "FCLK0 cannot be 123.4 MHz"),
+        ({"bitstream": "missing.bit", "hwh": "missing.hwh"}, "bitstream file missing.bit not found"),
+    ],
+)
+def test_bad_input_is_refused(flow, tmp_path: Path, kw: dict, message: str) -> None:
+    with pytest.raises(DeployError, match=message):
+        _write(flow, tmp_path / "p", **kw)
+    assert not (tmp_path / "p").exists()
+
+
+def test_bitstream_without_hwh_and_foreign_folders(flow, tmp_path: Path) -> None:
+    bit = tmp_path / "x.bit"
+    bit.write_text("x")
+    with pytest.raises(DeployError, match="give both the bitstream and the .hwh"):
+        _write(flow, tmp_path / "p", bitstream=bit)
+    foreign = tmp_path / "notes"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(DeployError, match="is not a deploy package: refusing to replace it"):
+        _write(flow, foreign)
+    assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_models_the_executor_cannot_run_are_refused(flow, tmp_path: Path) -> None:
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    model = ModelWrapper(flow[0].model)
+    model.graph.node[1].op_type = "ConvolutionInputGenerator_rtl"
+    with pytest.raises(DeployError, match="not supported by the kit's numpy executor"):
+        deploy.describe_layers(model)
+    with pytest.raises(DeployError, match="output scale is still inside the model"):
+        deploy._check_equal(np.array([[0.5, 1.0]]), np.array([[0, 1]]))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BOARD_PY.is_file(), reason="board environment .venv/board not set up")
+def test_the_package_runs_on_the_virtual_board(package: Path) -> None:
+    """The real pynq 3.1.2 Overlay + DMA driver, on the virtual board, with the written package."""
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from pynq import Overlay, allocate
+        from course_utils.board.package import load_package
+        pkg = load_package({str(package)!r})
+        ol = Overlay(str(pkg.bitfile))
+        g = pkg.golden(); n = len(g["x"])
+        ib = allocate(shape=(n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
+        ob = allocate(shape=(n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
+        ib[:] = pkg.input.pack(g["x"])
+        ol.axi_dma_0.sendchannel.transfer(ib); ol.axi_dma_0.recvchannel.transfer(ob)
+        ol.axi_dma_0.sendchannel.wait(); ol.axi_dma_0.recvchannel.wait()
+        y = pkg.output.unpack(np.array(ob)).reshape(n, -1)
+        print("MATCH" if np.array_equal(y, g["y_int"]) else "MISMATCH")
+    """)
+    env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [str(BOARD_PY), "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=package,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "MATCH"
