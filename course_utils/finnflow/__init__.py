@@ -44,7 +44,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("show_source", "graph_table", "graph_diff", "graph_view"), "views"),
     **dict.fromkeys(("RemoveOutputScale", "step_drop_output_scale", "recorded_output_scale"), "transforms"),
     **dict.fromkeys(("builder_session", "check_outputs", "expected_outputs", "generated_code",
-                     "HIDDEN_STEPS", "hidden_steps_table", "folding_config_file", "build_log_errors"),
+                     "HIDDEN_STEPS", "hidden_steps_table", "folding_config_file", "build_log_errors",
+                     "builder_verification"),
                     "builder"),
     **dict.fromkeys(("run_flow", "FlowResult"), "flow"),
 }

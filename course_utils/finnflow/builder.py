@@ -77,6 +77,16 @@ def build_log_errors(output_dir: str | Path, lines: int = 8) -> str:
     return "\n".join(errors[-lines:]) or "(no ERROR lines in the build log)"
 
 
+def builder_verification(output_dir: str | Path) -> dict[str, bool]:
+    """The builder's own verification results (``verify_steps``) from its log: ``{step: passed}``."""
+    import re
+
+    log = Path(output_dir) / "build_dataflow.log"
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    return {m.group(1): m.group(2) == "SUCCESS"
+            for m in re.finditer(r"Verification for (\S+) : (SUCCESS|FAIL)", text)}
+
+
 def expected_outputs(output_dir: str | Path, stitched: bool = False) -> dict[str, Path]:
     """The files a builder run must leave, by role (estimate reports, intermediate models, stitched IP)."""
     out = Path(output_dir)
@@ -92,13 +102,17 @@ def expected_outputs(output_dir: str | Path, stitched: bool = False) -> dict[str
     return files
 
 
-def check_outputs(output_dir: str | Path, stitched: bool = False) -> dict[str, Path]:
-    """Return ``expected_outputs`` if all exist, else raise FinnFlowError listing what is missing."""
+def check_outputs(output_dir: str | Path, stitched: bool = False, hint: str = "") -> dict[str, Path]:
+    """Return ``expected_outputs`` if all exist, else raise FinnFlowError listing what is missing.
+
+    ``hint`` is added to the message (e.g. which notebook cell or exercise produces the run).
+    """
     files = expected_outputs(output_dir, stitched)
     missing = [f"{role} ({p})" for role, p in files.items() if not p.exists()]
     if missing:
         raise FinnFlowError(f"the builder run in {output_dir} is incomplete: missing {', '.join(missing)}. "
-                            f"Errors in its log:\n{build_log_errors(output_dir)}")
+                            + (f"{hint} " if hint else "")
+                            + f"Errors in its log:\n{build_log_errors(output_dir)}")
     return files
 
 

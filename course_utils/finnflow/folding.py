@@ -130,7 +130,8 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     Each layer independently gets the legal folding with the lowest weighted resource cost that meets
     the target cycles (layers run concurrently, so the slowest one sets the throughput). With
     ``dma_legal`` the first layer's input and the last layer's output streams must be widths the AXI
-    DMA accepts (8..1024 bits, power-of-two bytes). Raises BudgetError if no folding fits.
+    DMA accepts (8..1024 bits, power-of-two bytes) whenever some folding allows it. Raises
+    BudgetError if no folding fits.
     """
     from course_utils.finnflow.estimates import RESOURCES, capacity, over_budget
 
@@ -147,16 +148,17 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     choices: dict[str, list[dict[str, Any]]] = {}
     for i, node in enumerate(nodes):
         opts = _options(model, node, fpgapart)
-        if dma_legal and i == 0:
+        # prefer DMA widths at the two ends; if no folding gives one (e.g. 24-bit outputs), the block
+        # design needs a width converter anyway, so every folding stays allowed
+        if dma_legal and i == 0 and any(dma_width_ok(o["in_bits"]) for o in opts):
             opts = [o for o in opts if dma_width_ok(o["in_bits"])]
-        if dma_legal and i == len(nodes) - 1:
+        if dma_legal and i == len(nodes) - 1 and any(dma_width_ok(o["out_bits"]) for o in opts):
             opts = [o for o in opts if dma_width_ok(o["out_bits"])]
         fast = [o for o in opts if o["cycles"] <= target_cycles]
         if not fast:
-            best = min(opts, key=lambda o: o["cycles"]) if opts else None
+            best = min(opts, key=lambda o: o["cycles"])
             limit = (f"its fastest {'DMA-legal ' if dma_legal else ''}folding {best['fold']} takes "
-                     f"{best['cycles']} cycles ({clock_mhz * 1e6 / best['cycles']:,.0f} FPS)") if best else \
-                "it has no DMA-legal folding"
+                     f"{best['cycles']} cycles ({clock_mhz * 1e6 / best['cycles']:,.0f} FPS)")
             raise BudgetError(f"{node.name} cannot reach {target_fps:,.0f} FPS ({target_cycles} cycles per "
                               f"sample at {clock_mhz} MHz): {limit}. Lower target_fps"
                               + (", or allow a width converter (dma_legal=False)." if dma_legal else "."))
@@ -214,9 +216,10 @@ def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | 
         est = estimate_summary(trial, clock_mhz, fpgapart)
         rows.append({"target_fps": target, "met": True,
                      "folding": folding_label(folding),
-                     "fps": est["fps"], "cycles": est["cycles_per_sample"], "latency_us": est["latency_us"],
+                     "fps": round(est["fps"]), "cycles": est["cycles_per_sample"],
+                     "latency_us": round(est["latency_us"], 2),
                      **{k: est["resources"][k] for k in ("LUT", "BRAM_18K", "DSP")},
-                     **{f"{k}_%": 100 * est["utilization"][k] for k in ("LUT", "BRAM_18K", "DSP")},
+                     **{f"{k}_%": round(100 * est["utilization"][k], 1) for k in ("LUT", "BRAM_18K", "DSP")},
                      "bottleneck": est["bottleneck"], "bottleneck_kind": est["bottleneck_kind"],
                      "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": ""})
     return rows

@@ -95,6 +95,29 @@ class StageResult:
         return self.outputs
 
 
+def stream_inputs(x: np.ndarray, model: ModelWrapper) -> tuple[np.ndarray, str]:
+    """The golden bytes as the hardware input stream delivers them under the model's declared input type.
+
+    UINT8 (and FLOAT32, before annotation) keep the pixel values; INT8 reads bytes 128..255 as
+    -128..-1, exactly what an accelerator built for INT8 inputs would compute with. Returns
+    ``(float32 inputs, note)``; the note explains a reinterpretation ("" if none).
+    """
+    dt = model.get_tensor_datatype(model.graph.input[0].name)
+    x = np.asarray(x)
+    if x.dtype != np.uint8 or not dt.is_integer() or dt.name == "UINT8":
+        return x.astype(np.float32), ""
+    if dt.name == "INT8":
+        return x.view(np.int8).astype(np.float32), (
+            "The input is declared INT8, so pixels 128..255 arrive as -128..-1 (as on the board): "
+            "annotate the input as UINT8.")
+    bad = ~np.vectorize(dt.allowed)(x.astype(np.float64))
+    if bad.any():
+        raise StageMismatchError(
+            f"the golden pixels (0..255, uint8) do not fit the declared input type {dt.name} (e.g. "
+            f"{int(x[bad][0])}): the hardware stream would carry other values. Annotate the input as UINT8.")
+    return x.astype(np.float32), ""
+
+
 def _hw_nodes(model: ModelWrapper) -> list:
     return [n for n in model.graph.node if n.domain.startswith("finn.custom_op.fpgadataflow")]
 
@@ -240,7 +263,8 @@ def _mismatch(name: str, what: str, got: np.ndarray, want: np.ndarray, where: st
             f"{got[s, c]:g} vs {want[s, c]:g}. {where}")
 
 
-def _where(result: StageResult, previous: StageResult | None, got: np.ndarray, want: np.ndarray) -> str:
+def _where(result: StageResult, previous: StageResult | None, got: np.ndarray, want: np.ndarray,
+           note: str = "") -> str:
     """Name the first differing tensor (vs the previous model when known, else the output tensor)."""
     sample = int(np.argwhere(_differs(got, want).any(axis=1))[0][0])
     found = None
@@ -249,7 +273,7 @@ def _where(result: StageResult, previous: StageResult | None, got: np.ndarray, w
     if found is None:
         found = (f"The output tensor {result.model.graph.output[0].name!r} is the first differing tensor "
                  "found")
-    return found + ". Check the input datatype annotation and the last transformation applied."
+    return found + ". " + (note or "Check the input datatype annotation and the last transformation applied.")
 
 
 def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: StageResult | None = None,
@@ -263,7 +287,7 @@ def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: Stage
     from course_utils.finnflow.stages import output_scale as trailing_scale
     from course_utils.finnflow.transforms import recorded_output_scale
 
-    x = golden.inputs(n)
+    x, note = stream_inputs(golden.x[:n], model)
     y = execute(model, x)
     out_dt = model.get_tensor_datatype(model.graph.output[0].name)
     own_scale = output_scale or trailing_scale(model)
@@ -287,7 +311,7 @@ def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: Stage
         want = golden.integer_logits(scale)[: len(x)]
         if not np.array_equal(y_int, want):
             raise StageMismatchError(_mismatch(name, "Brevitas (integer outputs)", y_int, want,
-                                               _where(result, previous, y_int, want)))
+                                               _where(result, previous, y_int, want, note)))
         how = f"integer outputs x {scale:.6g}, bit-exact"
     elif y_int is not None:
         how = "integer outputs (scale not known yet: compared with the previous stage only)"
@@ -295,7 +319,7 @@ def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: Stage
         got = y.reshape(ref_logits.shape)
         if not np.allclose(got, ref_logits, rtol=0, atol=FLOAT_ATOL):
             raise StageMismatchError(_mismatch(name, "Brevitas (float logits)", got, ref_logits,
-                                               _where(result, previous, got, ref_logits)))
+                                               _where(result, previous, got, ref_logits, note)))
         how = f"float logits, max |diff| {float(np.max(np.abs(got - ref_logits))):.1e}"
     if previous is not None:
         _compare_previous(result, previous)

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Write the shipped Lab 2 fallbacks to ``pretrained/lab2/``, from the shipped Lab 1 model.
+
+* ``deploy/mnist_w4a4/``: the deploy package for Lab 3 (docs/ARCHITECTURE.md, "the deploy package"):
+  Lab 1's W4A4 MLP through the kit's FINN flow, folded for >= 500,000 FPS within 70% of the
+  xc7z020's LUT/BRAM/DSP at 100 MHz, verified bit-exactly against the golden batch; no Vivado, so
+  a placeholder bitstream and a generated ``.hwh``;
+* ``design.json``: that folding, its estimates and the output scale;
+* ``sweep/model_w{1,2,8}a{1,2,8}.onnx`` + ``sweep/sweep.json``: seeded QAT runs of the other bit widths
+  (QONNX), for Lab 2's design space across bit widths (W4A4 is Lab 1's model).
+
+    .venv/host/bin/python scripts/pretrained_lab2.py [--out DIR] [--only deploy|sweep] [--quiet]
+
+The deploy part is deterministic (tests/test_finnflow_pretrained.py re-runs it and compares); the
+sweep trains three networks (about a minute on 2 cores). Re-run after pretrained/lab1 changes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+NAME = "mnist_w4a4"
+SWEEP = ((1, 1), (2, 2), (8, 8))
+
+
+def _write_json(path: Path, obj: object) -> None:
+    """Write JSON atomically."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def write_deploy(out: Path) -> Path:
+    """Run the flow on pretrained/lab1 and write ``out/deploy/<NAME>`` and ``out/design.json``."""
+    from course_utils import finnflow as ff
+    from course_utils.export import lab1_artifacts
+    from course_utils.hw.deploy import write_deploy_package
+
+    lab1 = lab1_artifacts(prefer="pretrained")
+    golden = ff.Golden.load(lab1["golden"])
+    result = ff.run_flow(lab1["qonnx"], golden=golden, target_fps=500_000, budget=0.7)
+    if result.skipped:
+        raise SystemExit(f"verification incomplete: {result.skipped}")
+    est = result.estimates
+    package = write_deploy_package(result.folded, out / "deploy" / NAME, name=NAME, board="pynq-z2",
+                                   clock_mhz=est["clock_mhz"], golden_x=golden.x,
+                                   output_scale=result.output_scale, labels=golden.labels, estimates=est)
+    _write_json(out / "design.json", {"name": NAME, "qonnx": "pretrained/lab1/model_qonnx.onnx",
+                                      "folding": result.folding, "output_scale": result.output_scale,
+                                      "estimates": est, "streams": ff.io_streams(result.folded)})
+    return package
+
+
+def write_sweep(out: Path, progress: bool = True, seed: int = 0) -> Path:
+    """Train W1A1, W2A2, W8A8 (Lab 1's recipe, seeded) and export them to ``out/sweep``."""
+    from course_utils import export, train
+    from course_utils.models import MLPConfig
+
+    folder = out / "sweep"
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for wb, ab in SWEEP:
+        cfg = MLPConfig(weight_bits=wb, act_bits=ab)
+        qnn, hist = train.fit(cfg, "mnist", seed=seed, progress=progress)
+        export.export_qonnx(qnn, folder / f"model_{cfg.tag}.onnx")
+        results[cfg.tag] = {**train.sweep_entry(cfg, hist), "qonnx": f"model_{cfg.tag}.onnx", "seed": seed}
+        print(f"{cfg.tag}: {100 * hist.final_test_acc:.2f}% ({hist.seconds:.1f} s)")
+    _write_json(folder / "sweep.json", results)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the Lab 2 fallbacks; return the exit status."""
+    from course_utils.paths import pretrained_dir
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default: pretrained/lab2)")
+    ap.add_argument("--only", choices=("deploy", "sweep"), default=None, help="write only one part")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    out = args.out or pretrained_dir("lab2")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    if args.only in (None, "deploy"):
+        print(f"deploy package: {write_deploy(out)}")
+    if args.only in (None, "sweep"):
+        print(f"sweep models: {write_sweep(out, progress=not args.quiet)}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
