@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,30 @@ def _fmt(points: float) -> str:
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def kernel_user_problem(user: str, kernels: list[str]) -> str | None:
+    """Why ``user`` could not run the kernels (no such user, or an interpreter it cannot reach), or None."""
+    import pwd
+    import sysconfig
+
+    from jupyter_client.kernelspec import KernelSpecManager
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return f"there is no user {user!r} on this machine"
+    programs = [Path(sys.executable), Path(sysconfig.get_paths()["stdlib"])]
+    for name in kernels:
+        argv0 = KernelSpecManager().get_kernel_spec(name).argv[0]
+        programs.append(Path(sys.executable if argv0 in ("python", "python3") else argv0))
+    for program in programs:
+        real = program.resolve()
+        for folder in reversed(real.parents):
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                return (f"{user} cannot reach {real} ({folder} is mode {stat.filemode(mode)}): "
+                        "install Python where every user can run it (as in the course container)")
+    return None
 
 
 # --------------------------------------------------------------------------- what to grade
@@ -207,6 +232,11 @@ class Grader:
             raise GradingError(f"{self.config.path} names notebook(s) {unknown_nb} that {lab_dir} "
                                "does not have")
         self.stems = [p.spec.stem for p in self.plans if p.spec.stem in names]
+        if self.options.kernel_user:
+            kernels = sorted({p.spec.kernel for p in self.plans})
+            problem = kernel_user_problem(self.options.kernel_user, kernels)
+            if problem:
+                raise GradingError(f"--kernel-user {self.options.kernel_user}: {problem}")
         self.modules = {p.spec.stem: gnb.check_sources(self.package_dir, p.spec.check_modules)
                         for p in self.plans}
         self.fingerprint_base = self._fingerprint_base()

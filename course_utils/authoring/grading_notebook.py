@@ -183,7 +183,7 @@ def _harness_cell(args: dict[str, Any], meta: dict[str, Any]) -> nbformat.Notebo
             f"{{'__name__': '__course_grader__', 'ARGS': {args!r}}})\n")
     cell = nbformat.v4.new_code_cell(header + body)
     cell.metadata = {GRADER_META: meta}
-    cell.id = f"course-grader-{meta['exercise']}-{meta['slot']}"
+    cell.id = f"course-grader-{meta['exercise'].replace('.', '-')}-{meta['slot']}"
     return cell
 
 
