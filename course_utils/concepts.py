@@ -261,8 +261,9 @@ def dma_max_batch(bytes_per_sample: int, length_bits: int = 26) -> int:
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     import matplotlib.pyplot as plt
 
-    if ax is None:
+    if ax is None:  # a new figure, detached from pyplot so a notebook shows it once (as the cell result)
         fig, ax = plt.subplots(figsize=figsize)
+        plt.close(fig)
         return fig, ax
     return ax.figure, ax
 
@@ -273,7 +274,7 @@ def plot_fold_schedule(mh: int, mw: int, simd: int, pe: int, ax: Axes | None = N
     _, cycles, schedule = folded_matvec(w, np.ones(mw, dtype=np.int64), simd, pe)
     fig, ax = _axes(ax, (4.5, 3.2))
     im = ax.imshow(schedule, cmap="viridis", aspect="auto")
-    ax.set_title(f"SIMD={simd}, PE={pe}: {cycles} cycles", fontsize=10)
+    ax.set_title(f"SIMD={simd}, PE={pe}: {cycles} cycle{'' if cycles == 1 else 's'}", fontsize=10)
     ax.set_xlabel("input (column)")
     ax.set_ylabel("output neuron (row)")
     fig.colorbar(im, ax=ax, label="cycle")
@@ -307,6 +308,40 @@ def plot_throughput_vs_parallelism(shapes: Sequence[tuple[int, int]], clock_mhz:
     ax.set_ylabel(f"samples per second at {clock_mhz:g} MHz")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+TOOLFLOW = (
+    ("PyTorch", "float model,\ntraining", "Lab 1"),
+    ("Brevitas", "quantization-\naware training", "Lab 1"),
+    ("QONNX", "ONNX + Quant\nnodes (bits, scale)", "Lab 1"),
+    ("FINN", "streamline, HW\nlayers, folding", "Lab 2"),
+    ("Vivado /\nVitis HLS", "IP, block design,\nbitstream + .hwh", "Lab 2"),
+    ("PYNQ", "Overlay, DMA\non the Zynq", "Lab 3"),
+)
+"""The course's tool flow: (tool, what it does, lab)."""
+
+
+def plot_toolflow(ax: Axes | None = None) -> Figure:
+    """The tool flow of the course as a chain of boxes, each labelled with its lab."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = _axes(ax, (11.0, 2.8))
+    n = len(TOOLFLOW)
+    ax.set_xlim(0, 18 * n)
+    ax.set_ylim(0, 30)
+    ax.axis("off")
+    colours = {"Lab 1": "#e8f0fe", "Lab 2": "#fef3e8", "Lab 3": "#e6f4ea"}
+    for i, (tool, what, lab) in enumerate(TOOLFLOW):
+        x = 18 * i + 1
+        ax.add_patch(FancyBboxPatch((x, 8), 14, 18, boxstyle="round,pad=0.5", fc=colours[lab], ec="black"))
+        ax.text(x + 7, 21, tool, ha="center", va="center", fontsize=10, weight="bold")
+        ax.text(x + 7, 13.5, what, ha="center", va="center", fontsize=8)
+        ax.text(x + 7, 3, lab, ha="center", va="center", fontsize=9, color="dimgray")
+        if i:
+            ax.add_patch(FancyArrowPatch((x - 3.4, 17), (x - 0.6, 17), arrowstyle="-|>", mutation_scale=12,
+                                         color="black", lw=1.5))
     fig.tight_layout()
     return fig
 
@@ -491,18 +526,24 @@ def plot_axis_handshake(trace: AxisTrace, ax: Axes | None = None, title: str | N
 # ---------------------------------------------------------------------------------------------
 # Streamlining on a toy graph
 # ---------------------------------------------------------------------------------------------
-def _finn_env() -> None:
-    """Make FINN importable without Vivado, with its folders under the kit's build/ (never ~/.finn)."""
-    try:  # the kit's FINN set-up, when present, owns the shim and the folders
-        from course_utils import finnflow
+_FINN_NOISE = (r"Assuming 2D input is NC", r"The GemmToMatMul transformation only offers explicit support")
 
-        for name in ("ensure_finn", "setup", "prepare", "finn_env"):
-            fn = getattr(finnflow, name, None)
-            if callable(fn):
-                fn()
-                return
+
+def prepare_finn() -> None:
+    """Make FINN importable without Vivado, with its folders under the kit's build/ (never ~/.finn).
+
+    Uses the kit's FINN set-up (``course_utils.finnflow.env.setup``: import shim, ``FINN_BUILD_DIR``,
+    ``FINN_SETTINGS``) when present, else sets the two folders itself. Call it before importing ``finn``.
+    """
+    for pattern in _FINN_NOISE:
+        warnings.filterwarnings("ignore", message=pattern, category=UserWarning)
+    try:
+        from course_utils.finnflow.env import setup
     except ImportError:
-        pass
+        setup = None
+    if setup is not None:
+        setup()
+        return
     from course_utils.paths import build_dir
 
     finn_dir = build_dir("finn")
@@ -575,7 +616,7 @@ def streamline_demo(samples: int = 64, seed: int = 0) -> dict[str, Any]:
     Returns ``before``/``after`` (models), their node descriptions, the inputs, both outputs and
     ``equal`` (outputs identical). Raises if streamlining changed the results.
     """
-    _finn_env()
+    prepare_finn()
     from finn.transformation.streamline import Streamline
 
     before = toy_streamline_model(seed=seed)

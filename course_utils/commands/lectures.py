@@ -27,8 +27,31 @@ ASSETS = {
     "require": "requirejs/require.js",
     "jquery": "jquery/dist/jquery.min.js",
 }
-# The template's own mermaid loader would fetch from a CDN; the lectures draw no mermaid diagrams.
-SLIDES_TEMPLATE = "{%- extends 'index.html.j2' -%}\n{% block html_head_js_mermaidjs %}{% endblock %}\n"
+# nbconvert's reveal template, with three changes: no mermaid loader (it would fetch from a CDN; the
+# lectures draw no mermaid diagrams), MathJax without automatic line breaks (they split formulas in
+# table cells), and long code and output lines wrap instead of being cut off.
+SLIDES_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+{% block html_head_js_mermaidjs %}{% endblock %}
+{% block html_head_js_mathjax %}
+<script src="{{ resources.mathjax_url }}"></script>
+<script type="text/x-mathjax-config">
+if (window.MathJax) {
+    MathJax.Hub.Config({
+        tex2jax: {inlineMath: [['$', '$'], ["\\(", "\\)"]], displayMath: [['$$', '$$'], ["\\[", "\\]"]],
+                  processEscapes: true, processEnvironments: true},
+        displayAlign: "center", messageStyle: "none", CommonHTML: {linebreaks: {automatic: false}}
+    });
+    MathJax.Hub.Queue(["Typeset", MathJax.Hub]);
+}
+</script>
+{% endblock %}
+{% block html_head_css %}
+<style type="text/css">
+.reveal pre, .reveal .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: break-word; }
+.reveal .jp-RenderedImage img { max-height: 560px; }
+</style>
+{% endblock %}
+"""
 NPM_HELP = ("install Node.js with npm (Debian/Ubuntu: `sudo apt-get install npm`), or pass --assets DIR "
             "pointing at a folder whose node_modules/ holds the packages of lectures/package.json")
 
@@ -67,24 +90,35 @@ def lecture_notebooks(folder: Path | None = None) -> list[Path]:
 # ---------------------------------------------------------------------------------------------
 # clean notebooks in git
 # ---------------------------------------------------------------------------------------------
+KEEP_LECTURE_METADATA = ("rise",)
+"""Notebook metadata kept besides the authoring defaults: ``rise`` holds the slide settings."""
+
+
+def clean_lecture(nb: Any) -> Any:
+    """``clean_notebook`` (outputs, counts, volatile metadata) that keeps the slide settings; in place."""
+    from course_utils.authoring.notebooks import clean_notebook
+
+    keep = {k: nb.metadata[k] for k in KEEP_LECTURE_METADATA if k in nb.metadata}
+    clean_notebook(nb)
+    nb.metadata.update(keep)
+    return nb
+
+
 def strip_notebook(path: Path) -> bool:
     """Remove outputs and volatile metadata from ``path`` in place; True if the file changed."""
     import nbformat
 
-    from course_utils.authoring.notebooks import clean_notebook, write_notebook
+    from course_utils.authoring.notebooks import write_notebook
 
-    nb = nbformat.read(path, as_version=4)
-    return write_notebook(clean_notebook(nb), path)
+    return write_notebook(clean_lecture(nbformat.read(path, as_version=4)), path)
 
 
 def is_clean(path: Path) -> bool:
     """True if ``path`` is already stripped (what ``strip_notebook`` would write)."""
     import nbformat
 
-    from course_utils.authoring.notebooks import clean_notebook
-
     nb = nbformat.read(path, as_version=4)
-    text = nbformat.writes(clean_notebook(nbformat.from_dict(nb)), version=4) + "\n"
+    text = nbformat.writes(clean_lecture(nbformat.from_dict(nb)), version=4) + "\n"
     return path.read_text(encoding="utf-8") == text
 
 
