@@ -1,0 +1,241 @@
+"""Checkpoints of Lab 3 (Zynq inference over AXI DMA): ``checks.lab3.ex_1_1(decode_dmasr)`` etc.
+
+Each check takes the student's objects (functions, the overlay, the deploy package) as arguments,
+prints "Exercise N.k passed: ..." or raises AssertionError with a hint. numpy only (plus the pynq
+objects it is given), so the checks run on a board too.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ._common import call, fail, not_done, passed, require
+
+DMASR_CASES = {  # value -> expected fields
+    0x00010001: dict(halted=True, idle=False, internal_error=False, slave_error=False, decode_error=False,
+                     complete=False),
+    0x00001002: dict(halted=False, idle=True, internal_error=False, slave_error=False, decode_error=False,
+                     complete=True),
+    0x00004011: dict(halted=True, idle=False, internal_error=True, slave_error=False, decode_error=False,
+                     complete=False),
+    0x00000060: dict(halted=False, idle=False, internal_error=False, slave_error=True, decode_error=True,
+                     complete=False),
+    0x00000000: dict(halted=False, idle=False, internal_error=False, slave_error=False, decode_error=False,
+                     complete=False),
+}
+DMASR_BITS = {"halted": 0, "idle": 1, "internal_error": 4, "slave_error": 5, "decode_error": 6,
+              "complete": 12}
+
+
+def ex_1_1(decode_dmasr: Any) -> None:
+    """decode_dmasr(value) -> dict of the DMASR flags (PG021)."""
+    ex = "1.1"
+    for value, want in DMASR_CASES.items():
+        got = call(ex, decode_dmasr, value)
+        require(ex, isinstance(got, dict),
+                f"decode_dmasr({value:#x}) returned {type(got).__name__}, not a dict.",
+                "return a dict like {'halted': True, 'idle': False, ...}.")
+        missing = sorted(set(want) - set(got))
+        require(ex, not missing, f"the dict has no key(s) {missing}.", f"use the keys {sorted(want)}.")
+        for key, expected in want.items():
+            if bool(got[key]) != expected:
+                fail(ex, f"decode_dmasr({value:#010x})['{key}'] is {got[key]!r}, expected {expected}.",
+                     f"'{key}' is bit {DMASR_BITS[key]}: (value >> {DMASR_BITS[key]}) & 1.")
+    passed(ex, "DMASR decoded: bit 0 halted, bit 1 idle, bits 4-6 errors, bit 12 transfer complete.")
+
+
+def _uint8_input(ex: str, pkg: Any) -> Any:
+    spec = pkg.input
+    require(ex, spec.datatype.bitwidth == 8 and spec.word_bytes == spec.elems_per_word,
+            f"this exercise assumes 8-bit inputs, the package's input is {spec.datatype.name}.",
+            "use course_utils.board.packing.pack for other datatypes.")
+    return spec
+
+
+def ex_1_2(pack_image: Any, pkg: Any) -> None:
+    """pack_image(x, spec) -> the input bytes of one image, shaped like shape_packed[1:]."""
+    ex = "1.2"
+    spec = _uint8_input(ex, pkg)
+    rng = np.random.default_rng(12)
+    for _ in range(3):
+        x = rng.integers(0, 256, spec.elems_per_sample).astype(np.uint8)
+        got = call(ex, pack_image, x, spec)
+        got = np.asarray(got)
+        want = spec.pack(x[None]).reshape(spec.shape_packed[1:])
+        require(ex, got.shape == want.shape, f"the result has shape {got.shape}, expected {want.shape} "
+                f"({spec.words_per_sample} words of {spec.word_bytes} bytes).",
+                f"fold the {spec.elems_per_sample} pixels with reshape{tuple(spec.shape_folded[1:])}.")
+        require(ex, got.dtype == np.uint8, f"the result has dtype {got.dtype}, expected uint8 (bytes).",
+                "the DMA moves bytes: .astype(np.uint8).")
+        if np.array_equal(got, want[..., ::-1]):
+            fail(ex, "the pixels of each word are in reverse order.",
+                 "FINN puts element 0 of a word in the lowest byte: byte i of a word is pixel i.")
+        require(ex, np.array_equal(got, want), "the bytes differ from FINN's packing.",
+                "pixel j of the image goes to word j // 16, byte j % 16 (a plain reshape, no reordering).")
+    passed(ex, f"one image is {spec.words_per_sample} stream words of {spec.word_bytes} bytes, "
+               "pixel i at byte i.")
+
+
+def ex_1_3(unpack_output: Any, pkg: Any) -> None:
+    """unpack_output(raw, spec) -> the integer outputs of one sample from its result bytes."""
+    ex = "1.3"
+    spec = pkg.output
+    dt = spec.datatype
+    rng = np.random.default_rng(13)
+    lo, hi = int(dt.min), int(dt.max)
+    cases = [rng.integers(lo, hi, spec.elems_per_sample, endpoint=True) for _ in range(4)]
+    cases.append(np.full(spec.elems_per_sample, lo))
+    cases.append(np.full(spec.elems_per_sample, hi))
+    for y in cases:
+        raw = spec.pack(y[None]).reshape(spec.shape_packed[1:])
+        got = np.asarray(call(ex, unpack_output, raw.copy(), spec)).reshape(-1)
+        require(ex, got.size == y.size, f"got {got.size} values, expected {y.size}.",
+                f"{spec.words_per_sample} words x {spec.elems_per_word} values per word.")
+        if np.array_equal(got, y):
+            continue
+        wrapped = np.where(got >= 1 << (dt.bitwidth - 1), got - (1 << dt.bitwidth), got)
+        if dt.signed and np.array_equal(wrapped, y):
+            fail(ex, "negative outputs come out as large positive numbers.",
+                 f"{dt.name} is two's complement: if v >= 2**{dt.bitwidth - 1}, subtract 2**{dt.bitwidth}.")
+        swapped = got.reshape(-1, spec.elems_per_word)[:, ::-1].reshape(-1)
+        if np.array_equal(swapped, y):
+            fail(ex, "the values inside each word are in reverse order.",
+                 "value i of a word is at bits [i*bits, (i+1)*bits): value 0 is the lowest bits.")
+        fail(ex, f"unpack_output gave {got.tolist()} for outputs {y.tolist()}.",
+             "read each word little-endian (int.from_bytes(word, 'little')), then shift and mask.")
+    passed(ex, f"{dt.name} outputs unpacked: {spec.elems_per_word} per {spec.word_bytes}-byte word, "
+               "sign-extended.")
+
+
+def ex_2_1(batch_limit: Any, dma: Any, pkg: Any) -> None:
+    """batch_limit(dma, pkg) -> the largest batch one DMA transfer can carry (both directions)."""
+    ex = "2.1"
+
+    class _Dma:  # the same question for a DMA with Vivado's default 14-bit length register
+        buffer_max_size = (1 << 14) - 1
+
+    results = []
+    for d in (dma, _Dma()):
+        got = call(ex, batch_limit, d, pkg)
+        want = min(d.buffer_max_size // pkg.input.bytes_per_sample,
+                   d.buffer_max_size // pkg.output.bytes_per_sample)
+        require(ex, isinstance(got, (int, np.integer)), f"batch_limit returned {got!r}, expected an int.",
+                "use integer division //.")
+        require(ex, int(got) == want, f"for buffer_max_size = {d.buffer_max_size:,} you returned {got}, "
+                f"expected {want}.",
+                "the largest n with n * bytes_per_sample <= buffer_max_size, for input and output.")
+        results.append(int(got))
+    passed(ex, f"this DMA carries up to {results[0]:,} samples per transfer; with a 14-bit length register "
+               f"(16,383 bytes) it would be {results[1]}.")
+
+
+def ex_2_2(run_test_set: Any, overlay: Any, pkg: Any) -> None:
+    """run_test_set(overlay, pkg, x, batch) -> integer outputs of all samples, batch by batch."""
+    ex = "2.2"
+    from ..board.accel import AcceleratorModel
+
+    x = np.random.default_rng(22).integers(0, 256, (150, pkg.input.elems_per_sample)).astype(np.uint8)
+    want = AcceleratorModel.from_package(pkg.path).run(x)
+    got = np.asarray(call(ex, run_test_set, overlay, pkg, x, 64))
+    require(ex, got.shape[0] == len(x), f"got results for {got.shape[0]} samples, expected {len(x)}.",
+            "150 samples in batches of 64 is 64 + 64 + 22: handle the last, shorter batch.")
+    got = got.reshape(len(x), -1)
+    bad = np.flatnonzero((got != want).any(axis=1))
+    if bad.size:
+        hint = ("the last batch is shorter: transfer only its bytes (nbytes=...) or use a smaller buffer."
+                if bad.min() >= 128 else "check packing, the transfer order and the unpacking of each batch.")
+        fail(ex, f"{bad.size} of {len(x)} samples differ from the verified model (first: sample {bad[0]}).",
+             hint)
+    passed(ex, "150 samples in batches of 64 (with a short last batch) match the verified model exactly.")
+
+
+def ex_3_1(safe_wait: Any, dma: Any, pkg: Any) -> None:
+    """safe_wait(channel, timeout_s) returns when idle, raises RuntimeError on a DMA error and
+    TimeoutError after timeout_s instead of hanging."""
+    ex = "3.1"
+    from pynq import allocate
+
+    from ..board.runtime import reset_dma
+
+    reset_dma(dma)  # both channels started, nothing transferred: the receive channel never becomes idle
+    t0 = time.perf_counter()
+    try:
+        safe_wait(dma.recvchannel, 0.3)
+    except TimeoutError:
+        took = time.perf_counter() - t0
+        require(ex, took < 2.0, f"the TimeoutError came after {took:.1f} s for timeout_s=0.3.",
+                "compare time.perf_counter() with a deadline inside the polling loop.")
+    except NotImplementedError:
+        fail(ex, "not done yet: the function still raises NotImplementedError.",
+             "replace the `raise NotImplementedError(...)` line with your code.")
+    except Exception as err:  # noqa: BLE001
+        fail(ex, f"waiting on a channel that never finishes raised {type(err).__name__}: {err}",
+             "raise TimeoutError yourself once timeout_s has passed; never call channel.wait() inside.")
+    else:
+        fail(ex, "safe_wait returned for a channel that never finishes.",
+             "return only when channel.idle is True.")
+    n = 2
+    ibuf = allocate((n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
+    obuf = allocate((n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
+    try:
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)
+        call(ex, safe_wait, dma.sendchannel, 1.0)
+        call(ex, safe_wait, dma.recvchannel, 1.0)
+        dma.mmio.write(0x28, 0)  # LENGTH = 0 on MM2S: DMAIntErr, the channel halts
+        try:
+            safe_wait(dma.sendchannel, 1.0)
+        except TimeoutError:
+            fail(ex, "a DMA error was reported as a timeout.",
+                 "check channel.error in the loop and raise RuntimeError at once.")
+        except RuntimeError as err:
+            if type(err).__name__ == "VirtualBoardHang":  # the virtual board stopped an endless loop
+                fail(ex, "safe_wait kept polling a channel that stopped with a DMA error.",
+                     "check channel.error in the loop and raise RuntimeError at once.")
+        except Exception as err:  # noqa: BLE001
+            fail(ex, f"a channel in error raised {type(err).__name__}: {err}",
+                 "raise RuntimeError on channel.error.")
+        else:
+            fail(ex, "safe_wait returned for a channel that stopped with a DMA error.",
+                 "check channel.error (DMASR bits 4-6) before channel.idle.")
+    finally:
+        reset_dma(dma)
+        ibuf.freebuffer()
+        obuf.freebuffer()
+    passed(ex, "returns when idle, RuntimeError on a DMA error, TimeoutError instead of a hang.")
+
+
+PITFALL_KEY = {"S1": "D", "S2": "A", "S3": "F", "S4": "B", "S5": "E", "S6": "C"}
+
+
+def ex_3_2(answers: Any) -> None:
+    """answers: dict symptom -> fix letter, for the table in Lab 3.3."""
+    ex = "3.2"
+    not_done(ex, answers, "answers")
+    require(ex, isinstance(answers, dict), f"answers is a {type(answers).__name__}, expected a dict.",
+            "answers = {'S1': 'A', ...}")
+    missing = sorted(set(PITFALL_KEY) - set(answers))
+    require(ex, not missing, f"no answer for {missing}.", "give one fix letter for each symptom S1..S6.")
+    wrong = sorted(k for k, v in PITFALL_KEY.items() if str(answers[k]).strip().upper() != v)
+    require(ex, not wrong, f"{len(wrong)} of 6 wrong: {wrong}.",
+            "re-read the section of each symptom above: what did the DMA or pynq report there?")
+    passed(ex, "every symptom matched with its fix.")
+
+
+def ex_4_1(cache_lines: Any) -> None:
+    """cache_lines(address, nbytes, line=32) -> (first line address, number of lines) touched."""
+    ex = "4.1"
+    cases = [((0x1000, 64), (0x1000, 2)), ((0x1004, 64), (0x1000, 3)), ((0x101F, 2), (0x1000, 2)),
+             ((0x1020, 1), (0x1020, 1)), ((0x1000, 0), (0x1000, 0)), ((0x2010, 784), (0x2000, 25))]
+    for (addr, nbytes), want in cases:
+        got = call(ex, cache_lines, addr, nbytes)
+        require(ex, tuple(int(v) for v in got) == want,
+                f"cache_lines({addr:#x}, {nbytes}) returned {got}, expected ({want[0]:#x}, {want[1]}).",
+                "first = address rounded down to a multiple of 32; count the lines up to the last byte "
+                "address + nbytes - 1 (none if nbytes is 0).")
+    got = call(ex, cache_lines, 0x1008, 64, 64)
+    require(ex, tuple(int(v) for v in got) == (0x1000, 2), "the line size argument is ignored.",
+            "use the `line` parameter instead of 32.")
+    passed(ex, "an unaligned buffer touches an extra cache line, shared with whatever lies next to it.")
