@@ -144,3 +144,10 @@ def test_every_connection_is_symmetric_and_points_at_real_ports(hwh: ET.Element)
 def test_rendering_is_deterministic() -> None:
     design = bd.dry_run(bd.params_from_accelerator(accelerator_desc()))
     assert render_hwh(design, timestamp="t") == render_hwh(design, timestamp="t")
+
+
+def test_generated_file_is_reproducible(tmp_path: Path) -> None:
+    a = generate_hwh(accelerator_desc(), tmp_path / "a.hwh").read_bytes()
+    b = generate_hwh(accelerator_desc(), tmp_path / "b.hwh").read_bytes()
+    assert a == b
+    assert not list(tmp_path.glob("*.tmp"))

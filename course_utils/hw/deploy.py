@@ -67,7 +67,7 @@ To build the real bitstream on a machine with Vivado 2022.2 or 2024.2 (see docs/
   1. run Lab 2 with Vivado found, so that FINN writes the stitched IP of the accelerator;
   2. in the host environment of the kit:
        from course_utils.hw.vivado import build_bitstream
-       build_bitstream("{package}", "<FINN stitched IP folder>")
+       build_bitstream("<this package folder>", "<FINN stitched IP folder>")
      (runs tcl/build.tcl with vivado/params.tcl of this package; about 10-20 minutes);
   3. copy the whole package folder to the board (e.g. /home/xilinx/jupyter_notebooks/deploy/{name}/).
 """
@@ -475,7 +475,7 @@ def write_deploy_package(
             shutil.copyfile(bitstream, tmp / f"{name}.bit")
         else:
             generate_hwh(spec, tmp / f"{name}.hwh")
-            (tmp / f"{name}.bit").write_text(PLACEHOLDER_TEXT.format(name=name, package=out))
+            (tmp / f"{name}.bit").write_text(PLACEHOLDER_TEXT.format(name=name))
         (tmp / "vivado").mkdir()
         write_params_tcl(params_from_accelerator(spec), tmp / "vivado" / "params.tcl", {"name": name})
         _install(tmp, out)

@@ -13,6 +13,7 @@ without the TLAST module (the "missing TLAST" pitfall of Lab 3).
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -293,7 +294,10 @@ def _module(modules: ET.Element, design: Design, wiring: _Wiring, cell: str, clk
 def render_hwh(design: Design, *, timestamp: str | None = None) -> str:
     """The ``.hwh`` XML text of a dry-run design."""
     wiring = _Wiring(design)
-    stamp = timestamp or datetime.now(timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+    if timestamp is None:  # reproducible: the same design gives the same file (SOURCE_DATE_EPOCH convention)
+        epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "0"))
+        timestamp = datetime.fromtimestamp(epoch, timezone.utc).strftime("%a %b %d %H:%M:%S %Y")
+    stamp = timestamp
     root = ET.Element("EDKSYSTEM", {"EDWVERSION": "1.2", "TIMESTAMP": stamp, "VIVADOVERSION": GENERATOR})
     part = design.params.get("part", "xc7z020clg400-1")
     m = re.fullmatch(r"xc(7z\d+)([a-z]+\d+)(-\d+)", part)
