@@ -62,19 +62,10 @@ module axis_tlast_packetizer #(
     output wire                   m_axis_out_tlast
 );
 
-    function integer clog2;  // ceil(log2(v)), at least 1
-        input integer v;
-        integer r;
-        begin
-            r = 0;
-            while ((1 << r) < v) r = r + 1;
-            clog2 = (r < 1) ? 1 : r;
-        end
-    endfunction
-
-    localparam integer IN_BITS  = clog2(IN_BEATS + 1);
-    localparam integer OUT_BITS = clog2(OUT_BEATS + 1);
-    localparam integer AW       = clog2(FIFO_DEPTH);
+    // counter widths (at least 1 bit)
+    localparam integer IN_BITS  = (IN_BEATS  > 1) ? $clog2(IN_BEATS + 1)  : 1;
+    localparam integer OUT_BITS = (OUT_BEATS > 1) ? $clog2(OUT_BEATS + 1) : 1;
+    localparam integer AW       = (FIFO_DEPTH > 2) ? $clog2(FIFO_DEPTH) : 1;  // FIFO address bits
     /* verilator lint_off WIDTHTRUNC */  // the constants fit their counters by construction
     localparam [IN_BITS-1:0]  IN_LAST  = IN_BEATS - 1;   // index of a frame's last input beat
     localparam [OUT_BITS-1:0] OUT_LAST = OUT_BEATS - 1;  // index of a frame's last output beat
