@@ -208,6 +208,7 @@ def test_given_bitstream_and_hwh_are_copied(flow, package: Path, tmp_path: Path)
         ({"labels": np.zeros(3)}, "labels has 3 entries for 64 golden samples"),
         ({"board": "zedboard"}, "unknown board 'zedboard'"),
         ({"clock_mhz": 123.4}, "FCLK0 cannot be 123.4 MHz"),
+        ({"clock_mhz": 125.0}, "estimates were computed at 100.0 MHz but the package is for 125.0 MHz"),
         ({"bitstream": "missing.bit", "hwh": "missing.hwh"}, "bitstream file missing.bit not found"),
     ],
 )

@@ -414,6 +414,12 @@ def write_deploy_package(
     except ValueError as err:
         raise DeployError(str(err)) from None
     x, lab = _check_inputs(name, golden_x, float(output_scale), estimates, labels)
+    est_clock = estimates.get("clock_mhz")
+    if est_clock is not None and abs(float(est_clock) - float(clock_mhz)) > 1e-6:
+        raise DeployError(
+            f"the estimates were computed at {est_clock} MHz but the package is for {clock_mhz} "
+            "MHz: pass estimate_summary(model, clock_mhz) with the same clock."
+        )
     for given, what in ((bitstream, "bitstream"), (hwh, "hwh")):
         if given is not None and not Path(given).is_file():
             raise DeployError(f"{what} file {given} not found.")
