@@ -1,0 +1,320 @@
+"""checks.lab2: every checkpoint passes a right answer and fails a wrong one and the untouched placeholder."""
+from __future__ import annotations
+
+import copy
+import itertools
+
+import pytest
+
+from course_utils import finnflow as ff
+from course_utils.checks import lab2
+from course_utils.paths import pretrained_dir
+
+LAB1 = pretrained_dir("lab1")
+
+
+@pytest.fixture(scope="module")
+def flow(tmp_path_factory: pytest.TempPathFactory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_BUILD_DIR", str(tmp_path_factory.mktemp("build")))
+        ff.setup()
+        yield ff.run_flow(LAB1 / "model_qonnx.onnx", golden=ff.Golden.load(LAB1 / "golden.npz"))
+    ff.setup()
+
+
+@pytest.fixture(scope="module")
+def golden() -> ff.Golden:
+    return ff.Golden.load(LAB1 / "golden.npz")
+
+
+@pytest.fixture(scope="module")
+def converted(flow):
+    """The FINN-ONNX model before the input annotation (as notebook 01 has it)."""
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    return cleanup_model(ModelWrapper(str(LAB1 / "model_qonnx.onnx"))).transform(ConvertQONNXtoFINN())
+
+
+def _placeholder(*_args, **_kwargs):
+    raise NotImplementedError("Exercise: placeholder")
+
+
+def _fails(match: str, fn, *args, **kwargs) -> None:
+    with pytest.raises(AssertionError, match=match):
+        fn(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- 1.x
+def test_ex_1_1(converted, golden, capsys):
+    from qonnx.core.datatype import DataType
+
+    def right(model):
+        model.set_tensor_datatype(model.graph.input[0].name, DataType["UINT8"])
+        return model
+
+    def signed(model):
+        model.set_tensor_datatype(model.graph.input[0].name, DataType["INT8"])
+        return model
+
+    def forgets_return(model):
+        model.set_tensor_datatype(model.graph.input[0].name, DataType["UINT8"])
+
+    lab2.ex_1_1(right, converted, golden)
+    assert "Exercise 1.1 passed" in capsys.readouterr().out
+    name = converted.graph.input[0].name
+    assert converted.get_tensor_datatype(name).name == "FLOAT32", "the check changed the student's model"
+    _fails(r"Exercise 1\.1: the input is declared INT8", lab2.ex_1_1, signed, converted, golden)
+    _fails(r"Exercise 1\.1: .*missing.*returned None", lab2.ex_1_1, forgets_return, converted, golden)
+    _fails(r"Exercise 1\.1: the graph input is FLOAT32", lab2.ex_1_1, lambda m: m, converted, golden)
+    _fails(r"Exercise 1\.1: not done yet", lab2.ex_1_1, _placeholder, converted, golden)
+    _fails(r"Exercise 1\.1: annotate_input is not done yet", lab2.ex_1_1, ..., converted, golden)
+
+
+def test_ex_1_2(flow, golden, capsys):
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import (
+        GiveReadableTensorNames,
+        GiveUniqueNodeNames,
+        RemoveStaticGraphInputs,
+    )
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    chain = [InferShapes(), FoldConstants(), GiveUniqueNodeNames(), GiveReadableTensorNames(),
+             InferDataTypes(), RemoveStaticGraphInputs()]
+
+    def make(skip=None):
+        def tidy_up(model):
+            for t in chain:
+                if type(t).__name__ != skip:
+                    model = model.transform(t)
+            return model
+        return tidy_up
+
+    finn = flow.stages["01_finn"]
+    lab2.ex_1_2(make(), finn, golden)
+    assert "Exercise 1.2 passed" in capsys.readouterr().out
+    _fails(r"tensor names are not readable", lab2.ex_1_2, make("GiveReadableTensorNames"), finn, golden)
+    _fails(r"Exercise 1\.2: your code raised AssertionError: Found empty node name", lab2.ex_1_2,
+           make("GiveUniqueNodeNames"), finn, golden)
+    _fails(r"Exercise 1\.2: not done yet", lab2.ex_1_2, _placeholder, finn, golden)
+
+    def returns_tuple(model):
+        return model.transform(InferShapes()), True
+
+    _fails(r"must be a qonnx ModelWrapper, got tuple", lab2.ex_1_2, returns_tuple, finn, golden)
+
+
+def test_ex_1_3(flow, capsys):
+    def right(model):
+        out = {}
+        for n in model.graph.node:
+            for t in [*n.input, *n.output]:
+                if t and model.get_tensor_datatype(t).name != "FLOAT32":
+                    out[t] = model.get_tensor_datatype(t).name
+        return out
+
+    def only_weights(model):
+        return {k: v for k, v in right(model).items() if "param" in k}
+
+    def with_floats(model):
+        return {**right(model), "Mul_0_out0": "FLOAT32"}
+
+    tidy = flow.stages["02_tidy"]
+    lab2.ex_1_3(right, tidy)
+    assert "6 quantized tensors" in capsys.readouterr().out
+    _fails(r"missing 3 tensor", lab2.ex_1_3, only_weights, tidy)
+    _fails(r"are FLOAT32", lab2.ex_1_3, with_floats, tidy)
+    _fails(r"expected a dict", lab2.ex_1_3, lambda m: list(right(m)), tidy)
+    _fails(r"Exercise 1\.3: not done yet", lab2.ex_1_3, _placeholder, tidy)
+
+
+# ----------------------------------------------------------------------------- 2.x
+def test_ex_2_1(flow, golden, capsys):
+    from qonnx.transformation.base import Transformation
+
+    class Right(Transformation):
+        def apply(self, model):
+            mul = model.find_producer(model.graph.output[0].name)
+            if mul is None or mul.op_type != "Mul":
+                return model, False
+            if not model.get_tensor_datatype(mul.input[0]).is_integer():
+                return model, False
+            scale = float(model.get_initializer(mul.input[1]).reshape(()))
+            model.find_producer(mul.input[0]).output[0] = model.graph.output[0].name
+            model.graph.node.remove(mul)
+            model.set_metadata_prop("output_scale", repr(scale))
+            return model, False
+
+    class Greedy(Transformation):  # removes any trailing Mul, even on a float tensor
+        def apply(self, model):
+            mul = model.find_producer(model.graph.output[0].name)
+            if mul is None or mul.op_type != "Mul":
+                return model, False
+            scale = float(model.get_initializer(mul.input[1]).reshape(()))
+            model.set_metadata_prop("output_scale", repr(scale))
+            model.find_producer(mul.input[0]).output[0] = model.graph.output[0].name
+            model.graph.node.remove(mul)
+            return model, False
+
+    class NoMetadata(Transformation):
+        def apply(self, model):
+            mul = model.find_producer(model.graph.output[0].name)
+            integer = mul is not None and model.get_tensor_datatype(mul.input[0]).is_integer()
+            if integer and mul.op_type == "Mul":
+                model.find_producer(mul.input[0]).output[0] = model.graph.output[0].name
+                model.graph.node.remove(mul)
+            return model, False
+
+    class Placeholder(Transformation):
+        def apply(self, model):
+            raise NotImplementedError("Exercise 2.1")
+
+    s, t = flow.stages["03_streamlined"], flow.stages["02_tidy"]
+    lab2.ex_2_1(Right, s, t, golden)
+    assert "Exercise 2.1 passed" in capsys.readouterr().out
+    _fails(r"on the tidy \(not streamlined\) model it removed", lab2.ex_2_1, Greedy, s, t, golden)
+    _fails(r"no metadata 'output_scale'", lab2.ex_2_1, NoMetadata, s, t, golden)
+    _fails(r"expected a Transformation subclass", lab2.ex_2_1, lambda: None, s, t, golden)
+    _fails(r"Exercise 2\.1: not done yet", lab2.ex_2_1, Placeholder, s, t, golden)
+
+
+def test_ex_2_2(flow, capsys):
+    def right(model):
+        out = {}
+        for n in model.get_nodes_by_op_type("MatMul"):
+            bad = [x for x in n.input if not model.get_tensor_datatype(x).is_integer()]
+            if bad:
+                out[n.name] = bad
+        return out
+
+    def all_inputs(model):
+        return {n.name: list(n.input) for n in model.get_nodes_by_op_type("MatMul")}
+
+    s, t = flow.stages["03_streamlined"], flow.stages["02_tidy"]
+    lab2.ex_2_2(right, s, t)
+    assert "streamlined: none" in capsys.readouterr().out
+    _fails(r"MatMul_0: you list \['Mul_0_out0', 'MatMul_0_param0'\]", lab2.ex_2_2, all_inputs, s, t)
+    _fails(r"on the tidy model you report \[\]", lab2.ex_2_2, lambda m: {}, s, t)
+    _fails(r"Exercise 2\.2: not done yet", lab2.ex_2_2, _placeholder, s, t)
+
+
+# ----------------------------------------------------------------------------- 3.x
+def _set(model, folding):
+    from qonnx.custom_op.registry import getCustomOp
+
+    for name, attrs in folding.items():
+        for k, v in attrs.items():
+            getCustomOp(model.get_node_from_name(name)).set_nodeattr(k, v)
+    return model
+
+
+def test_ex_3_1(flow, capsys):
+    spec = flow.stages["07_specialized"]
+    lab2.ex_3_1(lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}, "MVAU_rtl_1": {"SIMD": 8}}), spec)
+    assert "127,551 FPS" in capsys.readouterr().out
+    _fails(r"MVAU_rtl_1 still needs 4096 cycles", lab2.ex_3_1,
+           lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}}), spec)
+    _fails(r"SIMD=10 does not divide MW=784", lab2.ex_3_1,
+           lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 10}}), spec)
+    _fails(r"Exercise 3\.1: not done yet", lab2.ex_3_1, _placeholder, spec)
+    assert ff.get_folding(spec)["MVAU_rtl_0"] == {"SIMD": 1, "PE": 1}, "the check changed the student's model"
+
+
+def _cheapest(model, target_fps, budget):
+    from qonnx.custom_op.registry import getCustomOp
+
+    cap = ff.capacity()
+    target = int(100e6 // target_fps)
+    folding = {}
+    for node in model.graph.node:
+        inst = getCustomOp(node)
+        legal = ff.legal_values(model, node.name)
+        best = None
+        for values in itertools.product(*legal.values()):
+            fold = dict(zip(legal, values))
+            for k, v in fold.items():
+                inst.set_nodeattr(k, v)
+            if inst.get_exp_cycles() <= target:
+                res = inst.node_res_estimation(ff.FPGA_PART)
+                cost = sum(res[k] / (budget * cap[k]) for k in ("LUT", "BRAM_18K", "DSP"))
+                if best is None or cost < best[0]:
+                    best = (cost, fold)
+        folding[node.name] = best[1]
+    return folding
+
+
+def test_ex_3_2(flow, capsys):
+    spec = flow.stages["07_specialized"]
+    lab2.ex_3_2(_cheapest, spec)
+    assert "Exercise 3.2 passed: 510,204 FPS" in capsys.readouterr().out
+
+    def fastest(model, target_fps, budget):  # fully unrolled: way over the DSP budget
+        return {n.name: {k: v[-1] for k, v in ff.legal_values(model, n.name).items()}
+                for n in model.graph.node}
+
+    def too_slow(model, target_fps, budget):
+        return _cheapest(model, 100_000, budget)
+
+    _fails(r"over budget: .*DSP", lab2.ex_3_2, fastest, spec)
+    _fails(r"estimated [\d,]+ FPS < 500,000 \(slowest layer MVAU_rtl_0", lab2.ex_3_2, too_slow, spec)
+    _fails(r"SIMD=3 does not divide", lab2.ex_3_2, lambda m, t, b: {"MVAU_rtl_0": {"SIMD": 3}}, spec)
+    _fails(r"expected a folding dict", lab2.ex_3_2, lambda m, t, b: None, spec)
+    _fails(r"Exercise 3\.2: not done yet", lab2.ex_3_2, _placeholder, spec)
+
+
+# ----------------------------------------------------------------------------- 4.x
+def test_ex_4_1(capsys):
+    import finn.builder.build_dataflow_config as build_cfg
+
+    def right():
+        steps = list(build_cfg.hw_codegen_dataflow_steps)
+        steps.insert(steps.index("step_streamline") + 1, ff.step_drop_output_scale)
+        return steps
+
+    def at_the_end():
+        return [*build_cfg.hw_codegen_dataflow_steps, ff.step_drop_output_scale]
+
+    def as_string():
+        steps = list(build_cfg.hw_codegen_dataflow_steps)
+        steps.insert(steps.index("step_streamline") + 1, "step_drop_output_scale")
+        return steps
+
+    lab2.ex_4_1(right)
+    assert "Exercise 4.1 passed" in capsys.readouterr().out
+    _fails(r"comes after 'step_hw_codegen'", lab2.ex_4_1, at_the_end)
+    _fails(r"the custom step is a string", lab2.ex_4_1, as_string)
+    _fails(r"Exercise 4\.1: not done yet", lab2.ex_4_1, _placeholder)
+    assert list(build_cfg.hw_codegen_dataflow_steps) == right()[:3] + right()[4:]
+
+
+def test_ex_4_1_catches_a_modified_default_list(monkeypatch: pytest.MonkeyPatch):
+    import finn.builder.build_dataflow_config as build_cfg
+
+    steps = list(build_cfg.hw_codegen_dataflow_steps)
+    monkeypatch.setattr(build_cfg, "hw_codegen_dataflow_steps", steps)
+
+    def mutates():
+        steps.insert(steps.index("step_streamline") + 1, ff.step_drop_output_scale)
+        return steps
+
+    _fails(r"the default step list of FINN was modified", lab2.ex_4_1, mutates)
+
+
+def test_ex_4_2(flow, capsys):
+    streams = ff.io_streams(flow.folded)
+
+    def right(s, batch):
+        return (batch * s["input"]["words_per_sample"] * s["input"]["padded_bits"] // 8,
+                batch * s["output"]["words_per_sample"] * s["output"]["padded_bits"] // 8)
+
+    def elements(s, batch):
+        return batch * 784, batch * 10
+
+    lab2.ex_4_2(right, copy.deepcopy(streams))
+    assert "784 bytes in" in capsys.readouterr().out
+    _fails(r"S2MM 10 bytes, expected 20", lab2.ex_4_2, elements, streams)
+    _fails(r"expected a pair", lab2.ex_4_2, lambda s, b: 784 * b, streams)
+    _fails(r"Exercise 4\.2: not done yet", lab2.ex_4_2, _placeholder, streams)
