@@ -323,6 +323,20 @@ def test_sandbox_limits_memory_and_file_size_and_writes_its_pid(tmp_path):
     assert ok.returncode == 0 and ok.stdout.strip() == "700"
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to switch users")
+def test_sandbox_drops_root_to_the_kernel_user(tmp_path):
+    import pwd
+    secret = tmp_path / "secret"
+    secret.mkdir(mode=0o700)
+    (secret / "answers.txt").write_text("the answer")
+    os.chmod(tmp_path, 0o755)
+    sandbox = ROOT / "course_utils" / "authoring" / "sandbox.py"
+    cmd = [sys.executable, "-I", "-S", str(sandbox), "--user", "nobody", "--home", str(tmp_path),
+           "--", "/bin/sh", "-c", f"id -u; cat {secret / 'answers.txt'} || echo denied"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == [str(pwd.getpwnam("nobody").pw_uid), "denied"], res.stdout + res.stderr
+
+
 # --------------------------------------------------------------------------- reports
 
 def test_gradebook_csv_has_one_row_per_student_and_a_column_per_exercise():

@@ -434,13 +434,13 @@ class Grader:
         executed = self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
         job = {"notebook": str(grading_nb), "executed": str(executed),
-               "events": str(job_dir / "events.jsonl"), "kernel_log": str(scratch / "kernel.log"),
+               "events": str(job_dir / "events.jsonl"), "kernel_log": str(job_dir / "kernel.log"),
                "kernel": plan.spec.kernel, "cwd": str(nb_dir),
                "env": self.kernel_env(scratch, plan), "nonce": merged.nonce, "limits": plan.limits.__dict__,
                "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch)}
         killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
         events = _read_events(job_dir / "events.jsonl")
-        record.update(_outcome(events, merged, plan, killed))
+        record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log")))
         record["seconds"] = round(time.monotonic() - start, 2)
         if not self.options.keep_scratch:
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -502,24 +502,27 @@ class Grader:
     # ----------------------------------------------------------------------- one student
 
     def grade_student(self, sub: Submission) -> dict[str, Any]:
-        """Run every graded notebook of one student in one scratch copy; return the scored result."""
-        scratch = self._scratch()
+        """Run each graded notebook of one student in a fresh scratch copy; return the scored result.
+
+        Every notebook starts cold (as the labs are designed to), so one notebook's failure or
+        tampering cannot reach the next, and the grader never writes where student code ran."""
         result: dict[str, Any] = {"student": sub.student, "fingerprint": self.fingerprint(sub),
                                   "notebooks": [], "notes": list(sub.notes), "graded_at": time.time()}
-        try:
-            for plan in [self._plan_of(s) for s in self.stems]:
-                if self.stopping.is_set():
-                    raise KeyboardInterrupt
-                path = sub.notebooks.get(plan.spec.stem)
-                if path is None:
-                    why = f"not graded: {plan.spec.stem}.ipynb was not submitted"
-                    result["notebooks"].append({"notebook": plan.spec.stem, "missing": True, "problems": [],
-                                                "notes": [], "parts": self._unreached(plan, why)})
-                    continue
+        for plan in [self._plan_of(s) for s in self.stems]:
+            if self.stopping.is_set():
+                raise KeyboardInterrupt
+            path = sub.notebooks.get(plan.spec.stem)
+            if path is None:
+                why = f"not graded: {plan.spec.stem}.ipynb was not submitted"
+                result["notebooks"].append({"notebook": plan.spec.stem, "missing": True, "problems": [],
+                                            "notes": [], "parts": self._unreached(plan, why)})
+                continue
+            scratch = self._scratch()
+            try:
                 result["notebooks"].append(self.run_notebook(sub.student, plan, path, scratch))
-        finally:
-            if not self.options.keep_scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
+            finally:
+                if not self.options.keep_scratch:
+                    shutil.rmtree(scratch, ignore_errors=True)
         return score(result, self)
 
     # ----------------------------------------------------------------------- all students
@@ -654,8 +657,17 @@ def _explain_error(ename: str, evalue: str, limits: Limits) -> str:
     return text
 
 
+def _last_error_line(log: Path) -> str:
+    """The last line of a kernel's own log that is not a warning (why a kernel failed to start)."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    return next((ln.strip()[:300] for ln in reversed(lines) if ln.strip() and "WARNING" not in ln), "")
+
+
 def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: NotebookPlan,
-             killed: str | None) -> dict[str, Any]:
+             killed: str | None, kernel_said: str = "") -> dict[str, Any]:
     """Turn the worker's events into parts (per check) and cell problems (per student cell)."""
     limits = plan.limits
     cells = {e["index"]: e for e in events if e.get("event") == "cell"}
@@ -664,7 +676,10 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
     stop = stops[0] if stops else {}
     reason = stop.get("reason") or killed
     if not started and reason in (None, "grader_error"):
-        reason, stop = "no_start", stop or {"message": "see the worker log"}
+        message = stop.get("message", "see the worker log")
+        if kernel_said:
+            message = f"{message} (the kernel said: {kernel_said})"
+        reason, stop = "no_start", {"message": message}
     if reason is None and not any(e.get("event") == "finished" for e in events):
         reason = "kernel_died"
     stop_text = _stop_text(reason, stop, limits, merged) if reason else None
@@ -752,10 +767,15 @@ def gradebook_csv(results: Iterable[dict[str, Any]], columns: list[tuple[str, st
     writer.writerow(["student", *[name for _, _, name in columns], "total", "max", "status", "flags"])
     for res in sorted(results, key=lambda r: r["student"]):
         ex = res.get("exercises", {})
-        writer.writerow([res["student"], *[_fmt(ex.get(name, 0.0)) for _, _, name in columns],
+        writer.writerow([_cell_text(res["student"]), *[_fmt(ex.get(name, 0.0)) for _, _, name in columns],
                          _fmt(res.get("total", 0.0)), _fmt(res.get("max", 0.0)), res.get("status", ""),
                          "; ".join(res.get("flags", []))])
     return buf.getvalue()
+
+
+def _cell_text(text: str) -> str:
+    """A CSV cell that spreadsheets will not run as a formula."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def feedback(res: dict[str, Any], grader: Grader) -> str:
