@@ -3,8 +3,8 @@
 A deploy package is a folder ``<name>/`` with ``<name>.bit``, ``<name>.hwh``, ``accelerator.json``,
 ``dataflow.onnx``, ``dataflow.npz`` and ``golden.npz`` (docs/ARCHITECTURE.md). It is looked for, in
 this order, in ``$COURSE_DEPLOY_DIR`` (a package folder or a folder of packages), ``build/lab2/deploy/``
-(your own Lab 2), ``pretrained/lab2/deploy/`` (the kit's fallback) and ``./deploy/`` (next to the
-notebooks on a board).
+(your own Lab 2), ``pretrained/lab2/deploy/`` (the kit's fallback), ``./deploy/`` and ``../deploy/``
+(next to the notebooks on a board).
 """
 from __future__ import annotations
 
@@ -269,6 +269,7 @@ def search_locations() -> list[tuple[str, Path]]:
     places.append(("build/ (your Lab 2)", build_dir("lab2", "deploy", create=False)))
     places.append(("pretrained/ (the kit's fallback)", pretrained_dir("lab2", "deploy")))
     places.append(("./deploy (next to the notebooks)", Path.cwd() / "deploy"))
+    places.append(("../deploy (beside the notebook folder)", Path.cwd().parent / "deploy"))
     return places
 
 

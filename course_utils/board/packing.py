@@ -390,6 +390,11 @@ class StreamSpec:
             raise ValueError(f"{where}: stream_width_bits {self.stream_width_bits} does not match "
                              f"{p[-1]} bytes per word in shape_packed.")
 
+    def __str__(self) -> str:
+        return (f"{self.datatype.name} {list(self.shape_normal)} -> folded {list(self.shape_folded)} "
+                f"-> packed {list(self.shape_packed)} bytes, {self.stream_width_bits}-bit stream, "
+                f"{self.bytes_per_sample} bytes per sample")
+
     @property
     def elems_per_word(self) -> int:
         """Elements carried by one stream word (SIMD or PE)."""

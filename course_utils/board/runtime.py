@@ -120,10 +120,14 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
     """A tqdm.auto bar when tqdm is installed and ``enabled``, else None."""
     if not enabled or total <= 1:
         return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("tqdm") is None:
         return None
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto would warn that it cannot draw a widget: use the text bar directly
+        from tqdm.std import tqdm
     return tqdm(total=total, desc=desc, unit="batch")
 
 
