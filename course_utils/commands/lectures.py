@@ -27,6 +27,10 @@ ASSETS = {
     "require": "requirejs/require.js",
     "jquery": "jquery/dist/jquery.min.js",
 }
+# Files that must exist in node_modules for the slides to work offline.
+REQUIRED_FILES = ("reveal.js/dist/reveal.js", "reveal.js/dist/reveal.css", "reveal.js/dist/theme/white.css",
+                  "reveal.js/plugin/notes/notes.js", "mathjax/MathJax.js", "requirejs/require.js",
+                  "jquery/dist/jquery.min.js")
 # nbconvert's reveal template, with three changes: no mermaid loader (it would fetch from a CDN; the
 # lectures draw no mermaid diagrams), MathJax without automatic line breaks (they split formulas in
 # table cells), and long code and output lines wrap instead of being cut off.
@@ -147,9 +151,8 @@ def missing_assets(node_modules: Path, locked: dict[str, str]) -> list[str]:
             found = None
         if found != version:
             missing.append(f"{name}@{version}" + (f" (found {found})" if found else ""))
-    for key, rel in ASSETS.items():
-        if not (node_modules / rel.split("?")[0]).exists() and not missing:
-            missing.append(f"{key} file {rel.split('?')[0]}")
+    if not missing:
+        missing = [f"file {rel}" for rel in REQUIRED_FILES if not (node_modules / rel).is_file()]
     return missing
 
 
