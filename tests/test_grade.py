@@ -352,6 +352,7 @@ def test_gradebook_csv_has_one_row_per_student_and_a_column_per_exercise():
 
 # --------------------------------------------------------------------------- end to end (real kernels)
 
+@pytest.mark.slow
 def test_grading_a_small_lab_end_to_end(kit, tmp_path):
     subs = tmp_path / "submissions"
     _save(subs, "good", _solved(kit))
@@ -394,6 +395,7 @@ def test_grading_a_small_lab_end_to_end(kit, tmp_path):
     assert saved["total"] == 5 and saved["fingerprint"] == grader.fingerprint(discover(subs, grader.stems)[1])
 
 
+@pytest.mark.slow
 def test_resume_skips_graded_students_and_regrades_changed_ones(kit, tmp_path):
     subs = tmp_path / "submissions"
     _save(subs, "ann", _solved(kit))
@@ -413,6 +415,7 @@ def test_resume_skips_graded_students_and_regrades_changed_ones(kit, tmp_path):
     assert len(list(csv.DictReader((out / "gradebook.csv").open()))) == 3
 
 
+@pytest.mark.slow
 def test_cli_interrupted_run_leaves_results_and_no_processes_then_resumes(kit, tmp_path):
     subs = tmp_path / "submissions"
     for i in range(4):
@@ -456,6 +459,7 @@ def test_cli_errors_are_clear(kit, tmp_path):
     assert res.returncode == 1 and "must not be inside the submissions folder" in res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to switch users")
 def test_kernel_user_cannot_read_protected_solutions_or_touch_shared_files(kit, tmp_path):
     import pwd
