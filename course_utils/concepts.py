@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from course_utils.hw import boards as _boards
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from qonnx.core.modelwrapper import ModelWrapper
 
-# Zynq-7020 (xc7z020) programmable-logic capacity, from AMD/Xilinx DS190 (Zynq-7000 SoC overview).
-XC7Z020 = {"LUT": 53_200, "FF": 106_400, "BRAM_18K": 280, "DSP": 220}
+XC7Z020: dict[str, int] = _boards.XC7Z020.as_dict()
+"""Programmable-logic capacity of the xc7z020 (AMD DS190), from ``course_utils.hw.boards``."""
 BRAM18_BITS = 18 * 1024
 
 

@@ -117,6 +117,7 @@ def test_weight_memory_and_bram():
     assert c.weight_memory_bits(shapes, 32) == 32 * n
     assert c.bram18_needed(18 * 1024) == 1 and c.bram18_needed(18 * 1024 + 1) == 2
     assert c.partial_products(4) == 16 and c.partial_products(8) == 64
+    assert c.XC7Z020 == {"LUT": 53_200, "FF": 106_400, "BRAM_18K": 280, "DSP": 220}   # DS190
     with pytest.raises(ValueError):
         c.weight_memory_bits(shapes, 0)
 
