@@ -182,7 +182,9 @@ def _encode(x: np.ndarray, dt: DataType) -> np.ndarray:
     if x.dtype.kind == "f":
         ints = _cast_float(x, target, dt)
     else:
-        if x.size and not (x.min() >= dt.min and x.max() <= dt.max):
+        info = np.iinfo(np.uint8 if x.dtype == bool else x.dtype)
+        fits = info.min >= dt.min and info.max <= dt.max  # e.g. a uint8 array for UINT8: nothing to check
+        if x.size and not fits and not (x.min() >= dt.min and x.max() <= dt.max):
             raise _bad_value(x, dt)
         ints = x.astype(target, copy=False)
     if not dt.signed:
@@ -329,6 +331,13 @@ def unpack(packed: Any, dt: str | DataType, elems: int | tuple[int, ...], *,
                          f"but the last axis has {p.shape[-1]}.")
     if not reverse_endian:
         p = p[..., ::-1]
+    k = dt.bitwidth // 8
+    if dt.kind in ("int", "uint") and dt.bitwidth in (8, 16, 32, 64) and p.shape[-1] == n * k:
+        # whole native words: a view of the bytes (FINN's fast path), then one conversion
+        native = np.ascontiguousarray(p).view(f"<{'i' if dt.kind == 'int' else 'u'}{k}")
+        v = native[..., ::-1] if not reverse_inner else native
+        v = v.astype(np.uint64 if dt.kind == "uint" and k == 8 else np.int64)
+        return v.reshape(shape) if shape else v
     u = _unpack_le(p, dt.bitwidth, n)
     if not reverse_inner:
         u = u[..., ::-1]
