@@ -117,7 +117,9 @@ def test_no_solution_markers_answers_or_hidden_tests_in_the_bundle(bundle):
         for name, text in texts.items():
             for line in lines:
                 assert line not in text, f"hidden-test text in {name}: {line!r}"
-    assert rel.scan(bundle, ROOT) == []
+    blocking, accepted = rel.split_waived(rel.scan(bundle, ROOT), rel.load_waivers(ROOT))
+    assert blocking == []
+    assert json.loads((bundle / "RELEASE.json").read_text())["accepted_overlaps"] == accepted
 
 
 def test_labs_in_the_bundle_are_the_generated_student_versions(bundle):
@@ -193,6 +195,28 @@ def test_leaks_stop_the_release_and_nothing_is_written(tmp_path, where, content,
     assert where in str(err.value)
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["kit"], "a partial bundle was left behind"
+
+
+def test_an_accepted_overlap_needs_a_reason_and_only_covers_solution_code(tmp_path):
+    kit = _mini_kit(tmp_path)
+    (kit / "course_utils" / "helpers.py").write_text(
+        "def f(values):\n    squares = [value * value for value in values]\n"
+        "    total_of_squares = sum(squares)\n    return total_of_squares / len(squares)\n")
+    waivers = kit / "solutions" / "release.toml"
+    waivers.write_text('[[allow]]\nfile = "course_utils/helpers.py"\n'
+                       'solution = "solutions/lab9_tiny/01_tiny.ipynb"\n')
+    with pytest.raises(rel.ReleaseError, match=r"allow\[0\] needs file, solution and reason"):
+        rel.release(kit, tmp_path / "out")
+    waivers.write_text(waivers.read_text() + 'reason = "the helper is taught after the exercise"\n')
+    manifest = rel.release(kit, tmp_path / "out")
+    assert len(manifest["accepted_overlaps"]) == 1
+    assert "course_utils/helpers.py" in manifest["accepted_overlaps"][0]
+    assert "taught after the exercise" in (tmp_path / "out" / "RELEASE.json").read_text()
+    assert not (tmp_path / "out" / "solutions").exists()
+    (kit / "course_utils" / "more.py").write_text("# BEGIN SOLUTION\n")
+    waivers.write_text(waivers.read_text().replace("helpers.py", "*.py"))
+    with pytest.raises(rel.ReleaseError, match=r"course_utils/more.py:1: solution marker"):
+        rel.release(kit, tmp_path / "out2")
 
 
 def test_a_secret_line_in_a_notebook_is_a_leak(tmp_path):

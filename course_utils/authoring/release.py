@@ -42,7 +42,8 @@ INCLUDE = ["course_utils/**", "lectures/**", "pretrained/**", "requirements/**",
            "data/*", "tests/board/**", "docs/containers.md", "pyproject.toml", "Makefile", "LICENSE",
            "environment.yml", "docker-compose.yml", ".dockerignore"]
 EXCLUDE = ["**/__pycache__/**", "**/*.pyc", "**/.ipynb_checkpoints/**", "**/node_modules/**",
-           "**/grading.toml", "**/grading_corpus/**", "**/test_grade*.py", "**/test_release*.py",
+           "**/grading.toml", "**/release.toml", "**/grading_corpus/**", "**/test_grade*.py",
+           "**/test_release*.py", "**/test_checks_*.py",
            "**/.pytest_cache/**", "**/*.egg-info/**", "**/.DS_Store"]
 # Files allowed to *mention* the solution markers: the generator and grader that define them.
 MARKER_ALLOWED = ["course_utils/authoring/*.py", "course_utils/commands/labs.py"]
@@ -269,6 +270,49 @@ def scan(bundle: Path, kit_root: Path, secrets: Secrets | None = None) -> list[L
     return leaks
 
 
+@dataclass(frozen=True)
+class Waiver:
+    """An overlap an instructor accepted: solution code of ``solution`` that may appear in ``file``."""
+
+    file: str
+    solution: str
+    reason: str
+
+
+WAIVERS_NAME = "release.toml"
+
+
+def load_waivers(kit_root: Path) -> list[Waiver]:
+    """The accepted overlaps in ``solutions/release.toml`` (each needs file, solution and a reason)."""
+    import tomllib
+    path = kit_root / "solutions" / WAIVERS_NAME
+    if not path.exists():
+        return []
+    try:
+        items = tomllib.loads(path.read_text(encoding="utf-8")).get("allow", [])
+    except tomllib.TOMLDecodeError as err:
+        raise ReleaseError(f"{path}: not valid TOML: {err}") from None
+    waivers = []
+    for n, item in enumerate(items):
+        if not all(isinstance(item.get(k), str) and item[k].strip() for k in ("file", "solution", "reason")):
+            raise ReleaseError(f"{path}: allow[{n}] needs file, solution and reason (all non-empty)")
+        waivers.append(Waiver(item["file"], item["solution"], item["reason"].strip()))
+    return waivers
+
+
+def split_waived(leaks: list[Leak], waivers: list[Waiver]) -> tuple[list[Leak], list[str]]:
+    """(leaks still blocking, accepted overlaps as text). Only solution-code overlaps can be waived."""
+    blocking, accepted = [], []
+    for leak in leaks:
+        waiver = next((w for w in waivers if leak.what.startswith(f"solution code from {w.solution}")
+                       and _matches(leak.path, [w.file])), None)
+        if waiver:
+            accepted.append(f"{leak} -- accepted: {waiver.reason}")
+        else:
+            blocking.append(leak)
+    return blocking, accepted
+
+
 # --------------------------------------------------------------------------- building the bundle
 
 def bundle_files(kit_root: Path) -> list[str]:
@@ -382,13 +426,16 @@ def release(kit_root: Path, target: Path, fmt: str | None = None, force: bool = 
         stage = Path(tmp) / "bundle"
         stage.mkdir()
         manifest = build_bundle(kit_root, stage)
-        leaks = scan(stage, kit_root)
+        leaks, accepted = split_waived(scan(stage, kit_root), load_waivers(kit_root))
         if leaks:
             shown = "\n  ".join(str(leak) for leak in leaks[:30])
             more = f"\n  ... and {len(leaks) - 30} more" if len(leaks) > 30 else ""
             raise ReleaseError(f"the bundle would leak {len(leaks)} item(s); nothing was written:\n  "
-                               f"{shown}{more}\nRemove them from the files named (or exclude the files in "
-                               "course_utils/authoring/release.py INCLUDE/EXCLUDE).")
+                               f"{shown}{more}\nRemove them from the files named, exclude the files "
+                               "(INCLUDE/EXCLUDE in course_utils/authoring/release.py), or accept an "
+                               "intended overlap with a reason in solutions/release.toml (docs/grading.md).")
+        manifest["accepted_overlaps"] = accepted
+        (stage / "RELEASE.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         manifest["stale_labs"] = stale_labs(kit_root, stage)
         if fmt:
             _archive(stage, target, fmt)

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"student bundle written: {manifest['path']} ({manifest['files']} files, no leaks found)")
+    for overlap in manifest["accepted_overlaps"]:
+        print(f"note: accepted overlap (solutions/release.toml): {overlap}")
     if manifest["stale_labs"]:
         print("note: labs/ in the kit is out of date (the bundle has freshly generated notebooks); run "
               "`course labs` and commit:\n  " + "\n  ".join(manifest["stale_labs"]))
