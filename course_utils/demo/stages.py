@@ -1,0 +1,646 @@
+"""The demo's stages: each one calls the helpers the labs use and records what it found.
+
+data -> float -> qat -> export -> finn -> stitched_ip -> deploy -> bitstream -> board -> sweep.
+A stage gets a ``Context`` (options, run folder, results of earlier stages) and returns an
+``Outcome``: a one-line summary, a JSON-able result, the artifacts it wrote (their sha256 decide
+whether a later run may resume past it) or the reason it was skipped. Predictions that must be
+identical (Brevitas = QONNX = FINN stages = deploy package = board) are compared on the same test
+images; a difference fails the stage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from course_utils import tools
+from course_utils.demo.config import DemoConfig, DemoError, tag
+from course_utils.demo.state import RunState, write_json
+
+LAB1_DIR = "lab1"
+LAB2_DIR = "lab2"
+PREDS_DIR = "predictions"
+REFERENCE = "qat"
+"""The stage whose predictions every later stage must reproduce exactly (Brevitas QAT network)."""
+BOARD_TIMEOUT_S = 1800.0
+
+
+class PredictionMismatch(AssertionError):
+    """A stage that must compute exactly what Brevitas computes predicted something else."""
+
+
+@dataclass
+class Outcome:
+    """What a stage did: a one-line summary, its result, the artifacts it wrote, or why it was skipped."""
+
+    summary: str
+    result: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[Path] = field(default_factory=list)
+    skipped: str | None = None
+
+
+@dataclass
+class Context:
+    """What a stage may use: the options, the run folder and state, display and board settings."""
+
+    cfg: DemoConfig
+    run_dir: Path
+    state: RunState
+    progress: bool = True
+    board_python: Path | None = None
+    _eval: tuple[np.ndarray, np.ndarray] | None = None
+
+    def dir(self, *parts: str) -> Path:
+        """A sub-folder of the run folder (created)."""
+        path = self.run_dir.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def result(self, stage: str) -> dict[str, Any]:
+        """The result of a finished earlier stage (empty if it did not finish)."""
+        return self.state.result(stage)
+
+    def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test images every stage is checked on: uint8 ``(n, 784)`` and their labels."""
+        if self._eval is None:
+            from course_utils import data
+
+            images, labels = data.load(self.cfg.dataset, "test")
+            n = len(images) if self.cfg.eval_n is None else min(self.cfg.eval_n, len(images))
+            self._eval = (images[:n].reshape(n, -1).copy(), labels[:n].astype(np.int64))
+        return self._eval
+
+    def save_preds(self, name: str, preds: np.ndarray) -> Path:
+        """Save predictions of stage ``name`` (int64) atomically; return the path."""
+        path = self.dir(PREDS_DIR) / f"{name}.npy"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
+        np.save(tmp, np.asarray(preds, dtype=np.int64))
+        os.replace(tmp, path)
+        return path
+
+    def preds(self, name: str) -> np.ndarray:
+        """Predictions saved by stage ``name``."""
+        path = self.run_dir / PREDS_DIR / f"{name}.npy"
+        if not path.is_file():
+            raise DemoError(f"{path} is missing: run the demo again with --from {name}.")
+        return np.load(path)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the demo: name, title, the stages it needs, its inputs and its function."""
+
+    name: str
+    title: str
+    needs: tuple[str, ...]
+    inputs: Callable[[Context], dict[str, Any]]
+    run: Callable[[Context], Outcome]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _pct(x: float | None) -> str:
+    """``0.9789`` -> ``"97.89%"``."""
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def accuracy_row(stage: str, model: str, preds: np.ndarray, labels: np.ndarray,
+                 reference: np.ndarray | None = None, reference_name: str = "Brevitas QAT") -> dict[str, Any]:
+    """One row of the accuracy table; raise PredictionMismatch if ``reference`` is given and differs."""
+    preds, labels = np.asarray(preds).reshape(-1), np.asarray(labels).reshape(-1)
+    row: dict[str, Any] = {"stage": stage, "model": model, "samples": int(len(preds)),
+                           "accuracy": float(np.mean(preds == labels[:len(preds)])),
+                           "must_match": reference_name if reference is not None else None}
+    if reference is not None:
+        ref = np.asarray(reference).reshape(-1)[:len(preds)]
+        same = preds == ref
+        row["identical"] = int(same.sum())
+        if not same.all():
+            bad = np.flatnonzero(~same)
+            i = int(bad[0])
+            raise PredictionMismatch(
+                f"{model} predicts differently from {reference_name} on {len(bad):,} of {len(preds):,} test "
+                f"images (first: image {i}, {int(preds[i])} instead of {int(ref[i])}). These stages compute "
+                "the same integer maths, so this is a bug in the flow or a stale artifact: re-run with "
+                "--fresh; if it persists, report it with the run folder attached.")
+    return row
+
+
+def _finn_predict(model: Any, x: np.ndarray) -> np.ndarray:
+    """Predictions of a FINN/QONNX model on raw pixels (FINN's executor, batched)."""
+    from course_utils import finnflow as ff
+
+    return np.asarray(ff.execute(model, x.astype(np.float32))).argmax(axis=1).astype(np.int64)
+
+
+def _vivado_missing(step: str) -> str | None:
+    """The skip sentence when Vivado or Vitis HLS is missing for ``step``; None when both are found."""
+    if tools.vivado_available():
+        return None
+    if tools.find_vivado().found:
+        hls = tools.find_vitis_hls()
+        return f"Vitis HLS not found ({hls.source}): {step} skipped; {tools.USING_VIVADO}."
+    return tools.skip_message(step)
+
+
+# ----------------------------------------------------------------------------- data
+
+def data_inputs(ctx: Context) -> dict[str, Any]:
+    """The dataset."""
+    return {"dataset": ctx.cfg.dataset}
+
+
+def run_data(ctx: Context) -> Outcome:
+    """Fetch the dataset (mirror, cache or download) and verify every file's sha256."""
+    from course_utils import data
+
+    folder = data.fetch(ctx.cfg.dataset, verify=True, progress=ctx.progress, log=print)
+    ds = data.get(ctx.cfg.dataset)
+    train_x, _ = data.load(ctx.cfg.dataset, "train")
+    test_x, test_y = data.load(ctx.cfg.dataset, "test")
+    result = {"dataset": ds.name, "title": ds.title, "folder": str(folder), "licence": ds.licence,
+              "attribution": ds.attribution, "train": int(len(train_x)), "test": int(len(test_x)),
+              "classes": list(ds.classes), "verified": True,
+              "files": {f.name: f.sha256 for f in ds.files.values()}}
+    return Outcome(f"{ds.title}: {len(train_x):,} train / {len(test_x):,} test images, sha256 verified "
+                   f"in {folder}", result)
+
+
+# ----------------------------------------------------------------------------- training
+
+def train_inputs(ctx: Context) -> dict[str, Any]:
+    """Dataset, seed, epochs."""
+    c = ctx.cfg
+    return {"dataset": c.dataset, "seed": c.seed, "epochs": c.train_epochs}
+
+
+def qat_inputs(ctx: Context) -> dict[str, Any]:
+    """Dataset, seed, epochs, bit widths."""
+    return {**train_inputs(ctx), "bits": ctx.cfg.tag}
+
+
+def _train(ctx: Context, cfg: Any, name: str) -> Outcome:
+    """Train the float (``cfg`` None) or quantized network with Lab 1's recipe; save it and its test
+    predictions."""
+    from course_utils import data, train
+    from course_utils.models import save_checkpoint
+
+    net, hist = train.fit(cfg, ctx.cfg.dataset, seed=ctx.cfg.seed, n_epochs=ctx.cfg.train_epochs,
+                          progress=ctx.progress)
+    info = {"dataset": ctx.cfg.dataset, "test_accuracy": hist.final_test_acc, "epochs": len(hist.epoch),
+            "seed": ctx.cfg.seed}
+    fname = "float_mlp.pt" if cfg is None else f"qnn_{cfg.tag}.pt"
+    ckpt = save_checkpoint(net, ctx.dir(name) / fname, info)
+    images, labels = data.load(ctx.cfg.dataset, "test")
+    preds = train.predict(net, images)
+    path = ctx.save_preds(name, preds)
+    what = "float MLP (PyTorch)" if cfg is None else f"QuantMLP {cfg.tag.upper()} (Brevitas QAT)"
+    r = train.recipe(cfg)
+    result = {"model": what, "accuracy": float(np.mean(preds == labels)), "test_samples": int(len(labels)),
+              "epochs": len(hist.epoch), "recipe_epochs": r.epochs, "lr": r.lr, "batch_size": r.batch_size,
+              "train_seconds": round(hist.seconds, 2), "history": hist.to_dict(),
+              "checkpoint": str(ckpt.relative_to(ctx.run_dir))}
+    if cfg is not None:
+        result["config"] = cfg.to_dict()
+    return Outcome(f"{what}: test accuracy {_pct(result['accuracy'])} after {len(hist.epoch)} epoch(s) "
+                   f"({hist.seconds:.1f} s of training)", result, [ckpt, path])
+
+
+def run_float(ctx: Context) -> Outcome:
+    """The float baseline (Lab 1.1)."""
+    return _train(ctx, None, "float")
+
+
+def run_qat(ctx: Context) -> Outcome:
+    """Quantization-aware training of the main network (Lab 1.4)."""
+    from course_utils.models import MLPConfig
+
+    return _train(ctx, MLPConfig(weight_bits=ctx.cfg.weight_bits, act_bits=ctx.cfg.act_bits), "qat")
+
+
+# ----------------------------------------------------------------------------- export
+
+def eval_inputs(ctx: Context) -> dict[str, Any]:
+    """How many test images are checked."""
+    return {"eval_samples": ctx.cfg.eval_n}
+
+
+def run_export(ctx: Context) -> Outcome:
+    """QONNX export + golden batch (Lab 1.5's hand-off), then the QONNX model on the test images."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from course_utils import export
+    from course_utils.models import load_checkpoint
+
+    qat = ctx.result("qat")
+    qnn = load_checkpoint(ctx.run_dir / qat["checkpoint"])
+    out = ctx.dir(LAB1_DIR)
+    paths = export.save_lab1_artifacts(qnn, out, dataset=ctx.cfg.dataset, test_accuracy=qat["accuracy"],
+                                       epochs=qat["epochs"], seed=ctx.cfg.seed)
+    meta = json.loads(paths["meta"].read_text(encoding="utf-8"))
+    x, labels = ctx.eval_set()
+    preds = _finn_predict(ModelWrapper(str(paths["qonnx"])), x)
+    row = accuracy_row("QONNX export", "QONNX model (qonnx execute_onnx)", preds, labels,
+                       ctx.preds(REFERENCE)[:len(x)])
+    path = ctx.save_preds("export", preds)
+    result = {"files": {k: str(p.relative_to(ctx.run_dir)) for k, p in paths.items()},
+              "qonnx_vs_brevitas_max_abs_diff": meta.get("qonnx_vs_brevitas_max_abs_diff"),
+              "golden_samples": meta.get("golden", {}).get("n"), "accuracy_row": row}
+    return Outcome(f"QONNX model verified against Brevitas on the golden batch (max |diff| "
+                   f"{result['qonnx_vs_brevitas_max_abs_diff']:.1e}); "
+                   f"{row['identical']:,}/{row['samples']:,} test predictions identical, accuracy "
+                   f"{_pct(row['accuracy'])}",
+                   result, [*paths.values(), path])
+
+
+# ----------------------------------------------------------------------------- FINN
+
+def finn_inputs(ctx: Context) -> dict[str, Any]:
+    """Throughput target, budget, clock, FPGA part, checked images."""
+    c = ctx.cfg
+    return {"target_fps": c.target_fps, "budget": c.budget, "clock_mhz": c.clock_mhz, "part": c.part,
+            "eval_samples": c.eval_n}
+
+
+def run_finn(ctx: Context) -> Outcome:
+    """Lab 2's flow (finnflow.run_flow): tidy, streamline, HW layers, folding, estimates, code generation."""
+    from course_utils import finnflow as ff
+    from course_utils.finnflow.errors import ExecutionError
+
+    lab1 = ctx.run_dir / LAB1_DIR
+    out = ctx.dir(LAB2_DIR)
+    golden = ff.Golden.load(lab1 / "golden.npz")
+    res = ff.run_flow(lab1 / "model_qonnx.onnx", out_dir=out, golden=golden, target_fps=ctx.cfg.target_fps,
+                      budget=ctx.cfg.budget, clock_mhz=ctx.cfg.clock_mhz, fpgapart=ctx.cfg.part, codegen=True)
+    code = ff.generated_code(res.folded)
+    est_path = ff.save_estimates(res.estimates, out / "estimates.json")
+    x, labels = ctx.eval_set()
+    ref = ctx.preds(REFERENCE)[:len(x)]
+    rows, not_run, artifacts = [], [], [est_path]
+    for stage, model in (("03_streamlined", "FINN streamlined (03_streamlined.onnx)"),
+                         ("04_hw", "FINN hardware layers (04_hw.onnx)"),
+                         ("08_folded", "FINN folded dataflow, RTL layers (08_folded.onnx)")):
+        artifacts.append(out / f"{stage}.onnx")
+        try:
+            preds = _finn_predict(res.stages[stage], x)
+        except ExecutionError as err:
+            not_run.append(f"{stage}: {err}")
+            continue
+        rows.append(accuracy_row(f"FINN {stage}", model, preds, labels, ref))
+        artifacts.append(ctx.save_preds(f"finn_{stage}", preds))
+    est = res.estimates
+    result = {
+        "sub_seconds": {k: round(v, 3) for k, v in res.seconds.items()},
+        "verified_on_golden": list(res.verified), "golden_samples": int(len(golden.x)),
+        "verify_skipped": list(res.skipped), "execution_skipped": not_run,
+        "output_scale": res.output_scale, "folding": res.folding, "estimates": est,
+        "generated_code": {layer: len(files) for layer, files in code.items()},
+        "generated_code_dir": str(Path(next(iter(code.values()))[0]).parent.parent) if code else None,
+        "accuracy_rows": rows, "stages": list(res.stages),
+    }
+    return Outcome(f"{len(res.verified)} stages bit-exact on the golden batch; folded to "
+                   f"{est['fps']:,.0f} FPS est. (bottleneck {est['bottleneck']}, {est['bottleneck_kind']}); "
+                   f"LUT {est['resources']['LUT']:,.0f}, BRAM18 {est['resources']['BRAM_18K']:,.0f}, "
+                   f"DSP {est['resources']['DSP']:,.0f}; code generated for {len(code)} layers",
+                   result, artifacts)
+
+
+# ----------------------------------------------------------------------------- Vivado-only steps
+
+def vivado_inputs(ctx: Context) -> dict[str, Any]:
+    """Whether Vivado and Vitis HLS were found (installing them re-runs these stages)."""
+    return {"vivado": tools.vivado_available()}
+
+
+def run_stitched_ip(ctx: Context) -> Outcome:
+    """With Vivado: FINN's builder from the folded model to the stitched IP (HLS synthesis, FIFO sizing)."""
+    reason = _vivado_missing("FINN HLS synthesis, FIFO sizing and the stitched IP")
+    if reason:
+        return Outcome("skipped: no Vivado", skipped=reason)
+    from course_utils import finnflow as ff
+
+    ff.setup()
+    import finn.builder.build_dataflow as build
+    import finn.builder.build_dataflow_config as bc
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    out = ctx.dir("stitched_ip")
+    steps = ["step_hw_codegen", "step_hw_ipgen", "step_set_fifo_depths", "step_create_stitched_ip"]
+    build_cfg = bc.DataflowBuildConfig(output_dir=str(out), synth_clk_period_ns=1000.0 / ctx.cfg.clock_mhz,
+                                       fpga_part=ctx.cfg.part, steps=steps, verbose=False,
+                                       generate_outputs=[bc.DataflowOutputType.STITCHED_IP])
+    with ff.builder_session():
+        rc = build.build_dataflow_cfg(str(ctx.run_dir / LAB2_DIR / "08_folded.onnx"), build_cfg)
+    if rc != 0:
+        raise RuntimeError(f"FINN's builder failed (exit {rc}) in {out}:\n{ff.build_log_errors(out)}")
+    files = ff.check_outputs(out, stitched=True)
+    stitched = ModelWrapper(str(out / "intermediate_models" / "step_create_stitched_ip.onnx"))
+    vlnv = stitched.get_metadata_prop("vivado_stitch_vlnv")
+    result = {"ip_repo": str((out / "stitched_ip").relative_to(ctx.run_dir)), "vlnv": vlnv, "steps": steps}
+    return Outcome(f"stitched IP {vlnv} in {out / 'stitched_ip'}", result,
+                   [files["stitched IP component"], files["stitched IP project"]])
+
+
+def run_bitstream(ctx: Context) -> Outcome:
+    """With Vivado: the kit's block design (PS7, AXI DMA, TLAST, accelerator), synthesis, bitstream."""
+    pkg = ctx.run_dir / ctx.result("deploy").get("package", "")
+    reason = _vivado_missing("block design synthesis, implementation and the bitstream")
+    if reason:
+        return Outcome("skipped: no Vivado; the package has the generated .hwh and a placeholder .bit",
+                       skipped=reason + " The deploy package holds the .hwh generated from the kit's "
+                                        "block-design Tcl (dry run) and a placeholder .bit: it runs on the "
+                                        "virtual board.")
+    if not ctx.result("deploy"):
+        return Outcome("skipped: no deploy package", skipped="no deploy package was written (see 'deploy').")
+    from course_utils.hw.vivado import build_bitstream
+
+    ip_repo = ctx.run_dir / ctx.result("stitched_ip")["ip_repo"]
+    build_bitstream(pkg, ip_repo)
+    name = ctx.cfg.package_name
+    return Outcome(f"bitstream {name}.bit and {name}.hwh built by Vivado into {pkg}",
+                   {"package": str(pkg.relative_to(ctx.run_dir))},
+                   [pkg / f"{name}.bit", pkg / f"{name}.hwh", pkg / "accelerator.json"])
+
+
+# ----------------------------------------------------------------------------- deploy package
+
+def deploy_inputs(ctx: Context) -> dict[str, Any]:
+    """Board preset and clock."""
+    return {"board": ctx.cfg.board, "clock_mhz": ctx.cfg.clock_mhz}
+
+
+def run_deploy(ctx: Context) -> Outcome:
+    """Lab 2's last step: the deploy package (hw.deploy.write_deploy_package), checked against Brevitas."""
+    finn = ctx.result("finn")
+    if finn.get("verify_skipped"):
+        return Outcome("skipped: HLS layers cannot be verified here",
+                       skipped="the design has HLS layers (weights or activations below 4 bits), whose "
+                               "outputs need Vitis HLS C++ simulation to verify, so no deploy package is "
+                               "written and the board stage cannot run. Use --bits w4a4 (or more) for an "
+                               "all-RTL design, or install Vivado/Vitis HLS. Details: "
+                               + "; ".join(finn["verify_skipped"]))
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from course_utils import finnflow as ff
+    from course_utils.board.package import load_package
+    from course_utils.hw.deploy import write_deploy_package
+
+    golden = ff.Golden.load(ctx.run_dir / LAB1_DIR / "golden.npz")
+    folded = ModelWrapper(str(ctx.run_dir / LAB2_DIR / "08_folded.onnx"))
+    name = ctx.cfg.package_name
+    out = ctx.dir("deploy") / name
+    pkg_path = write_deploy_package(folded, out, name=name, board=ctx.cfg.board, clock_mhz=ctx.cfg.clock_mhz,
+                                    golden_x=golden.x, output_scale=finn["output_scale"],
+                                    labels=golden.labels, estimates=finn["estimates"],
+                                    ip_vlnv=ctx.result("stitched_ip").get("vlnv"))
+    pkg = load_package(pkg_path, source="course demo")
+    g = pkg.golden()
+    row = accuracy_row("deploy package",
+                       f"numpy executor of the package (golden batch, {len(g['x'])} images)",
+                       g["pred"], g["labels"], ctx.preds(REFERENCE)[:len(g["x"])])
+    spec = pkg.spec
+    result = {"package": str(pkg_path.relative_to(ctx.run_dir)), "name": name,
+              "files": sorted(p.name for p in pkg_path.iterdir()),
+              "placeholder_bitstream": pkg.placeholder_bitstream, "hwh_generated": spec["hwh"]["generated"],
+              "input": {k: spec["input"][k] for k in ("datatype", "shape_folded", "stream_width_bits",
+                                                      "bytes_per_sample")},
+              "output": {k: spec["output"][k] for k in ("datatype", "shape_folded", "stream_width_bits",
+                                                        "bytes_per_sample")},
+              "dma": spec["dma"], "tlast": spec["tlast"], "ip_vlnv": spec.get("ip_vlnv"),
+              "accuracy_row": row}
+    bit = "placeholder .bit (no Vivado)" if pkg.placeholder_bitstream else "real .bit"
+    hwh = "generated from the block-design Tcl" if result["hwh_generated"] else "from Vivado"
+    return Outcome(f"{pkg_path.name}: {bit}, .hwh {hwh}; "
+                   f"golden batch bit-exact (FINN = numpy executor), {row['identical']}/{row['samples']} "
+                   "predictions identical to Brevitas", result, [pkg_path])
+
+
+# ----------------------------------------------------------------------------- board
+
+def board_target(placeholder: bool) -> tuple[str, list[str]]:
+    """Where to run: ``"board"`` (this machine is one), ``"remote:<host>"`` or ``"virtual"``, and why."""
+    from course_utils.commands.doctor import on_board, remote_boards
+
+    notes: list[str] = []
+    if on_board():
+        if placeholder:
+            raise DemoError("this is a PYNQ board, but the deploy package's bitstream is a placeholder (made "
+                            "without Vivado): build the bitstream on a machine with Vivado first.")
+        return "board", notes
+    named = remote_boards()
+    answering = [host for host, ok in named if ok]
+    for host, ok in named:
+        if not ok:
+            notes.append(f"PYNQ_REMOTE_DEVICES names {host}, but its pynq port 7967 does not answer.")
+    if answering and not placeholder:
+        return f"remote:{answering[0]}", notes
+    if answering:
+        notes.append(f"remote board {answering[0]} answers, but the bitstream is a placeholder (no Vivado): "
+                     "a real board cannot load it.")
+    if not named:
+        notes.append("no board reachable: not running on a PYNQ board and PYNQ_REMOTE_DEVICES is unset.")
+    notes.append("inference ran on the virtual board (real pynq 3.1.2 Overlay/allocate/DMA over an emulated "
+                 "Zynq-7020); its timings are modelled from the accelerator's cycle estimate, not measured.")
+    return "virtual", notes
+
+
+def board_inputs(ctx: Context) -> dict[str, Any]:
+    """Checked images, and where inference can run now (a board appearing re-runs the stage)."""
+    placeholder = bool(ctx.result("deploy").get("placeholder_bitstream", True))
+    try:
+        target, _ = board_target(placeholder)
+    except DemoError as err:
+        target = f"unusable: {err}"
+    return {"eval_samples": ctx.cfg.eval_n, "target": target}
+
+
+def board_python(given: Path | None = None) -> Path:
+    """The board environment's Python: ``given``, ``$COURSE_BOARD_PYTHON``, or the kit's ``.venv/board``."""
+    from course_utils.paths import kit_root
+
+    path = given or (Path(os.environ["COURSE_BOARD_PYTHON"]) if os.environ.get("COURSE_BOARD_PYTHON")
+                     else kit_root() / ".venv" / "board" / "bin" / "python")
+    if not Path(path).is_file():
+        raise DemoError(f"the board environment's Python {path} was not found: set up the kit with "
+                        "`make setup` (it creates .venv/board with pynq), or pass --board-python PATH.")
+    return Path(path)
+
+
+def _board_env(target: str, board: str) -> dict[str, str]:
+    """The board subprocess's environment: the virtual board, or a real/remote pynq device."""
+    env = dict(os.environ)
+    env.pop("PYNQ_VIRTUAL_BOARD", None)
+    env.pop("PYNQ_REMOTE_DEVICES", None)
+    if target == "virtual":
+        env["PYNQ_VIRTUAL_BOARD"] = board
+    elif target.startswith("remote:"):
+        env["PYNQ_REMOTE_DEVICES"] = target.split(":", 1)[1]
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def run_board(ctx: Context) -> Outcome:
+    """Lab 3 on a board (real, remote or virtual): the whole set of test images through the accelerator."""
+    deploy = ctx.result("deploy")
+    if not deploy:
+        return Outcome("skipped: no deploy package", skipped="no deploy package was written (see 'deploy').")
+    from course_utils import train
+
+    pkg = ctx.run_dir / deploy["package"]
+    target, notes = board_target(bool(deploy["placeholder_bitstream"]))
+    py = board_python(ctx.board_python)
+    folder = ctx.dir("board")
+    x, labels = ctx.eval_set()
+    inputs, outputs, facts_path = folder / "inputs.npz", folder / "outputs.npz", folder / "board.json"
+    for stale in (outputs, facts_path):
+        stale.unlink(missing_ok=True)
+    tmp = folder / f".inputs.{os.getpid()}.tmp.npz"
+    np.savez(tmp, x=x)
+    os.replace(tmp, inputs)
+    cmd = [str(py), "-m", "course_utils.demo.board_side", str(pkg), str(inputs), str(outputs),
+           str(facts_path), "--no-progress"]
+    print("$ " + " ".join(cmd))
+    try:
+        proc = subprocess.run(cmd, env=_board_env(target, ctx.cfg.board), capture_output=True, text=True,
+                              timeout=BOARD_TIMEOUT_S, check=False, cwd=folder)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the board step did not finish within {BOARD_TIMEOUT_S:.0f} s "
+                           f"({target}).") from None
+    print(proc.stdout)
+    print(proc.stderr, file=sys.stdout)
+    if proc.returncode != 0 or not outputs.is_file():
+        tail = "\n".join(proc.stderr.strip().splitlines()[-6:]) or "(no output)"
+        raise RuntimeError(f"inference on the {target} board failed (exit {proc.returncode}):\n{tail}")
+    with np.load(outputs) as data:
+        y = data["y_int"]
+    facts = json.loads(facts_path.read_text(encoding="utf-8"))
+    preds = y.argmax(axis=1).astype(np.int64)
+    where = {"virtual": "virtual board", "board": "this PYNQ board"}.get(target,
+                                                                          target.replace(":", " board "))
+    rows = [accuracy_row("board", f"{where} (pynq Overlay + AXI DMA)", preds, labels,
+                         ctx.preds(REFERENCE)[:len(x)])]
+    if (ctx.run_dir / PREDS_DIR / "finn_08_folded.npy").is_file():
+        accuracy_row("board", "board", preds, labels, ctx.preds("finn_08_folded"), "FINN folded dataflow")
+    cm = train.confusion_matrix(labels, preds, num_classes=int(y.shape[1]))
+    result = {"target": target, "notes": notes, "facts": facts, "accuracy_row": rows[0],
+              "confusion": cm.tolist()}
+    preds_path = ctx.save_preds("board", preds)
+    write_json(folder / "result.json", result)
+    return Outcome(f"{len(x):,} images on the {where}: accuracy {_pct(rows[0]['accuracy'])}, "
+                   f"{rows[0]['identical']:,}/{len(x):,} predictions identical to Brevitas; "
+                   f"{facts['timing']}",
+                   result, [outputs, facts_path, preds_path])
+
+
+# ----------------------------------------------------------------------------- bit-width sweep
+
+def sweep_inputs(ctx: Context) -> dict[str, Any]:
+    """Bit widths, dataset, seed, epochs; in full runs also the FINN settings of the per-width estimates."""
+    c = ctx.cfg
+    inputs = {**train_inputs(ctx), "sweep": [tag(b) for b in c.sweep], "estimates": not c.quick}
+    if not c.quick:
+        inputs.update(target_fps=c.target_fps, budget=c.budget, clock_mhz=c.clock_mhz, part=c.part)
+    return inputs
+
+
+def layer_kinds(estimates: dict[str, Any]) -> list[str]:
+    """``["RTL"]``, ``["HLS"]`` or both: how FINN implemented the layers of an estimate summary."""
+    return sorted({layer["op"].rsplit("_", 1)[-1].upper() for layer in estimates["layers"].values()})
+
+
+def _estimate_width(ctx: Context, qonnx: Path) -> dict[str, Any]:
+    """FINN estimates for one exported width (Lab 2's flow, no verification); a flow error becomes a note."""
+    from course_utils import finnflow as ff
+    from course_utils.finnflow.errors import FinnFlowError
+
+    try:
+        res = ff.run_flow(qonnx, verify=False, target_fps=ctx.cfg.target_fps, budget=ctx.cfg.budget,
+                          clock_mhz=ctx.cfg.clock_mhz, fpgapart=ctx.cfg.part)
+    except FinnFlowError as err:
+        return {"error": f"{type(err).__name__}: {err}"}
+    est = res.estimates
+    return {"fps": est["fps"], "latency_us": est["latency_us"], "resources": est["resources"],
+            "utilization": est["utilization"], "bottleneck": est["bottleneck"],
+            "layer_kinds": layer_kinds(est)}
+
+
+def run_sweep(ctx: Context) -> Outcome:
+    """Lab 1's bit-width sweep (W1A1..W8A8); full runs also take each width through FINN's estimates."""
+    if not ctx.cfg.sweep:
+        return Outcome("skipped: --sweep none",
+                       skipped="the bit-width sweep was switched off (--sweep none).")
+    from course_utils import export, train
+    from course_utils.models import MLPConfig
+
+    out = ctx.dir("sweep")
+    qat = ctx.result("qat")
+    results: dict[str, dict[str, Any]] = {}
+    artifacts: list[Path] = []
+    for wb, ab in ctx.cfg.sweep:
+        cfg = MLPConfig(weight_bits=wb, act_bits=ab)
+        if cfg.tag == ctx.cfg.tag and qat:
+            entry = {"weight_bits": wb, "act_bits": ab, "accuracy": qat["accuracy"], "epochs": qat["epochs"],
+                     "seconds": qat["train_seconds"], "source": "qat"}
+        else:
+            net, hist = train.fit(cfg, ctx.cfg.dataset, seed=ctx.cfg.seed, n_epochs=ctx.cfg.train_epochs,
+                                  progress=ctx.progress)
+            entry = {**train.sweep_entry(cfg, hist), "source": "sweep"}
+            if not ctx.cfg.quick:
+                qonnx = export.export_qonnx(net, out / f"model_{cfg.tag}.onnx")
+                artifacts.append(qonnx)
+                entry["finn"] = _estimate_width(ctx, qonnx)
+        results[cfg.tag] = entry
+        print(f"{cfg.tag}: {_pct(entry['accuracy'])}")
+    float_acc = ctx.result("float").get("accuracy")
+    path = export.save_sweep(results, out, dataset=ctx.cfg.dataset, seed=ctx.cfg.seed,
+                             float_accuracy=float_acc)
+    note = (f"shortened (--quick): {ctx.cfg.train_epochs} epoch(s) per width, no FINN estimates per width"
+            if ctx.cfg.quick else "Lab 1's recipe per width; FINN estimates per width")
+    accs = ", ".join(f"{t.upper()} {_pct(r['accuracy'])}" for t, r in results.items())
+    return Outcome(f"{accs} ({note})", {"results": results, "float_accuracy": float_acc, "note": note,
+                                        "shortened": ctx.cfg.quick}, [path, *artifacts])
+
+
+# ----------------------------------------------------------------------------- the stage list
+
+STAGES: tuple[Stage, ...] = (
+    Stage("data", "data (download/cache, sha256 verified)", (), data_inputs, run_data),
+    Stage("float", "float baseline (PyTorch)", ("data",), train_inputs, run_float),
+    Stage("qat", "quantization-aware training (Brevitas)", ("data",), qat_inputs, run_qat),
+    Stage("export", "QONNX export + golden batch", ("qat",), eval_inputs, run_export),
+    Stage("finn", "FINN: tidy, streamline, HW layers, folding, estimates, code generation", ("export",),
+          finn_inputs, run_finn),
+    Stage("stitched_ip", "stitched IP (Vivado)", ("finn",), vivado_inputs, run_stitched_ip),
+    Stage("deploy", "deploy package (.hwh, accelerator.json, golden)", ("finn", "stitched_ip"), deploy_inputs,
+          run_deploy),
+    Stage("bitstream", "block design + bitstream (Vivado)", ("deploy",), vivado_inputs, run_bitstream),
+    Stage("board", "inference on the board (real or virtual)", ("deploy", "bitstream", "finn"), board_inputs,
+          run_board),
+    Stage("sweep", "bit-width sweep (accuracy vs bits)", ("float", "qat"), sweep_inputs, run_sweep),
+)
+STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called ``name``; DemoError listing the names otherwise."""
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise DemoError(f"unknown stage {name!r}: the stages are {', '.join(STAGE_NAMES)}.")
+
+
+def downstream(name: str) -> list[str]:
+    """Every stage that needs ``name``, directly or not, in run order."""
+    found = {name}
+    for s in STAGES:
+        if any(n in found for n in s.needs):
+            found.add(s.name)
+    return [s.name for s in STAGES if s.name in found and s.name != name]
+
