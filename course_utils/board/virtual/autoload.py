@@ -36,6 +36,7 @@ class _RegisterAfterLoad(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
+        """Load pynq (quietly), then register the virtual device."""
         import warnings
 
         with warnings.catch_warnings():  # pynqutils imports the deprecated pkg_resources: not the student's
@@ -48,6 +49,7 @@ class PynqImportHook(importlib.abc.MetaPathFinder):
     """One-shot finder: the first ``import pynq`` gets a loader that registers the virtual device."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        """pynq's own spec, with the loader wrapped (only for ``pynq``, only once)."""
         if fullname != "pynq":
             return None
         uninstall()

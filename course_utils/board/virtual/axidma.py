@@ -116,6 +116,7 @@ class AxiDmaModel:
 
     # ---- AXI-Lite -------------------------------------------------------------------------------
     def _channel(self, off: int) -> tuple[Channel, int]:
+        """The channel a register offset belongs to, and the offset within it."""
         return (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
 
     def read(self, off: int) -> int:
@@ -150,6 +151,7 @@ class AxiDmaModel:
             self._start(ch, value & ((1 << self.length_bits) - 1))
 
     def _control(self, ch: Channel, value: int) -> None:
+        """A DMACR write: soft reset, or RS (run/stop)."""
         if value & RESET:  # soft reset: the whole DMA (both channels); streams outside it keep data
             self.mm2s.reset()
             self.s2mm.reset()
@@ -170,6 +172,7 @@ class AxiDmaModel:
 
     # ---- transfers ------------------------------------------------------------------------------
     def _start(self, ch: Channel, nbytes: int) -> None:
+        """A LENGTH write: start a transfer if the channel runs and is not busy."""
         if ch.sr & HALTED or not ch.cr & RS or ch.busy:
             return  # PG021: LENGTH written while halted or busy does not start a transfer
         ch.started, ch.busy, ch.done, ch.t_done = True, True, 0, None
@@ -222,11 +225,13 @@ class AxiDmaModel:
                 return
 
     def _frame_bytes(self) -> tuple[int, int]:
+        """Bytes of one input and one output sample (1, 1 for a loopback)."""
         if self.endpoint is not None:
             return self.endpoint.in_frame_bytes, self.endpoint.out_frame_bytes
         return 1, 1  # loopback: bytes flow through as they come
 
     def _step(self) -> bool:
+        """One round of drain, MM2S delivery and accelerator work; True if anything moved."""
         moved = self._drain()
         mm2s = self.mm2s
         fin, fout = self._frame_bytes()
@@ -330,6 +335,7 @@ class AxiDmaModel:
         return moved
 
     def _finish_receive(self) -> None:
+        """S2MM saw TLAST: record the received length and the modelled completion time."""
         s2mm = self.s2mm
         s2mm.busy = False
         s2mm.length = s2mm.done  # LENGTH now reads the bytes actually received (pynq: .transferred)
@@ -358,6 +364,7 @@ class AxiDmaModel:
 
     # ---- status and hangs -------------------------------------------------------------------------
     def _status(self, ch: Channel) -> int:
+        """A DMASR read: settle completions, detect a busy-wait that can never end."""
         self._pump()
         now = time.perf_counter()
         if ch.t_done is not None and not ch.busy and not ch.sr & ERRORS:
@@ -429,6 +436,7 @@ class AxiDmaModel:
 
 
 def _error_names(sr: int) -> str:
+    """The names of the error bits set in a DMASR value."""
     bits = ((INTERR, "DMAIntErr"), (SLVERR, "DMASlvErr"), (DECERR, "DMADecErr"))
     names = [n for bit, n in bits if sr & bit]
     return "+".join(names) or "no error"

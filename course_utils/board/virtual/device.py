@@ -109,6 +109,7 @@ class VirtualZynqDevice(Device):
 
     @classmethod
     def _probe_(cls) -> list[VirtualZynqDevice]:
+        """pynq asks every device type for devices: one virtual board, if it is switched on."""
         value = os.environ.get("PYNQ_VIRTUAL_BOARD", "")
         if value.strip() in ("", "0") or real_board_present() or os.environ.get("PYNQ_REMOTE_DEVICES"):
             return []
@@ -196,6 +197,7 @@ class VirtualZynqDevice(Device):
 
     # ---- AXI-Lite register access (pynq MMIO with REGISTER_RW) ---------------------------------
     def _slave(self, address: int) -> Any:
+        """The model answering at ``address``; VirtualBoardError where no IP is."""
         for s in self.slaves:
             if s.base <= address < s.base + s.size:
                 return s

@@ -36,6 +36,7 @@ class StreamPath:
 
 
 def _is_axis(bi: ET.Element) -> bool:
+    """True for an AXI-Stream bus interface."""
     return "interface:axis" in (bi.get("VLNV") or "")
 
 
@@ -73,6 +74,7 @@ def trace_streams(hwh: str | Path) -> dict[str, StreamPath]:
                 nets.setdefault(bi.get("BUSNAME"), []).append((m, bi))
 
     def walk(module: ET.Element, bi: ET.Element, via: list[ET.Element]) -> ET.Element | None:
+        """The first module past pass-through IP on the net of ``bi`` (collected in ``via``)."""
         for _ in range(32):
             others = [(m, b) for m, b in nets.get(bi.get("BUSNAME"), []) if m is not module]
             if not others:
