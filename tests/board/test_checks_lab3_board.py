@@ -51,6 +51,13 @@ def test_ex_2_2(overlay, pkg, capsys):
     with pytest.raises(AssertionError, match="differ from the verified model"):
         lab3.ex_2_2(lambda o, p, x, b: run_right(o, p, x, b)[:, ::-1], overlay, pkg)
 
+    def run_with_helper(overlay, pkg, x, batch):
+        from course_utils.board import runtime
+        return runtime.infer(overlay, pkg, x, batch, progress=False)
+
+    with pytest.raises(AssertionError, match="calls the kit's helper"):
+        lab3.ex_2_2(run_with_helper, overlay, pkg)
+
 
 def test_ex_2_2_full_buffer_for_the_last_batch_still_passes_when_results_are_right(overlay, pkg):
     """Sending stale bytes after the last samples is wasteful but gives the right first k results."""
