@@ -223,13 +223,14 @@ def test_ex_3_1(flow, capsys):
     assert ff.get_folding(spec)["MVAU_rtl_0"] == {"SIMD": 1, "PE": 1}, "the check changed the student's model"
 
 
-def _cheapest(model, target_fps, budget):
+def _cheapest(model, target_fps, budget, dma=True):
     from qonnx.custom_op.registry import getCustomOp
 
     cap = ff.capacity()
     target = int(100e6 // target_fps)
     folding = {}
-    for node in model.graph.node:
+    nodes = list(model.graph.node)
+    for node in nodes:
         inst = getCustomOp(node)
         legal = ff.legal_values(model, node.name)
         best = None
@@ -237,6 +238,10 @@ def _cheapest(model, target_fps, budget):
             fold = dict(zip(legal, values))
             for k, v in fold.items():
                 inst.set_nodeattr(k, v)
+            if dma and node is nodes[0] and not ff.dma_width_ok(inst.get_instream_width_padded()):
+                continue
+            if dma and node is nodes[-1] and not ff.dma_width_ok(inst.get_outstream_width_padded()):
+                continue
             if inst.get_exp_cycles() <= target:
                 res = inst.node_res_estimation(ff.FPGA_PART)
                 cost = sum(res[k] / (budget * cap[k]) for k in ("LUT", "BRAM_18K", "DSP"))
@@ -259,6 +264,8 @@ def test_ex_3_2(flow, capsys):
         return _cheapest(model, 100_000, budget)
 
     _fails(r"over budget: .*DSP", lab2.ex_3_2, fastest, spec)
+    _fails(r"the output stream \(MVAU_rtl_2\) is \d+ bits wide, not a width the AXI DMA accepts", lab2.ex_3_2,
+           lambda m, t, b: _cheapest(m, t, b, dma=False), spec)
     _fails(r"estimated [\d,]+ FPS < 500,000 \(slowest layer MVAU_rtl_0", lab2.ex_3_2, too_slow, spec)
     _fails(r"SIMD=3 does not divide", lab2.ex_3_2, lambda m, t, b: {"MVAU_rtl_0": {"SIMD": 3}}, spec)
     _fails(r"expected a folding dict", lab2.ex_3_2, lambda m, t, b: None, spec)

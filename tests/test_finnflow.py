@@ -55,7 +55,22 @@ def test_setup_puts_finn_folders_under_the_build_dir_not_home(build: Path):
 
     made = Path(make_build_dir("probe_"))
     assert made.parent == folder, "FINN's generated code would go elsewhere"
-    assert str(Path.home()) not in os.environ["FINN_BUILD_DIR"] or str(build).startswith(str(Path.home()))
+
+
+def test_finn_never_writes_to_the_home_folder(tmp_path: Path):
+    import subprocess
+
+    home, build = tmp_path / "home", tmp_path / "build"
+    home.mkdir()
+    code = ("from course_utils import finnflow as ff; ff.setup(); import finn.builder.build_dataflow; "
+            "from finn.util.settings import get_settings; from finn.util.basic import make_build_dir; "
+            "make_build_dir('x_'); print(get_settings().finn_build_dir)")
+    env = {**os.environ, "HOME": str(home), "COURSE_BUILD_DIR": str(build)}
+    env.pop("FINN_BUILD_DIR", None)
+    env.pop("FINN_SETTINGS", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == str((build / "finn").resolve())
+    assert list(home.iterdir()) == [], f"FINN wrote into the home folder: {list(home.iterdir())}"
 
 
 def test_setup_follows_a_new_build_dir(build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

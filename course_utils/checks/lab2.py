@@ -235,7 +235,7 @@ def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 784) -> None:
 
 
 def ex_3_2(choose_folding: Any, specialized: Any, target_fps: float = 500_000, budget: float = 0.7) -> None:
-    """Exercise 3.2: ``choose_folding(model, target_fps, budget)`` -> a folding config meeting both."""
+    """Exercise 3.2: ``choose_folding(model, target_fps, budget)``: target and budget met, DMA-legal ends."""
     ff = _ff()
     not_done("3.2", choose_folding, "choose_folding")
     folding = _call("3.2", choose_folding, _copy(specialized), target_fps, budget)
@@ -256,6 +256,12 @@ def ex_3_2(choose_folding: Any, specialized: Any, target_fps: float = 500_000, b
     require("3.2", not over, "over budget: " + "; ".join(f"{k} {u:,.0f} > {lim:,.0f}" for k, (u, lim) in
                                                          over.items()) + ".",
             "give each layer the *cheapest* folding that meets the cycle target, not the fastest.")
+    for side, stream in ff.io_streams(trial).items():
+        require("3.2", stream["dma_ok"],
+                f"the {side} stream ({stream['layer']}) is {stream['padded_bits']} bits wide, not a width "
+                f"the AXI DMA accepts ({', '.join(map(str, ff.DMA_WIDTHS))}).",
+                "first layer: keep foldings with ff.dma_width_ok(inst.get_instream_width_padded()); last "
+                "layer: ff.dma_width_ok(inst.get_outstream_width_padded()).")
     util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in est["utilization"].items())
     passed("3.2", f"{est['fps']:,.0f} FPS with {util} (bottleneck {est['bottleneck']}, "
                   f"{est['bottleneck_kind']}).")

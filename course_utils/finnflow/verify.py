@@ -273,7 +273,9 @@ def _where(result: StageResult, previous: StageResult | None, got: np.ndarray, w
     if found is None:
         found = (f"The output tensor {result.model.graph.output[0].name!r} is the first differing tensor "
                  "found")
-    return found + ". " + (note or "Check the input datatype annotation and the last transformation applied.")
+    return found + ". " + (note or "Check the input datatype annotation and the last transformation "
+                                   "applied (if Lab 1 was re-exported since, the checkpoints in build/lab2 "
+                                   "are stale: run Lab 2 again from notebook 01).")
 
 
 def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: StageResult | None = None,
