@@ -54,6 +54,8 @@ bench: setup
 
 lock:
 	$(PYTHON) scripts/lock.py
+	$(HOST)/python docker/envfiles.py
+	$(HOST)/python docker/envfiles.py --hub
 
 clean:
 	rm -rf build .pytest_cache
