@@ -151,6 +151,14 @@ def ModelWrapperFromFile(path: Path):  # noqa: N802 - reads like the class it re
     return ModelWrapper(str(path))
 
 
+def test_missing_or_broken_qonnx_file(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="export the network in Lab 1"):
+        ff.run_flow(tmp_path / "none.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"this is not a protobuf")
+    with pytest.raises(ff.UnsupportedModelError, match="is not an ONNX model"):
+        ff.run_flow(tmp_path / "bad.onnx")
+
+
 def test_float_input_is_refused_with_what_to_do(flow):
     from qonnx.core.datatype import DataType
 

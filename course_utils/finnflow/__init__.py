@@ -47,7 +47,7 @@ _EXPORTS: dict[str, str] = {
                      "HIDDEN_STEPS", "hidden_steps_table", "folding_config_file", "build_log_errors",
                      "builder_verification"),
                     "builder"),
-    **dict.fromkeys(("run_flow", "FlowResult"), "flow"),
+    **dict.fromkeys(("run_flow", "FlowResult", "load_qonnx"), "flow"),
 }
 __all__ = sorted(_EXPORTS)
 

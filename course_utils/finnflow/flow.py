@@ -137,6 +137,19 @@ def generate_code(model: ModelWrapper, clock_mhz: float = DEFAULT_CLOCK_MHZ,
     return model.transform(PrepareIP(fpgapart, 1000.0 / clock_mhz))
 
 
+def load_qonnx(path: str | Path) -> ModelWrapper:
+    """Read a QONNX file; clear errors for a missing file or one that is not an ONNX model."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: export the network in Lab 1 (notebook 05), or use "
+                                "ff.lab1_inputs()['qonnx'] (falls back to pretrained/lab1).")
+    try:
+        return ModelWrapper(str(path))
+    except Exception as err:  # noqa: BLE001 - protobuf raises several kinds
+        raise st.UnsupportedModelError(f"{path} is not an ONNX model ({type(err).__name__}: {err}); "
+                                       "export it with course_utils.export.export_qonnx.") from None
+
+
 @dataclass
 class FlowResult:
     """What ``run_flow`` produced: every stage model, verification results, folding, estimates."""
@@ -175,7 +188,7 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
 
     t_all = time.perf_counter()
     seconds: dict[str, float] = {}
-    model = qonnx if isinstance(qonnx, ModelWrapper) else ModelWrapper(str(qonnx))
+    model = qonnx if isinstance(qonnx, ModelWrapper) else load_qonnx(qonnx)
     if verify and golden is None:
         golden = st.lab1_inputs()["golden"]
     if verify and not isinstance(golden, Golden):
