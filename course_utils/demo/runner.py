@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -81,14 +82,21 @@ class Display:
 
 @contextlib.contextmanager
 def captured(log_path: Path) -> Iterator[TextIO]:
-    """Send ``print`` output and Python warnings of the block to ``log_path``."""
+    """Send ``print`` output, Python warnings and log records of the block to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
     with open(log_path, "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
             warnings.catch_warnings():
+        handler = logging.StreamHandler(log)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
         warnings.simplefilter("default")
         warnings.showwarning = lambda msg, cat, fname, lineno, file=None, line=None: log.write(
             warnings.formatwarning(msg, cat, fname, lineno, line))
-        yield log
+        try:
+            yield log
+        finally:
+            root.removeHandler(handler)
 
 
 def _normalise(obj: Any) -> Any:

@@ -1,0 +1,331 @@
+"""``course demo``: options, state/resume logic, the report format, and ``course demo --quick`` end to end.
+
+The end-to-end tests run the real command (``python -m course_utils.cli demo --quick``) into a
+temporary build folder: real training, QONNX export, FINN flow, deploy package and the virtual
+board in the board environment. They share one run folder, in order (one xdist group).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_utils import tools
+from course_utils.demo.config import DemoConfig, DemoError, parse_bits, parse_sweep
+from course_utils.demo.runner import why_run
+from course_utils.demo.stages import (
+    STAGE_NAMES,
+    PredictionMismatch,
+    Stage,
+    accuracy_row,
+    board_target,
+    downstream,
+)
+from course_utils.demo.state import RunState, sha256
+from course_utils.paths import kit_root
+
+ROOT = kit_root()
+BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
+RUN = "mnist_w4a4_quick"
+CHECKED = ("export", "finn", "deploy", "board")
+
+
+# ----------------------------------------------------------------------------- options
+
+def test_bits_and_sweep_parse_and_reject_bad_values() -> None:
+    assert parse_bits("w4a4") == (4, 4)
+    assert parse_bits("W2A8") == (2, 8)
+    assert parse_bits("4") == (4, 4)
+    assert parse_sweep("w1a1, w8a8") == ((1, 1), (8, 8))
+    assert parse_sweep("none") == ()
+    with pytest.raises(DemoError, match="weight bits must be 1..8"):
+        parse_bits("w9a4")
+    with pytest.raises(DemoError, match="WxAy"):
+        parse_bits("four")
+    with pytest.raises(DemoError, match="twice"):
+        parse_sweep("w2a2,w2a2")
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"dataset": "cifar10"}, "unknown dataset 'cifar10'"),
+    ({"board": "ultra96"}, "unknown board 'ultra96'"),
+    ({"clock_mhz": 123.456}, "FCLK0 cannot be 123.456 MHz"),
+    ({"budget": 0.0}, "--budget is a fraction"),
+    ({"target_fps": -1.0}, "--target-fps must be positive"),
+    ({"eval_samples": 10}, "at least 64"),
+])
+def test_config_validation_says_what_is_wrong(kwargs: dict, message: str) -> None:
+    with pytest.raises(DemoError, match=message):
+        DemoConfig(**kwargs).validate()
+
+
+def test_config_defaults_round_trip_and_quick_settings() -> None:
+    cfg = DemoConfig(board="PYNQ-Z1").validate()
+    assert cfg.board == "pynq-z1" and cfg.run_name == "mnist_w4a4" and cfg.eval_n is None
+    assert DemoConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    quick = DemoConfig(quick=True, dataset="fashion-mnist").validate()
+    assert (quick.train_epochs, quick.eval_n, quick.run_name) == (1, 1000, "fashion-mnist_w4a4_quick")
+    assert quick.package_name == "fashion_mnist_w4a4"
+
+
+def test_cli_rejects_bad_options_with_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "COURSE_BUILD_DIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "course_utils.cli", "demo", "--bits", "w9a9"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "weight bits must be 1..8" in proc.stderr
+    assert not (tmp_path / "demo").exists()
+
+
+# ----------------------------------------------------------------------------- state and resume
+
+def _stage(name: str = "x") -> Stage:
+    return Stage(name, name, (), lambda ctx: {}, lambda ctx: None)
+
+
+def test_resume_needs_same_inputs_and_unchanged_artifacts(tmp_path: Path) -> None:
+    state = RunState.load(tmp_path)
+    art = tmp_path / "a.bin"
+    art.write_bytes(b"one")
+    stage = _stage()
+    assert why_run(state, stage, {"k": 1}, set()) == "not run yet"
+    state.set_record("x", {"status": "done", "inputs": {"k": 1}, "artifacts": state.hash_artifacts([art])})
+    again = RunState.load(tmp_path)  # read back from state.json
+    assert why_run(again, stage, {"k": 1}, set()) is None
+    assert why_run(again, stage, {"k": 2}, set()) == "changed: k 1 -> 2"
+    assert why_run(again, stage, {"k": 1}, {"x"}) == "asked to (--from)"
+    art.write_bytes(b"two")
+    assert why_run(again, stage, {"k": 1}, set()) == "a.bin changed since the stage wrote it"
+    art.unlink()
+    assert why_run(again, stage, {"k": 1}, set()) == "a.bin is missing"
+    again.mark_stale(["x"], "qat re-ran")
+    assert why_run(RunState.load(tmp_path), stage, {"k": 1}, set()) == "qat re-ran"
+
+
+def test_failed_stage_reruns_and_corrupt_state_is_explained(tmp_path: Path) -> None:
+    state = RunState.load(tmp_path)
+    state.set_record("x", {"status": "failed", "inputs": {}, "error": "boom"})
+    assert why_run(state, _stage(), {}, set()) == "its last run failed"
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(DemoError, match="--fresh"):
+        RunState.load(tmp_path)
+
+
+def test_downstream_follows_the_needs() -> None:
+    assert downstream("float") == ["sweep"]
+    after_qat = downstream("qat")
+    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "board", "sweep"]
+    assert downstream("board") == []
+    assert set(STAGE_NAMES) >= set(after_qat)
+
+
+def test_accuracy_row_fails_on_any_different_prediction() -> None:
+    labels = np.array([0, 1, 2, 3])
+    row = accuracy_row("s", "m", np.array([0, 1, 2, 0]), labels, np.array([0, 1, 2, 0]))
+    assert row["identical"] == 4 and row["accuracy"] == 0.75
+    with pytest.raises(PredictionMismatch, match=r"on 1 of 4 test images \(first: image 2, 5 instead of 2\)"):
+        accuracy_row("s", "m", np.array([0, 1, 5, 0]), labels, np.array([0, 1, 2, 0]))
+
+
+def test_unreachable_remote_board_falls_back_to_the_virtual_board(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYNQ_REMOTE_DEVICES", "127.0.0.1")  # nothing listens on port 7967 here
+    target, notes = board_target(placeholder=True)
+    assert target == "virtual"
+    assert any("127.0.0.1, but its pynq port 7967 does not answer" in n for n in notes)
+    monkeypatch.delenv("PYNQ_REMOTE_DEVICES")
+    target, notes = board_target(placeholder=True)
+    assert target == "virtual" and any("PYNQ_REMOTE_DEVICES is unset" in n for n in notes)
+
+
+@pytest.mark.skipif(not BOARD_PY.is_file(), reason="board environment not installed")
+def test_board_side_names_a_bad_package(tmp_path: Path) -> None:
+    np.savez(tmp_path / "in.npz", x=np.zeros((2, 784), np.uint8))
+    env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2"}
+    proc = subprocess.run([str(BOARD_PY), "-m", "course_utils.demo.board_side", str(tmp_path / "nope"),
+                           str(tmp_path / "in.npz"), str(tmp_path / "out.npz"), str(tmp_path / "r.json")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1
+    assert "board side failed: PackageError" in proc.stderr
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_html_report_is_self_contained(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from course_utils.demo.report import Doc
+
+    doc = Doc(tmp_path / "report_files")
+    doc.h(1, "t")
+    doc.table(["a", "b"], [["x|y", 1.5]])
+    fig = Figure()
+    fig.subplots().plot([0, 1])
+    doc.figure("f", fig, "a figure")
+    page = doc.html("t")
+    assert 'src="data:image/png;base64,' in page and "http" not in page
+    assert "![a figure](report_files/f.png)" in doc.markdown()
+    assert "| x\\|y | 1.50 |" in doc.markdown()
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def _demo(build: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+    env = {**os.environ, "COURSE_BUILD_DIR": str(build)}
+    for var in ("PYNQ_REMOTE_DEVICES", "PYNQ_VIRTUAL_BOARD", "FINN_BUILD_DIR"):
+        env.pop(var, None)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "course_utils.cli", "demo", "--quick", "--quiet", *args],
+                          env=env, capture_output=True, text=True, timeout=1800)
+    return proc, time.perf_counter() - t0
+
+
+def _lines(stdout: str) -> dict[str, str]:
+    """The status word of each stage line (``[ 3/11] qat  resumed ...``)."""
+    out = {}
+    for line in stdout.splitlines():
+        if line.startswith("[") and "]" in line:
+            name, status = line.split("]", 1)[1].split()[:2]
+            out[name] = status
+    return out
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    build = tmp_path_factory.mktemp("demo_build")
+    proc, secs = _demo(build)
+    print(f"course demo --quick: {secs:.1f} s")
+    return {"build": build, "run_dir": build / "demo" / RUN, "proc": proc, "seconds": secs}
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_quick_demo_runs_every_stage_and_writes_the_report(quick_run: dict) -> None:
+    proc, run_dir = quick_run["proc"], quick_run["run_dir"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = _lines(proc.stdout)
+    vivado = tools.vivado_available()
+    for name in STAGE_NAMES:
+        expected = "skipped" if name in ("stitched_ip", "bitstream") and not vivado else "done"
+        assert status[name] == expected, proc.stdout
+    assert status["report"] == "done"
+    state = json.loads((run_dir / "state.json").read_text())
+    assert {n: r["status"] for n, r in state["stages"].items()} == {
+        n: ("skipped" if n in ("stitched_ip", "bitstream") and not vivado else "done") for n in STAGE_NAMES}
+    md = (run_dir / "report.md").read_text()
+    for name in STAGE_NAMES:
+        assert f"\n| {name} | " in md, name  # one row per stage in the time table
+    for heading in ("## Accuracy at every stage", "## Time per stage", "## Accuracy vs bit width",
+                    "## Hardware: FINN estimates on xc7z020clg400-1 at 100 MHz", "## On the board",
+                    "## What was skipped, and why", "## Tool versions"):
+        assert heading in md
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_quick_demo_predictions_are_identical_where_required(quick_run: dict) -> None:
+    from course_utils import data
+
+    run_dir = quick_run["run_dir"]
+    state = json.loads((run_dir / "state.json").read_text())["stages"]
+    rows = [state["export"]["result"]["accuracy_row"], *state["finn"]["result"]["accuracy_rows"],
+            state["deploy"]["result"]["accuracy_row"], state["board"]["result"]["accuracy_row"]]
+    assert [r["stage"] for r in rows] == ["QONNX export", "FINN 03_streamlined", "FINN 04_hw",
+                                          "FINN 08_folded", "deploy package", "board"]
+    for r in rows:
+        assert r["identical"] == r["samples"] and r["must_match"] == "Brevitas QAT", r
+    # independently of the runner's bookkeeping: the saved predictions agree, image by image
+    preds = run_dir / "predictions"
+    brevitas = np.load(preds / "qat.npy")
+    labels = data.load("mnist", "test")[1]
+    for name in ("export", "finn_03_streamlined", "finn_04_hw", "finn_08_folded", "board"):
+        p = np.load(preds / f"{name}.npy")
+        assert len(p) == 1000 and np.array_equal(p, brevitas[:1000]), name
+    board_acc = state["board"]["result"]["accuracy_row"]["accuracy"]
+    assert board_acc == pytest.approx(float(np.mean(brevitas[:1000] == labels[:1000])))
+    assert 0.8 < board_acc <= 1.0
+    with np.load(run_dir / "board" / "outputs.npz") as out:
+        assert out["y_int"].shape == (1000, 10) and out["y_int"].dtype == np.int64
+    md = (run_dir / "report.md").read_text()
+    assert md.count("**yes**: 1,000/1,000 identical to Brevitas QAT") == 5
+    assert "**yes**: 64/64 identical to Brevitas QAT" in md
+    assert "MISMATCH" not in md
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_quick_demo_report_says_what_was_skipped_and_is_self_contained(quick_run: dict) -> None:
+    run_dir = quick_run["run_dir"]
+    md = (run_dir / "report.md").read_text()
+    if not tools.vivado_available():
+        assert tools.skip_message("FINN HLS synthesis, FIFO sizing and the stitched IP") in md
+        assert tools.skip_message("block design synthesis, implementation and the bitstream") in md
+        assert "bitstream PLACEHOLDER (no Vivado)" in md
+    assert "inference ran on the virtual board" in md and "modelled" in md
+    assert "**quick mode**" in md and "shortened (--quick)" in md
+    for tag in ("W1A1", "W2A2", "W4A4", "W8A8"):
+        assert f"\n| {tag} | " in md
+    for tool in ("| finn-plus | 1.6.1 | host |", "| brevitas |", "| pynq | 3.1.2 | board environment |",
+                 "| vivado |"):
+        assert tool in md
+    page = (run_dir / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') >= 5
+    assert "http://" not in page and "https://" not in page and "report_files/" not in page
+    for png in ("stage_times", "accuracy_vs_bits", "resources", "confusion", "qat_training"):
+        assert (run_dir / "report_files" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_second_run_resumes_finished_stages(quick_run: dict) -> None:
+    run_dir = quick_run["run_dir"]
+    ckpt = run_dir / "qat" / "qnn_w4a4.pt"
+    before = (ckpt.stat().st_mtime_ns, sha256(ckpt))
+    proc, secs = _demo(quick_run["build"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = _lines(proc.stdout)
+    assert all(status[n] == "resumed" for n in STAGE_NAMES), proc.stdout
+    assert status["report"] == "done"
+    assert (ckpt.stat().st_mtime_ns, sha256(ckpt)) == before
+    inv = json.loads((run_dir / "state.json").read_text())["invocations"][-1]
+    assert inv["ran"] == [] and inv["resumed"] == list(STAGE_NAMES)
+    assert secs < quick_run["seconds"]
+    # an artifact changed behind the demo's back: only that stage (and what needs it) runs again
+    (run_dir / "board" / "outputs.npz").write_bytes(b"garbage")
+    proc, _ = _demo(quick_run["build"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = _lines(proc.stdout)
+    assert status["board"] == "done"
+    assert all(status[n] == "resumed" for n in STAGE_NAMES if n != "board"), proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_failed_stage_is_named_keeps_artifacts_and_the_next_run_resumes_there(quick_run: dict) -> None:
+    run_dir = quick_run["run_dir"]
+    qonnx = run_dir / "lab1" / "model_qonnx.onnx"
+    qonnx_sha = sha256(qonnx)
+    proc, _ = _demo(quick_run["build"], "--target-fps", "1e9")  # no folding can reach it: FINN fails
+    assert proc.returncode == 1
+    assert "course demo: stage 'finn' FAILED" in proc.stdout and "BudgetError" in proc.stdout
+    status = _lines(proc.stdout)
+    assert [status[n] for n in ("data", "float", "qat", "export")] == ["resumed"] * 4
+    assert status["finn"] == "FAILED" and "deploy" not in status
+    state = json.loads((run_dir / "state.json").read_text())["stages"]
+    assert state["finn"]["status"] == "failed" and "BudgetError" in state["finn"]["error"]
+    assert state["deploy"]["status"] == "stale" and state["board"]["status"] == "stale"
+    assert sha256(qonnx) == qonnx_sha  # earlier artifacts kept as they were
+    assert (run_dir / "lab2" / "07_specialized.onnx").is_file()  # the failed stage's partial work too
+    assert "Traceback" in (run_dir / "logs" / "finn.log").read_text()
+    md = (run_dir / "report.md").read_text()
+    assert "Stage **finn** FAILED" in md and "resume at **finn**" in md
+    proc, _ = _demo(quick_run["build"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = _lines(proc.stdout)
+    assert [status[n] for n in ("data", "float", "qat", "export", "sweep")] == ["resumed"] * 5
+    assert [status[n] for n in ("finn", "deploy", "board")] == ["done"] * 3
+    assert "FAILED" not in (run_dir / "report.md").read_text()
