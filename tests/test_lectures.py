@@ -101,6 +101,8 @@ def test_cli_check_and_strip(tmp_path, capsys):
     assert "course lectures --strip" in capsys.readouterr().err
     assert cli.main(["lectures", "--strip", str(dirty)]) == 0
     assert cli.main(["lectures", "--check", str(dirty)]) == 0
+    assert cli.main(["lectures", "--check", str(tmp_path / "missing.ipynb")]) == 1
+    assert "not found" in capsys.readouterr().err
 
 
 # --- assets -----------------------------------------------------------------------------------------
@@ -144,6 +146,16 @@ def test_ensure_assets_uses_given_folder_and_explains_problems(tmp_path, monkeyp
     monkeypatch.setattr(lec.shutil, "which", lambda _name: None)
     with pytest.raises(lec.LectureError, match="npm was not found.*apt-get install npm"):
         lec.ensure_assets(tmp_path / "fresh")
+
+
+def test_cli_install_assets_reports_missing_npm(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(lec.shutil, "which", lambda _name: None)
+    assert cli.main(["lectures", "--install-assets", "--out", str(tmp_path / "out")]) == 1
+    assert "npm was not found" in capsys.readouterr().err
+    good = tmp_path / "good"
+    _fake_modules(good, lec.locked_packages())
+    assert cli.main(["lectures", "--install-assets", "--assets", str(good)]) == 0
+    assert "slide assets ready" in capsys.readouterr().out
 
 
 def test_asset_urls_are_relative(tmp_path):

@@ -74,6 +74,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-execute", action="store_true",
                         help="export the notebooks as they are (no figures unless saved with outputs)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    parser.add_argument("--install-assets", action="store_true",
+                        help="only install the offline slide assets (npm ci into --out) and exit")
     parser.add_argument("--strip", action="store_true",
                         help="only strip outputs and volatile metadata from lectures/*.ipynb in place")
     parser.add_argument("--check", action="store_true",
@@ -259,6 +261,11 @@ def build(notebooks: list[Path], out: Path, execute: bool = True, timeout: int =
 
 def run(args: argparse.Namespace) -> int:
     notebooks = [Path(p).resolve() for p in args.notebooks] or lecture_notebooks()
+    missing = [str(p) for p in notebooks if not p.is_file()]
+    if missing:
+        print(f"error: not found: {', '.join(missing)}; give paths of lecture notebooks "
+              "(lectures/NN_topic.ipynb) or none for all", file=sys.stderr)
+        return 1
     if args.strip or args.check:
         dirty = [p for p in notebooks if not is_clean(p)]
         if args.check:
@@ -272,6 +279,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"stripped  {p}")
         return 0
     out = (args.out or build_dir("lectures", create=False)).resolve()
+    if args.install_assets:
+        try:
+            node_modules = ensure_assets(out, args.assets)
+        except LectureError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(f"slide assets ready in {node_modules}")
+        return 0
     try:
         written = build(notebooks, out, execute=not args.no_execute, timeout=args.timeout, assets=args.assets)
     except LectureError as err:
