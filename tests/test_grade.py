@@ -539,3 +539,16 @@ def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path):
     hunt = json.dumps(nbformat.read(out / "executed" / "reads_solutions" / f"{notebook.stem}.ipynb",
                                     as_version=4).cells)
     assert "found 0 solution notebooks" in hunt
+
+
+def test_cli_warns_about_solutions_a_kernel_could_read(tmp_path):
+    from course_utils.commands.grade import _warnings
+    (tmp_path / "private").mkdir(mode=0o700)
+    (tmp_path / "private" / "solutions").mkdir(mode=0o755)
+    (tmp_path / "kit").mkdir()
+    os.chmod(tmp_path, 0o755)
+    (tmp_path / "kit" / "solutions").symlink_to(tmp_path / "private" / "solutions")
+    assert _warnings(tmp_path / "kit", "nobody") == []  # behind a closed folder, as in the container
+    os.chmod(tmp_path / "private", 0o755)
+    assert "readable by other users, so also by nobody" in _warnings(tmp_path / "kit", "nobody")[0]
+    assert "a submission can read" in _warnings(tmp_path / "kit", None)[0]

@@ -38,10 +38,12 @@ def _warnings(root: Path, kernel_user: str | None) -> list[str]:
     """What a submission could still reach; printed before grading (see docs/grading.md)."""
     sol = root / "solutions"
     if kernel_user:
-        mode = sol.stat().st_mode
-        if mode & (stat.S_IROTH | stat.S_IXOTH):
-            return [f"{sol} is readable by other users, so also by {kernel_user}: "
-                    f"`chmod -R o-rwx {sol}` before grading"]
+        real = sol.resolve()
+        if any(not p.stat().st_mode & stat.S_IXOTH for p in real.parents):
+            return []  # a folder on the way is closed to other users (as in the course container)
+        if real.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH):
+            return [f"{real} is readable by other users, so also by {kernel_user}: "
+                    f"`chmod -R o-rwx {real}` before grading"]
         return []
     return [f"the kernels run as your user: a submission can read {sol} by absolute path (and the "
             "grader flags code mentioning the solutions). Grade in the no-network container, or as root "
