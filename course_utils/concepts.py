@@ -4,13 +4,15 @@
   executed), ``fold_network`` / ``folding_sweep`` (cycles, FPS, latency), plots of the schedule
   and of throughput against parallelism.
 * Why few bits: ``weight_memory_bits``, ``partial_products``, ``xnor_popcount_dot``.
-* HLS and the Zynq flow: ``pipelined_loop_cycles``, ``dma_max_batch``, ``plot_zynq_overview``.
+* The flow, HLS and the Zynq: ``plot_toolflow``, ``pipelined_loop_cycles``, ``dma_max_batch``,
+  ``plot_zynq_overview``.
 * AXI-Stream: ``simulate_axis`` (cycle-accurate valid/ready handshake), ``axis_violations``,
   ``plot_axis_handshake`` (timing diagram).
-* Streamlining: ``toy_streamline_model`` and ``streamline_demo`` (FINN's ``Streamline`` on a
-  four-node graph, before/after, outputs compared).
+* Streamlining: ``prepare_finn``, ``toy_streamline_model`` and ``streamline_demo`` (FINN's
+  ``Streamline`` on a four-node graph, before/after, outputs compared).
 
-Host module: numpy at import; matplotlib, onnx, qonnx and FINN are imported inside the functions.
+Host module: numpy (and the kit's board table) at import; matplotlib, onnx, qonnx and FINN are
+imported inside the functions.
 """
 from __future__ import annotations
 
