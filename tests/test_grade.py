@@ -541,8 +541,18 @@ def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path):
     assert "found 0 solution notebooks" in hunt
 
 
-def test_cli_warns_about_solutions_a_kernel_could_read(tmp_path):
+def test_cli_warns_about_solutions_a_kernel_could_read():
+    import tempfile
+
     from course_utils.commands.grade import _warnings
+    base = Path(tempfile.mkdtemp(prefix="grade-warn-", dir="/tmp"))  # parents open to others, unlike tmp_path
+    try:
+        _check_warnings(base, _warnings)
+    finally:
+        shutil.rmtree(base)
+
+
+def _check_warnings(tmp_path, _warnings):
     (tmp_path / "private").mkdir(mode=0o700)
     (tmp_path / "private" / "solutions").mkdir(mode=0o755)
     (tmp_path / "kit").mkdir()
