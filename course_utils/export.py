@@ -36,6 +36,7 @@ FLOAT_FILE = "float_mlp.pt"
 DEFAULT_WEIGHTS_FILE = "qnn_w4a4.pt"
 GOLDEN_SIZE = 64
 INPUT_SHAPE = (1, 784)
+_FILE_MODE = 0o644  # mkstemp makes 0600; a class server's shared build folder must stay readable
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "brevitas")
 
 
@@ -66,6 +67,7 @@ def _atomic_text(path: Path, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -115,8 +117,9 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".onnx", dir=path.parent)
-    os.close(fd)
+    # a private folder: the exporter also drops a stray "<name>.data" copy of the weights next to the model
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+    tmp = tmpdir / path.name
     was_training = qnn.training
     qnn.eval()
     try:
@@ -124,16 +127,27 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
             try:
                 from brevitas.export import export_qonnx as brevitas_export_qonnx
 
-                brevitas_export_qonnx(qnn, torch.zeros(INPUT_SHAPE), tmp)
+                brevitas_export_qonnx(qnn, torch.zeros(INPUT_SHAPE), str(tmp))
             except Exception as err:
                 raise RuntimeError(f"QONNX export failed ({type(err).__name__}: {err}). Exporter output:\n"
                                    f"{log.getvalue()[-2000:]}") from err
+        if _uses_external_data(tmp):
+            raise RuntimeError(f"the exported model keeps its weights in a separate file; {path} would be "
+                               "incomplete. Report this with your tool versions (export.tool_versions()).")
         os.replace(tmp, path)
     finally:
         qnn.train(was_training)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(tmpdir, ignore_errors=True)
     return path
+
+
+def _uses_external_data(path: Path) -> bool:
+    """True if the ONNX file at ``path`` refers to weights stored in other files."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    model = onnx.load(str(path), load_external_data=False)
+    return any(uses_external_data(t) for t in model.graph.initializer)
 
 
 def _wrapper(model: Any) -> Any:
@@ -213,6 +227,7 @@ def save_golden(golden: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **golden)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

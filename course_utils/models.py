@@ -142,6 +142,7 @@ def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any
     os.close(fd)
     try:
         torch.save(checkpoint(net, info), tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; shared build folders must stay readable
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
