@@ -107,8 +107,8 @@ def main() -> None:
     y_finn, t_finn, why = finn_reference(pkg_dir, x)
 
     n = res["n"]
-    print(f"Lab 3 on the virtual board: {n:,} MNIST test images, deploy package {pkg_dir.name} "
-          f"({res['source']})")
+    print(f"Lab 3 on the virtual board: {n:,} MNIST test images, deploy package {pkg_dir.name}, found in "
+          f"{res['source']}")
     print(f"  wall time, whole board-env process (start, import pynq, load data + overlay, runs): "
           f"{wall:.2f} s (target <= 30 s)")
     for b, run in res["runs"].items():
