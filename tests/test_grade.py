@@ -324,17 +324,36 @@ def test_sandbox_limits_memory_and_file_size_and_writes_its_pid(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to switch users")
-def test_sandbox_drops_root_to_the_kernel_user(tmp_path):
+def test_sandbox_drops_root_to_the_kernel_user():
     import pwd
-    secret = tmp_path / "secret"
-    secret.mkdir(mode=0o700)
-    (secret / "answers.txt").write_text("the answer")
-    os.chmod(tmp_path, 0o755)
-    sandbox = ROOT / "course_utils" / "authoring" / "sandbox.py"
-    cmd = [sys.executable, "-I", "-S", str(sandbox), "--user", "nobody", "--home", str(tmp_path),
-           "--", "/bin/sh", "-c", f"id -u; cat {secret / 'answers.txt'} || echo denied"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    assert res.stdout.split() == [str(pwd.getpwnam("nobody").pw_uid), "denied"], res.stdout + res.stderr
+    import tempfile
+    nobody = pwd.getpwnam("nobody").pw_uid
+    base = Path(tempfile.mkdtemp(prefix="sandbox-user-", dir="/tmp"))  # parents open to others
+    try:
+        os.chmod(base, 0o755)
+        (base / "public.txt").write_text("public ok")
+        secret = base / "secret"
+        secret.mkdir(mode=0o700)
+        (secret / "answers.txt").write_text("the answer")
+        sandbox = ROOT / "course_utils" / "authoring" / "sandbox.py"
+        script = f"id -u; cat {base / 'public.txt'}; echo; cat {secret / 'answers.txt'} || echo denied"
+        cmd = [sys.executable, "-I", "-S", str(sandbox), "--user", "nobody", "--home", str(base),
+               "--", "/bin/sh", "-c", script]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.stdout.split("\n")[:3] == [str(nobody), "public ok", "denied"], res.stdout + res.stderr
+        # the kernel's connection file (root-only, like jupyter_client's) is handed over as a private copy
+        conn = secret / "kernel-1.json"
+        conn.write_text('{"key": "k"}')
+        conn.chmod(0o600)
+        home = base / "home"
+        home.mkdir()
+        cmd = [sys.executable, "-I", "-S", str(sandbox), "--user", "nobody", "--home", str(home),
+               "--", "/bin/sh", "-c", 'cat "$2"; echo " from $2"', "sh", "-f", str(conn)]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert res.stdout.strip() == f'{{"key": "k"}} from {home / ".kernel-connection.json"}', res.stderr
+        assert (home / ".kernel-connection.json").stat().st_uid == nobody
+    finally:
+        shutil.rmtree(base)
 
 
 # --------------------------------------------------------------------------- reports
