@@ -10,7 +10,7 @@ BOARD  := .venv/board/bin
 export COURSE_DATA_MIRROR ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data),)
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup lab test lint check-labs test-board test-host system-deps labs lock demo bench clean distclean
+.PHONY: help setup lab test lint check-labs test-board test-host system-deps labs lock demo bench release clean distclean
 
 help:
 	@echo "make lab    - set up and start JupyterLab (http://127.0.0.1:8888, token printed)"
@@ -48,6 +48,9 @@ labs:
 
 demo: setup
 	$(HOST)/course demo
+
+release: setup
+	$(HOST)/course release build/release/student-bundle.zip --force
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(HOST)/python $$b || exit 1; done
