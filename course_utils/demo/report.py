@@ -209,11 +209,11 @@ def accuracy_rows(state: RunState, cfg: DemoConfig) -> list[list[Any]]:
         acc = _eval_reference(state.run_dir, n, _test_labels(cfg))
         rows.append(["qat", f"{qat['model']}, the same first {n:,} test images", n, _pct(acc), "reference"])
     for c in checked:
-        rows.append([c["stage"], c["model"], c["samples"], _pct(c["accuracy"]), verdict(c)])
+        rows.append([c["stage"], c["model"], c["samples"], _pct(c["accuracy"]), _verdict(c)])
     return rows
 
 
-def verdict(row: dict[str, Any]) -> str:
+def _verdict(row: dict[str, Any]) -> str:
     """The 'identical predictions' cell of an accuracy row."""
     n, same = row["samples"], row.get("identical", 0)
     ties, matching = row.get("ties", 0), row.get("matching", same)

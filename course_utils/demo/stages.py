@@ -124,8 +124,8 @@ def _pct(x: float | None) -> str:
 
 
 def accuracy_row(stage: str, model: str, preds: np.ndarray, labels: np.ndarray,
-                 reference: np.ndarray | None = None, reference_name: str = "Brevitas QAT",
-                 ref_logits: np.ndarray | None = None) -> dict[str, Any]:
+                 reference: np.ndarray | None = None, ref_logits: np.ndarray | None = None, *,
+                 reference_name: str = "Brevitas QAT") -> dict[str, Any]:
     """One row of the accuracy table; raise PredictionMismatch if a prediction differs from ``reference``.
 
     With ``ref_logits`` (the reference's float logits), a different class whose reference logit equals
@@ -426,13 +426,15 @@ def run_bitstream(ctx: Context) -> Outcome:
     """With Vivado: the kit's block design (PS7, AXI DMA, TLAST, accelerator), synthesis, bitstream."""
     pkg = ctx.run_dir / ctx.result("deploy").get("package", "")
     reason = _vivado_missing("block design synthesis, implementation and the bitstream")
+    if not ctx.result("deploy"):
+        return Outcome("skipped: no deploy package",
+                       skipped="no deploy package was written (see 'deploy')" + (f"; also: {reason}" if reason
+                                                                                 else "."))
     if reason:
         return Outcome("skipped: no Vivado; the package has the generated .hwh and a placeholder .bit",
                        skipped=reason + " The deploy package holds the .hwh generated from the kit's "
                                         "block-design Tcl (dry run) and a placeholder .bit: it runs on the "
                                         "virtual board.")
-    if not ctx.result("deploy"):
-        return Outcome("skipped: no deploy package", skipped="no deploy package was written (see 'deploy').")
     from course_utils.hw.vivado import build_bitstream
 
     ip_repo = ctx.run_dir / ctx.result("stitched_ip")["ip_repo"]
