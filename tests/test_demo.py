@@ -184,9 +184,11 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- end to end
 
-def _demo(build: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
+def _demo(build: Path, *args: str, path: Path | None = None) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, "COURSE_BUILD_DIR": str(build)}
-    for var in ("PYNQ_REMOTE_DEVICES", "PYNQ_VIRTUAL_BOARD", "FINN_BUILD_DIR"):
+    if path is not None:
+        env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
+    for var in ("PYNQ_REMOTE_DEVICES", "PYNQ_VIRTUAL_BOARD", "FINN_BUILD_DIR", "XILINX_VIVADO", "XILINX_HLS"):
         env.pop(var, None)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "course_utils.cli", "demo", "--quick", "--quiet", *args],
@@ -349,3 +351,30 @@ def test_failed_stage_is_named_keeps_artifacts_and_the_next_run_resumes_there(qu
     assert [status[n] for n in ("data", "float", "qat", "export", "sweep")] == ["resumed"] * 5
     assert [status[n] for n in ("finn", "deploy", "board")] == ["done"] * 3
     assert "FAILED" not in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+@pytest.mark.skipif(tools.vivado_available(), reason="a real Vivado is installed: the real build would run")
+def test_with_vivado_found_the_stitched_ip_stage_runs_finns_builder(quick_run: dict, tmp_path: Path) -> None:
+    """Stand-ins for vivado/vitis_hls (they log their arguments and fail, as a broken install would):
+    the demo must detect them, run FINN's builder up to its first Vivado call, and fail naming the stage."""
+    bin_dir = tmp_path / "Xilinx" / "Vivado" / "2024.2" / "bin"
+    bin_dir.mkdir(parents=True)
+    calls = tmp_path / "calls.txt"
+    for tool in ("vivado", "vitis_hls"):
+        script = bin_dir / tool
+        script.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n'
+                          f'echo "{tool}: not a real Xilinx tool" >&2\nexit 1\n')
+        script.chmod(0o755)
+    run_dir = quick_run["run_dir"]
+    proc, _ = _demo(quick_run["build"], path=bin_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "course demo: stage 'stitched_ip' FAILED" in proc.stdout and "FINN's builder failed" in proc.stdout
+    status = _lines(proc.stdout)
+    assert status["finn"] == "resumed" and status["stitched_ip"] == "FAILED" and "deploy" not in status
+    assert "vivado -mode batch -source make_project.tcl" in calls.read_text()  # FINN's stitched-IP project
+    assert (run_dir / "stitched_ip" / "build_dataflow.log").is_file()
+    state = json.loads((run_dir / "state.json").read_text())["stages"]
+    assert state["stitched_ip"]["status"] == "failed" and state["stitched_ip"]["inputs"] == {"vivado": True}
+    assert state["deploy"]["status"] == "stale"
