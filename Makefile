@@ -33,6 +33,7 @@ lint:
 
 check-labs:
 	$(HOST)/course labs --check
+	$(HOST)/course lectures --check
 
 test-board:
 	cd tests/board && ../../$(BOARD)/python -m pytest -q -p no:cacheprovider .
