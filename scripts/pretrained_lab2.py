@@ -67,7 +67,9 @@ def write_sweep(out: Path, progress: bool = True, seed: int = 0) -> Path:
         cfg = MLPConfig(weight_bits=wb, act_bits=ab)
         qnn, hist = train.fit(cfg, "mnist", seed=seed, progress=progress)
         export.export_qonnx(qnn, folder / f"model_{cfg.tag}.onnx")
-        results[cfg.tag] = {**train.sweep_entry(cfg, hist), "qonnx": f"model_{cfg.tag}.onnx", "seed": seed}
+        entry = train.sweep_entry(cfg, hist)
+        entry.pop("seconds", None)  # machine- and load-dependent: not part of the shipped record
+        results[cfg.tag] = {**entry, "qonnx": f"model_{cfg.tag}.onnx", "seed": seed}
         print(f"{cfg.tag}: {100 * hist.final_test_acc:.2f}% ({hist.seconds:.1f} s)")
     _write_json(folder / "sweep.json", results)
     return folder

@@ -452,3 +452,21 @@ def test_lazy_package_import_is_cheap():
             "[m for m in sys.modules if m.startswith(('finn', 'qonnx', 'torch'))][:5]; "
             "assert 'run_flow' in dir(f)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plots_show_the_estimates(flow):
+    from course_utils.finnflow import plots
+
+    est = flow.estimates
+    fig = plots.resources_vs_capacity(est, budget=0.7)
+    ax = fig.axes[0]
+    cap = ff.capacity()
+    for y, k in enumerate(("LUT", "BRAM_18K", "DSP")):
+        width = sum(p.get_width() for p in ax.patches if abs(p.get_y() + p.get_height() / 2 - y) < 1e-6)
+        assert width == pytest.approx(100 * est["resources"][k] / cap[k]), k
+    assert any(line.get_xdata()[0] == 70 for line in ax.lines), "budget line"
+    rows = ff.design_space(flow.folded, [100_000, 500_000], budget=1.0)
+    fig = plots.design_space(rows)
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert list(lines["DSP"].get_xdata()) == [r["fps"] for r in rows]
+    assert list(lines["DSP"].get_ydata()) == [r["DSP_%"] for r in rows]

@@ -57,8 +57,11 @@ def design_space(rows: Sequence[Mapping[str, Any]], label: str = "target_fps", b
         ax.plot([r["fps"] for r in met], [r[f"{k}_%"] for r in met], marker=marker, color=color, ls="-",
                 label=k)
     for r in met:
-        ax.annotate(str(r.get(label, "")), (r["fps"], max(r[f"{k}_%"] for k in ("LUT", "BRAM_18K", "DSP"))),
+        text = r.get(label, "")
+        text = f"{text:,.0f}" if isinstance(text, (int, float)) else str(text)
+        ax.annotate(text, (r["fps"], max(r[f"{k}_%"] for k in ("LUT", "BRAM_18K", "DSP"))),
                     textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+    ax.set_ylim(0, max([105.0, *(r[f"{k}_%"] + 8 for r in met for k in ("LUT", "BRAM_18K", "DSP"))]))
     if budget is not None:
         ax.axhline(100 * budget, color="k", ls="--", lw=1, label=f"budget {100 * budget:.0f}%")
     ax.set_xscale("log")
