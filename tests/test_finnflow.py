@@ -413,6 +413,13 @@ def test_show_source_graph_table_and_diff(flow):
     assert diff.loc["BatchNormalization", "change"] == -2 and diff.loc["Mul", "after"] == 1
 
 
+def test_show_error(capsys):
+    assert ff.show_error(ff.fps_latency, 0, 1, 100.0).startswith("ValueError: cycles (0)")
+    assert "ValueError" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="fps_latency was expected to fail"):
+        ff.show_error(ff.fps_latency, 1, 1, 100.0)
+
+
 def test_graph_view_serves_the_model_locally(flow):
     view = ff.graph_view(flow.stages["03_streamlined"], "test_view", height=300)
     assert Path(view.file).is_file() and view.url.startswith("http://localhost:")

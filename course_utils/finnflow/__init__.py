@@ -13,7 +13,7 @@
 * ``folding``: ``legal_values``, ``check_folding``, ``apply_folding``, ``get_folding``, ``search_folding``,
   ``design_space``;
 * ``streams``: ``io_streams``, ``dma_report`` (AXI DMA widths, TLAST);
-* ``views``: ``show_source``, ``graph_table``, ``graph_diff``, ``graph_view`` (Netron);
+* ``views``: ``show_source``, ``show_error``, ``graph_table``, ``graph_diff``, ``graph_view`` (Netron);
 * ``plots``: ``resources_vs_capacity``, ``design_space``;
 * ``transforms``: ``RemoveOutputScale``, ``step_drop_output_scale``;
 * ``builder``: ``builder_session``, ``check_outputs``, ``generated_code``, ``HIDDEN_STEPS``;
@@ -41,7 +41,7 @@ _EXPORTS: dict[str, str] = {
                      "search_folding", "design_space", "dma_width_ok", "DMA_WIDTHS", "foldable_nodes"),
                     "folding"),
     **dict.fromkeys(("io_streams", "dma_report", "check_dma_widths"), "streams"),
-    **dict.fromkeys(("show_source", "graph_table", "graph_diff", "graph_view"), "views"),
+    **dict.fromkeys(("show_source", "show_error", "graph_table", "graph_diff", "graph_view"), "views"),
     **dict.fromkeys(("RemoveOutputScale", "step_drop_output_scale", "recorded_output_scale"), "transforms"),
     **dict.fromkeys(("builder_session", "check_outputs", "expected_outputs", "generated_code",
                      "HIDDEN_STEPS", "hidden_steps_table", "folding_config_file", "build_log_errors",

@@ -43,6 +43,20 @@ def show_source(obj: Any) -> Source:
     return Source(f"{module}.{name}" if module else name, site, textwrap.dedent(text).rstrip())
 
 
+def show_error(func: Any, *args: Any, **kwargs: Any) -> str:
+    """Call ``func(*args, **kwargs)``, which is expected to fail; print and return its error message.
+
+    For demonstrations of what a mistake looks like; raises AssertionError if nothing failed.
+    """
+    try:
+        func(*args, **kwargs)
+    except Exception as err:  # noqa: BLE001 - showing any error is the point
+        text = f"{type(err).__name__}: {err}"
+        print(text)
+        return text
+    raise AssertionError(f"{getattr(func, '__name__', func)} was expected to fail, but it succeeded.")
+
+
 def _tensor_desc(model: ModelWrapper, name: str) -> str:
     """``name: DTYPE [shape]`` (initializers marked as such)."""
     if not name:
