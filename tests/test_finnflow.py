@@ -127,6 +127,23 @@ def test_load_stage_rebuilds_missing_checkpoints(tmp_path: Path, capsys):
     assert [n.op_type for n in model.graph.node][-1] == "Mul"
 
 
+def test_load_stage_rebuilds_checkpoints_of_another_model(tmp_path: Path, golden, capsys):
+    other = pretrained_dir("lab2", "sweep", "model_w8a8.onnx")  # stands for "Lab 1 re-exported since"
+    ff.run_flow(other, out_dir=tmp_path, verify=False, target_fps=None)
+    stale = ff.load_stage("03_streamlined", tmp_path)
+    with pytest.raises(ff.StageMismatchError):
+        ff.verify_stage(stale, golden, "03_streamlined", quiet=True)
+    fresh = ff.load_stage("03_streamlined", tmp_path, golden=golden)
+    assert "another Lab 1 model" in capsys.readouterr().out
+    ff.verify_stage(fresh, golden, "03_streamlined", quiet=True)
+    for name in ("02_tidy", "08_folded"):  # float and integer-output checkpoints are now current too
+        ff.load_stage(name, tmp_path, golden=golden)
+        assert "rebuilding" not in capsys.readouterr().out, name
+    ff.run_flow(other, out_dir=tmp_path / "b", verify=False, target_fps=None)
+    ff.load_stage("08_folded", tmp_path / "b", golden=golden)  # integer outputs: checked with 05's scale
+    assert "another Lab 1 model" in capsys.readouterr().out
+
+
 def test_output_scale_only_for_integer_times_scalar(flow):
     assert ff.output_scale(flow.stages["03_streamlined"]) == pytest.approx(flow.output_scale)
     assert ff.output_scale(flow.stages["02_tidy"]) is None  # MatMul output is float there
