@@ -93,6 +93,19 @@ def test_builder_imports_without_vivado(build: Path):
     assert "Placeholder" in (vars(xsi)["SimEngine"].__doc__ or "") or ff.vivado_available()
 
 
+def test_no_placeholder_simulator_when_vivado_is_installed(tmp_path: Path):
+    import subprocess
+
+    fake = tmp_path / "Vivado" / "2024.2"
+    (fake / "bin").mkdir(parents=True)
+    (fake / "bin" / "vivado").write_text("#!/bin/sh\n")
+    code = ("import course_utils.finnflow as ff, finn.xsi as xsi; ff.setup(); "
+            "print('SimEngine' in vars(xsi))")
+    env = {**os.environ, "XILINX_VIVADO": str(fake), "COURSE_BUILD_DIR": str(tmp_path / "b")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", "FINN's real simulator would be shadowed"
+
+
 def test_vivado_placeholder_is_set_inside_and_removed_after(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("XILINX_VIVADO", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -4,8 +4,8 @@ finn-plus expects to be started by its own CLI, which needs Vivado. Three things
 usable on any machine:
 
 * ``finn.builder.build_dataflow_steps`` does ``from finn.xsi import SimEngine`` at import time, and
-  ``finn.xsi`` then insists on a compiled Vivado simulator. A placeholder ``SimEngine`` is bound first
-  (real RTL simulation still needs Vivado; nothing else uses it).
+  ``finn.xsi`` then insists on a compiled Vivado simulator. Without Vivado a placeholder ``SimEngine``
+  is bound first (RTL simulation needs Vivado anyway; nothing else uses it); with Vivado, FINN's own.
 * ``FINN_BUILD_DIR`` (FINN's scratch folder for generated code) goes to ``build/finn/`` and
   ``FINN_SETTINGS`` to ``build/finn/settings.yaml``, never to the home folder.
 * The builder writes ``XILINX_VIVADO`` into its report at the end: ``vivado_placeholder()`` gives it
@@ -60,10 +60,10 @@ def setup() -> Path:
 
 
 def _bind_simengine_placeholder() -> None:
-    """Bind a placeholder ``finn.xsi.SimEngine`` unless the real one is already loaded."""
+    """Without Vivado, bind a placeholder ``finn.xsi.SimEngine`` (with Vivado, FINN loads the real one)."""
     import finn.xsi as xsi
 
-    if "SimEngine" not in vars(xsi):
+    if "SimEngine" not in vars(xsi) and not tools.find_vivado().found:
         class SimEngine:  # noqa: D401 - placeholder type, used in annotations only
             """Placeholder: RTL simulation needs Vivado's XSI (course_utils.finnflow.env)."""
 
