@@ -19,7 +19,7 @@ import numpy as np
 
 from course_utils import tools
 from course_utils.demo.config import DemoConfig
-from course_utils.demo.stages import PREDS_DIR, REFERENCE, STAGES
+from course_utils.demo.stages import PREDS_DIR, REFERENCE, STAGES, match_text
 from course_utils.demo.state import RunState, now, write_text
 
 if TYPE_CHECKING:
@@ -295,9 +295,9 @@ def _section_summary(doc: Doc, state: RunState, cfg: DemoConfig) -> None:
     if board:
         row, facts = board["accuracy_row"], board["facts"]
         items.append(f"Board ({board['target']}): accuracy **{_pct(row['accuracy'])}** on {row['samples']:,} "
-                     f"test images, predictions identical to Brevitas on {row['identical']:,}/"
-                     f"{row['samples']:,}; {facts['samples']:,} images in {1e3 * facts['seconds']:.2f} ms = "
-                     f"{facts['fps']:,.0f} images/s, {facts['timing_label']}.")
+                     f"test images, {match_text(row)}; {facts['samples']:,} images in "
+                     f"{1e3 * facts['seconds']:.2f} ms = {facts['fps']:,.0f} images/s, "
+                     f"{facts['timing_label']}.")
     elif qat:
         items.append(f"Brevitas QAT accuracy {_pct(qat['accuracy'])} (no board result).")
     if finn:
@@ -360,7 +360,8 @@ def _section_times(doc: Doc, state: RunState) -> None:
     if host:
         after = (inv.get("host_after") or {}).get("load_avg")
         doc.p(f"Machine: {host.get('cpus')} CPUs ({host.get('machine')}); load average (1/5/15 min) "
-              f"{host.get('load_avg')} at the start of this run, {after} at its end.")
+              f"{host.get('load_avg')} at the start of this run, {after} at its end; OMP_WAIT_POLICY "
+              f"{host.get('omp_wait_policy') or 'unset'}.")
     if secs:
         doc.figure("stage_times", _stage_times_figure(names, secs), "Seconds per stage (as recorded)")
 

@@ -142,7 +142,8 @@ def _host_facts() -> dict[str, Any]:
     """CPU count and load, for judging the timings."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {"cpus": os.cpu_count(), "load_avg": [round(v, 2) for v in load] if load else None,
-            "machine": platform.machine(), "python": platform.python_version()}
+            "machine": platform.machine(), "python": platform.python_version(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
 
 
 def run_stage(ctx: Context, stage: Stage, inputs: dict[str, Any], invocation: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ A stage gets a ``Context`` (options, run folder, results of earlier stages) and 
 ``Outcome``: a one-line summary, a JSON-able result, the artifacts it wrote (their sha256 decide
 whether a later run may resume past it) or the reason it was skipped. Predictions that must be
 identical (Brevitas = QONNX = FINN stages = deploy package = board) are compared on the same test
-images; a difference fails the stage.
+images; a difference fails the stage, except an exact tie (two classes with equal integer scores).
 """
 from __future__ import annotations
 
@@ -159,6 +159,15 @@ def accuracy_row(stage: str, model: str, preds: np.ndarray, labels: np.ndarray,
     return row
 
 
+def match_text(row: dict[str, Any]) -> str:
+    """``"1,000/1,000 predictions identical to Brevitas QAT"`` (exact ties, if any, counted apart)."""
+    n, ties = row["samples"], row.get("ties", 0)
+    text = f"{row.get('matching', row.get('identical', 0)):,}/{n:,} predictions"
+    if ties:
+        return f"{text} match {row['must_match']} ({ties:,} exact ties of equal scores)"
+    return f"{text} identical to {row['must_match']}"
+
+
 def check_same(what: str, got: np.ndarray, want: np.ndarray, want_name: str) -> None:
     """Raise PredictionMismatch unless ``got`` equals ``want`` exactly (integer outputs or predictions)."""
     got, want = np.asarray(got), np.asarray(want)
@@ -300,8 +309,7 @@ def run_export(ctx: Context) -> Outcome:
               "qonnx_vs_brevitas_max_abs_diff": meta.get("qonnx_vs_brevitas_max_abs_diff"),
               "golden_samples": meta.get("golden", {}).get("n"), "accuracy_row": row}
     return Outcome(f"QONNX model verified against Brevitas on the golden batch (max |diff| "
-                   f"{result['qonnx_vs_brevitas_max_abs_diff']:.1e}); "
-                   f"{row['identical']:,}/{row['samples']:,} test predictions identical, accuracy "
+                   f"{result['qonnx_vs_brevitas_max_abs_diff']:.1e}); {match_text(row)}, accuracy "
                    f"{_pct(row['accuracy'])}",
                    result, [*paths.values(), path])
 
@@ -499,8 +507,7 @@ def run_deploy(ctx: Context) -> Outcome:
     bit = "placeholder .bit (no Vivado)" if pkg.placeholder_bitstream else "real .bit"
     hwh = "generated from the block-design Tcl" if result["hwh_generated"] else "from Vivado"
     return Outcome(f"{pkg_path.name}: {bit}, .hwh {hwh}; "
-                   f"golden batch bit-exact (FINN = numpy executor), {row['identical']}/{row['samples']} "
-                   "predictions identical to Brevitas", result, [pkg_path])
+                   f"golden batch bit-exact (FINN = numpy executor), {match_text(row)}", result, [pkg_path])
 
 
 # ----------------------------------------------------------------------------- board
@@ -617,8 +624,7 @@ def run_board(ctx: Context) -> Outcome:
     preds_path = ctx.save_preds("board", preds)
     write_json(folder / "result.json", result)
     return Outcome(f"{len(x):,} images on the {where}: accuracy {_pct(rows[0]['accuracy'])}, "
-                   f"{rows[0]['identical']:,}/{len(x):,} predictions identical to Brevitas; "
-                   f"{facts['timing']}",
+                   f"{match_text(rows[0])}, outputs bit-exact with FINN; {facts['timing']}",
                    result, [outputs, facts_path, preds_path])
 
 
