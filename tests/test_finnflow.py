@@ -126,6 +126,11 @@ def test_stage_checkpoints_roundtrip_and_unknown_names(flow, build: Path):
     assert [n.op_type for n in model.graph.node] == ["MVAU_rtl", "Thresholding_rtl", "MVAU_rtl",
                                                      "Thresholding_rtl", "MVAU_rtl"]
     assert not list((build / "lab2").glob(".*.tmp")), "temporary files left behind"
+    from qonnx.custom_op.registry import getCustomOp
+
+    parent = ff.load_stage("05_dataflow_parent", rebuild=False)
+    sdp = getCustomOp(parent.get_nodes_by_op_type("StreamingDataflowPartition")[0])
+    assert Path(sdp.get_nodeattr("model")) == ff.stage_path("06_dataflow").resolve()
     with pytest.raises(ValueError, match="unknown stage '09_x'"):
         ff.stage_path("09_x")
 

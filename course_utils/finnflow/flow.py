@@ -194,8 +194,8 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     if verify and not isinstance(golden, Golden):
         golden = Golden.load(golden)
     out = Path(out_dir) if out_dir is not None else None
-    part_dir = (out / "partitions") if out is not None else Path(tempfile.mkdtemp(prefix="partitions_",
-                                                                                dir=setup()))
+    # a private folder: concurrent runs (or a notebook) never read a half-written partition file
+    part_dir = Path(tempfile.mkdtemp(prefix="partitions_", dir=setup()))
     stages: dict[str, ModelWrapper] = {}
     verified: dict[str, StageResult] = {}
     skipped: list[str] = []
@@ -227,6 +227,11 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     hw = timed("to_hw", lambda m: minimize_bit_widths(to_hw(m)), stages["03_streamlined"])
     stage("04_hw", hw)
     parent, dataflow = timed("partition", partition, hw, part_dir)
+    if out is not None:  # the parent refers to the saved (atomically written) 06 checkpoint
+        from qonnx.custom_op.registry import getCustomOp
+
+        sdp = getCustomOp(parent.get_nodes_by_op_type("StreamingDataflowPartition")[0])
+        sdp.set_nodeattr("model", str(st.save_stage(dataflow, "06_dataflow", out).resolve()))
     stage("05_dataflow_parent", parent)
     stage("06_dataflow", dataflow)
     stage("07_specialized", timed("specialize", specialize, dataflow, fpgapart))
