@@ -7,7 +7,8 @@
   a placeholder bitstream and a generated ``.hwh``;
 * ``design.json``: that folding, its estimates and the output scale;
 * ``sweep/model_w{1,2,8}a{1,2,8}.onnx`` + ``sweep/sweep.json``: seeded QAT runs of the other bit widths
-  (QONNX), for Lab 2's design space across bit widths (W4A4 is Lab 1's model).
+  (QONNX), for Lab 2's design space across bit widths (W4A4 is Lab 1's model). Same recipe and seed as
+  Lab 1's sweep (``train.fit``), hence the same networks and accuracies as its ``sweep.json``.
 
     .venv/host/bin/python scripts/pretrained_lab2.py [--out DIR] [--only deploy|sweep] [--quiet]
 
@@ -57,6 +58,8 @@ def write_deploy(out: Path) -> Path:
 
 def write_sweep(out: Path, progress: bool = True, seed: int = 0) -> Path:
     """Train W1A1, W2A2, W8A8 (Lab 1's recipe, seeded) and export them to ``out/sweep``."""
+    # before torch loads: idle OpenMP threads sleep instead of spinning (much faster on a busy machine)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from course_utils import export, train
     from course_utils.models import MLPConfig
 
