@@ -32,7 +32,7 @@ CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;
 padding-bottom:.2em;margin-top:1.8em}table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
-td.num{text-align:right}
+td.num{text-align:right;white-space:nowrap}
 code{background:#f4f4f4;padding:0 .25em;border-radius:3px}figure{margin:1em 0}figcaption{color:#555;
 font-size:.9em}img{max-width:100%}.bad{color:#b00020;font-weight:bold}.ok{color:#176317}"""
 
@@ -221,8 +221,8 @@ def _verdict(row: dict[str, Any]) -> str:
         return f"MISMATCH: {matching:,}/{n:,}"
     text = f"**yes**: {n:,}/{n:,} identical to {row['must_match']}"
     if ties:
-        text = (f"**yes**: {n:,}/{n:,} match {row['must_match']} ({same:,} identical, {ties:,} exact ties: "
-                "equal logits, the lower class wins)")
+        text = (f"**yes**: {n:,}/{n:,} match {row['must_match']} ({same:,} identical, {ties:,} exact "
+                f"tie{'s' if ties > 1 else ''}: equal scores, the lower class wins)")
     if row.get("bit_exact_with"):
         text += f"; bit-exact with {row['bit_exact_with']}"
     return text
@@ -358,10 +358,13 @@ def _section_times(doc: Doc, state: RunState) -> None:
         doc.p("FINN sub-steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in finn["sub_seconds"].items()) + ".")
     host = inv.get("host_before") or {}
     if host:
-        after = (inv.get("host_after") or {}).get("load_avg")
-        doc.p(f"Machine: {host.get('cpus')} CPUs ({host.get('machine')}); load average (1/5/15 min) "
-              f"{host.get('load_avg')} at the start of this run, {after} at its end; OMP_WAIT_POLICY "
-              f"{host.get('omp_wait_policy') or 'unset'}.")
+        doc.p(f"Machine: {host.get('cpus')} CPUs ({host.get('machine')}), OMP_WAIT_POLICY "
+              f"{host.get('omp_wait_policy') or 'unset'}. Runs of this folder (load average over 1/5/15 "
+              "minutes, before and after each: the machine may be shared, judge the times by it):")
+        runs = [[r.get("n"), r.get("started", ""), r.get("status", ""), f"{r.get('seconds', 0):.1f} s",
+                 ", ".join(r.get("ran", [])) or "none", (r.get("host_before") or {}).get("load_avg"),
+                 (r.get("host_after") or {}).get("load_avg")] for r in state.data["invocations"][-8:]]
+        doc.table(["run", "started", "status", "wall time", "stages run", "load before", "load after"], runs)
     if secs:
         doc.figure("stage_times", _stage_times_figure(names, secs), "Seconds per stage (as recorded)")
 

@@ -164,7 +164,8 @@ def match_text(row: dict[str, Any]) -> str:
     n, ties = row["samples"], row.get("ties", 0)
     text = f"{row.get('matching', row.get('identical', 0)):,}/{n:,} predictions"
     if ties:
-        return f"{text} match {row['must_match']} ({ties:,} exact ties of equal scores)"
+        plural = "s" if ties > 1 else ""
+        return f"{text} match {row['must_match']} ({ties:,} exact tie{plural} of equal scores)"
     return f"{text} identical to {row['must_match']}"
 
 
