@@ -465,6 +465,20 @@ def test_graph_view_serves_the_model_locally(flow):
         ff.graph_view("/nonexistent/model.onnx")
 
 
+def test_graph_view_in_a_container(flow, monkeypatch: pytest.MonkeyPatch):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("COURSE_NETRON_HOST", "0.0.0.0")
+    monkeypatch.setenv("COURSE_NETRON_PORT", str(port))
+    view = ff.graph_view(flow.stages["02_tidy"], "container_view")
+    assert view.url == f"http://localhost:{port}"
+    with urllib.request.urlopen(view.url, timeout=10) as resp:
+        assert resp.status == 200
+
+
 def test_builder_session_restores_streams_and_logging(build: Path):
     import logging
 

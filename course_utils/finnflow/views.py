@@ -113,8 +113,8 @@ class GraphView:
 def graph_view(model: ModelWrapper | str | Path, name: str = "model", height: int = 500) -> GraphView:
     """Serve ``model`` with Netron (offline, local) and return an embeddable view.
 
-    ``$COURSE_NETRON_HOST`` / ``$COURSE_NETRON_PORT`` choose the address (a fixed port for a container
-    that publishes it); by default a free local port.
+    ``$COURSE_NETRON_HOST`` / ``$COURSE_NETRON_PORT`` choose the address (in a container: ``0.0.0.0``
+    and a fixed port that the container publishes); by default localhost and a free port.
     """
     import netron
 
@@ -139,4 +139,5 @@ def graph_view(model: ModelWrapper | str | Path, name: str = "model", height: in
         addr = netron.serve(str(path), browse=False, address=(host, port))
     finally:
         logging.getLogger("netron").setLevel(level)
-    return GraphView(f"http://{addr[0]}:{addr[1]}", str(path), height)
+    shown = "localhost" if addr[0] in ("0.0.0.0", "") else addr[0]  # bound to all interfaces (a container)
+    return GraphView(f"http://{shown}:{addr[1]}", str(path), height)
