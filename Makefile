@@ -39,7 +39,7 @@ test-board:
 	cd tests/board && ../../$(BOARD)/python -m pytest -q -p no:cacheprovider .
 
 test-host:
-	$(HOST)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --nbval-lax tests solutions lectures
+	$(HOST)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax tests solutions lectures
 
 system-deps:
 	$(PYTHON) scripts/system_deps.py
