@@ -471,6 +471,7 @@ def write_deploy_package(
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a deploy package is copied to boards and shared
     try:
         (tmp / "accelerator.json").write_text(json.dumps(spec, indent=1) + "\n")
         model.save(str(tmp / "dataflow.onnx"))
