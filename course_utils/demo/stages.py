@@ -405,6 +405,12 @@ def run_stitched_ip(ctx: Context) -> Outcome:
     reason = _vivado_missing("FINN HLS synthesis, FIFO sizing and the stitched IP")
     if reason:
         return Outcome("skipped: no Vivado", skipped=reason)
+    with _xilinx_vivado_set():  # FINN's real simulator (finn.xsi) needs it already at import
+        return _stitched_ip(ctx)
+
+
+def _stitched_ip(ctx: Context) -> Outcome:
+    """FINN's builder steps after the estimates, up to ``step_create_stitched_ip``; checks its outputs."""
     from course_utils import finnflow as ff
 
     ff.setup()
@@ -419,7 +425,7 @@ def run_stitched_ip(ctx: Context) -> Outcome:
     build_cfg = bc.DataflowBuildConfig(output_dir=str(out), synth_clk_period_ns=1000.0 / ctx.cfg.clock_mhz,
                                        fpga_part=ctx.cfg.part, steps=steps, verbose=False,
                                        generate_outputs=outputs)
-    with ff.builder_session(), _xilinx_vivado_set():
+    with ff.builder_session():
         rc = build.build_dataflow_cfg(str(ctx.run_dir / LAB2_DIR / "08_folded.onnx"), build_cfg)
     if rc != 0:
         raise RuntimeError(f"FINN's builder failed (exit {rc}) in {out}:\n{ff.build_log_errors(out)}")
