@@ -19,27 +19,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from course_utils.demo.config import BOARD_ALIASES, DemoConfig
 
     d = DemoConfig()
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("--dataset", default=d.dataset, choices=("mnist", "fashion-mnist"),
-                        help="dataset to train and test on")
+                        help="dataset to train and test on (default: %(default)s)")
     parser.add_argument("--bits", default=d.tag, metavar="WxAy",
                         help="weight and activation bits of the network that goes to hardware (e.g. w4a4; "
-                             "below 4 bits FINN uses HLS layers, which need Vitis HLS to verify and deploy)")
-    parser.add_argument("--board", default=d.board, choices=BOARD_ALIASES, help="board preset (all xc7z020)")
+                             "below 4 bits FINN uses HLS layers, which need Vitis HLS to verify and deploy; "
+                             "default: %(default)s)")
+    parser.add_argument("--board", default=d.board, choices=BOARD_ALIASES,
+                        help="board preset, all xc7z020 (default: %(default)s)")
     parser.add_argument("--target-fps", type=float, default=d.target_fps,
-                        help="throughput the folding must reach (FINN estimate)")
+                        help="throughput the folding must reach, FINN estimate (default: %(default).0f)")
     parser.add_argument("--budget", type=float, default=d.budget,
-                        help="largest fraction of the board's LUT/BRAM/DSP the folding may use")
-    parser.add_argument("--clock-mhz", type=float, default=d.clock_mhz, help="accelerator clock (FCLK0)")
+                        help="largest fraction of the board's LUT/BRAM/DSP the folding may use "
+                             "(default: %(default)s)")
+    parser.add_argument("--clock-mhz", type=float, default=d.clock_mhz,
+                        help="accelerator clock FCLK0 in MHz (default: %(default)s)")
     parser.add_argument("--sweep", default=",".join(f"w{w}a{a}" for w, a in d.sweep), metavar="LIST",
-                        help="bit widths of the accuracy-vs-bits sweep, or 'none'")
+                        help="bit widths of the accuracy-vs-bits sweep, or 'none' (default: %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 epoch per network, 1,000 test images per stage, shortened sweep")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs of every training run (default: Lab 1's recipe; 1 with --quick)")
     parser.add_argument("--eval-samples", type=int, default=None,
                         help="test images checked at every stage (default: all; 1000 with --quick)")
-    parser.add_argument("--seed", type=int, default=d.seed, help="training seed")
+    parser.add_argument("--seed", type=int, default=d.seed, help="training seed (default: %(default)s)")
     parser.add_argument("--run", default=None, metavar="NAME",
                         help="run folder build/demo/NAME (default: <dataset>_<bits>[_quick])")
     parser.add_argument("--fresh", action="store_true", help="start over: empty the run folder first")
