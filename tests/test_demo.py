@@ -2,7 +2,9 @@
 
 The end-to-end tests run the real command (``python -m course_utils.cli demo --quick``) into a
 temporary build folder: real training, QONNX export, FINN flow, deploy package and the virtual
-board in the board environment. They share one run folder, in order (one xdist group).
+board in the board environment. They share one run folder and run in file order (``make test``
+distributes tests by file, ``--dist loadfile``; the xdist group keeps them together under
+``--dist loadgroup`` too).
 """
 from __future__ import annotations
 
