@@ -119,6 +119,16 @@ def test_failed_stage_reruns_and_corrupt_state_is_explained(tmp_path: Path) -> N
         RunState.load(tmp_path)
 
 
+def test_a_run_folder_in_use_is_refused(tmp_path: Path) -> None:
+    from course_utils.demo.state import run_lock
+
+    busy = r"in use by another `course demo` \(pid \d+"
+    with run_lock(tmp_path), pytest.raises(DemoError, match=busy), run_lock(tmp_path):
+        pass
+    with run_lock(tmp_path):  # released again
+        pass
+
+
 def test_downstream_follows_the_needs() -> None:
     assert downstream("float") == ["sweep"]
     after_qat = downstream("qat")
