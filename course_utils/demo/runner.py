@@ -179,27 +179,92 @@ def run_stage(ctx: Context, stage: Stage, inputs: dict[str, Any], invocation: in
     return rec
 
 
+def _run_stages(ctx: Context, display: Display, inv: dict[str, Any], forced: set[str],
+                outcome: RunOutcome, quiet: bool) -> None:
+    """Resume or run every stage in order; stop at the first failure (recorded in ``outcome``)."""
+    state = ctx.state
+    for i, stage in enumerate(STAGES, 1):
+        inputs = _normalise(stage.inputs(ctx))
+        reason = why_run(state, stage, inputs, forced)
+        if reason is None:
+            rec = state.record(stage.name)
+            inv["resumed"].append(stage.name)
+            outcome.resumed.append(stage.name)
+            display.stage(i, stage, "resumed", rec.get("seconds"),
+                          f"(from run {rec.get('invocation')}) {rec.get('summary', '')}")
+            continue
+        if not quiet:
+            display.stage(i, stage, "running", None, f"{stage.title} [{reason}]")
+        try:
+            rec = run_stage(ctx, stage, inputs, inv["n"])
+        except KeyboardInterrupt:
+            inv.update(status="interrupted", finished=now())
+            state.save()
+            raise
+        except Exception as err:  # noqa: BLE001 - reported with the stage named
+            rec = state.record(stage.name)
+            first = (str(err).strip().splitlines() or [""])[0]
+            display.stage(i, stage, "FAILED", rec.get("seconds"), f"{type(err).__name__}: {first}")
+            outcome.status, outcome.failed_stage = "failed", stage.name
+            outcome.error, outcome.log = f"{type(err).__name__}: {err}", ctx.run_dir / rec["log"]
+            return
+        inv["ran"].append(stage.name)
+        outcome.ran.append(stage.name)
+        display.stage(i, stage, rec["status"], rec["seconds"],
+                      rec.get("skip_reason") if rec["status"] == "skipped" else rec["summary"])
+    outcome.status = "complete"
+
+
+def _write_report(state: RunState, display: Display, outcome: RunOutcome) -> None:
+    """Write the report; a failure here fails the run (as stage 'report') with the traceback logged."""
+    from course_utils.demo import report
+
+    t0 = time.perf_counter()
+    label = f"[{display.n:2d}/{display.n}] {'report':<11}"
+    try:
+        outcome.report_md, outcome.report_html = report.write_report(state)
+    except Exception as err:  # noqa: BLE001 - the report failing is a failure of its own stage
+        log = state.run_dir / LOGS_DIR / "report.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(type(err), err, err.__traceback__)))
+        if outcome.status == "complete":
+            outcome.status, outcome.failed_stage, outcome.log = "failed", "report", log
+            outcome.error = f"{type(err).__name__}: {err}"
+        display.line(f"{label} {'FAILED':<8} {type(err).__name__}: {err} (traceback in {log})")
+        return
+    display.line(f"{label} {'done':<8} {time.perf_counter() - t0:7.1f} s  {outcome.report_html} "
+                 "(and report.md)")
+
+
+def _final_line(state: RunState, outcome: RunOutcome) -> str:
+    """The closing console message: the failed stage and what to do, or the totals and the report."""
+    if outcome.failed_stage:
+        return (f"course demo: stage '{outcome.failed_stage}' FAILED after {outcome.seconds:.1f} s: "
+                f"{outcome.error}\n  full log: {outcome.log}\n  artifacts kept in {outcome.run_dir}; fix the "
+                f"cause and run the same command again: it resumes at '{outcome.failed_stage}'.")
+    total = sum(float(state.record(s.name).get("seconds") or 0) for s in STAGES)
+    return (f"course demo: complete in {outcome.seconds:.1f} s (ran {len(outcome.ran)}, resumed "
+            f"{len(outcome.resumed)} stages; all stages as recorded: {total:.1f} s). "
+            f"Report: {outcome.report_html}")
+
+
 def run_demo(cfg: DemoConfig, *, run: str | None = None, fresh: bool = False, from_stage: str | None = None,
              quiet: bool = False, board_python: Path | None = None,
              stream: TextIO | None = None) -> RunOutcome:
     """Run (or resume) the demo for ``cfg`` in ``build/demo/<run>``; write the report; never raise on a
     stage failure (the outcome names it). Raises DemoError for unusable options or run folders."""
-    from course_utils.demo import report
     from course_utils.paths import build_dir
 
     cfg = cfg.validate()
-    forced = set()
-    if from_stage:
-        forced = {get_stage(from_stage).name, *downstream(from_stage)}
+    forced = {get_stage(from_stage).name, *downstream(from_stage)} if from_stage else set()
     run_dir = build_dir("demo", run or cfg.run_name)
     t_start = time.perf_counter()
     with run_lock(run_dir):
         _prepare_run_dir(run_dir, fresh)
         state = RunState.load(run_dir)
         state.data["config"] = cfg.to_dict()
-        invocation = len(state.data["invocations"]) + 1
-        inv: dict[str, Any] = {"n": invocation, "started": now(), "status": "running", "ran": [],
-                               "resumed": [], "host_before": _host_facts(), "argv": sys.argv[1:]}
+        inv: dict[str, Any] = {"n": len(state.data["invocations"]) + 1, "started": now(), "status": "running",
+                               "ran": [], "resumed": [], "host_before": _host_facts(), "argv": sys.argv[1:]}
         state.data["invocations"].append(inv)
         state.save()
         ctx = Context(cfg, run_dir, state, progress=not quiet and sys.stderr.isatty(),
@@ -209,67 +274,15 @@ def run_demo(cfg: DemoConfig, *, run: str | None = None, fresh: bool = False, fr
         display.line(f"  run folder {run_dir}" + (" (started over)" if fresh else ""))
         outcome = RunOutcome(run_dir, "running")
         try:
-            for i, stage in enumerate(STAGES, 1):
-                inputs = _normalise(stage.inputs(ctx))
-                reason = why_run(state, stage, inputs, forced)
-                if reason is None:
-                    rec = state.record(stage.name)
-                    inv["resumed"].append(stage.name)
-                    outcome.resumed.append(stage.name)
-                    display.stage(i, stage, "resumed", rec.get("seconds"),
-                                  f"(from run {rec.get('invocation')}) {rec.get('summary', '')}")
-                    continue
-                if not quiet:
-                    display.stage(i, stage, "running", None, f"{stage.title} [{reason}]")
-                try:
-                    rec = run_stage(ctx, stage, inputs, invocation)
-                except KeyboardInterrupt:
-                    inv.update(status="interrupted", finished=now())
-                    state.save()
-                    raise
-                except Exception as err:  # noqa: BLE001 - reported with the stage named
-                    rec = state.record(stage.name)
-                    first = (str(err).strip().splitlines() or [""])[0]
-                    display.stage(i, stage, "FAILED", rec.get("seconds"), f"{type(err).__name__}: {first}")
-                    outcome.status, outcome.failed_stage = "failed", stage.name
-                    outcome.error, outcome.log = f"{type(err).__name__}: {err}", run_dir / rec["log"]
-                    break
-                inv["ran"].append(stage.name)
-                outcome.ran.append(stage.name)
-                display.stage(i, stage, rec["status"], rec["seconds"],
-                              rec.get("skip_reason") if rec["status"] == "skipped" else rec["summary"])
-            else:
-                outcome.status = "complete"
+            _run_stages(ctx, display, inv, forced, outcome, quiet)
             inv.update(status=outcome.status, finished=now(), failed_stage=outcome.failed_stage,
                        seconds=round(time.perf_counter() - t_start, 3), host_after=_host_facts())
             state.save()
-            t0 = time.perf_counter()
-            try:
-                outcome.report_md, outcome.report_html = report.write_report(state)
-            except Exception as err:  # noqa: BLE001 - the report failing is a failure of its own stage
-                log = run_dir / LOGS_DIR / "report.log"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_text("".join(traceback.format_exception(type(err), err, err.__traceback__)))
-                if outcome.status == "complete":
-                    outcome.status, outcome.failed_stage, outcome.log = "failed", "report", log
-                    outcome.error = f"{type(err).__name__}: {err}"
-                display.line(f"[{len(STAGES) + 1:2d}/{display.n}] report      FAILED   {type(err).__name__}: "
-                             f"{err} (traceback in {log})")
-            else:
-                display.line(f"[{len(STAGES) + 1:2d}/{display.n}] {'report':<11} {'done':<8} "
-                             f"{time.perf_counter() - t0:7.1f} s  {outcome.report_html} (and report.md)")
+            _write_report(state, display, outcome)
         finally:
             display.close()
         outcome.seconds = time.perf_counter() - t_start
         inv["seconds"] = round(outcome.seconds, 3)
         state.save()
-    if outcome.failed_stage:
-        display.line(f"course demo: stage '{outcome.failed_stage}' FAILED after {outcome.seconds:.1f} s: "
-                     f"{outcome.error}\n  full log: {outcome.log}\n  artifacts kept in {run_dir}; fix the "
-                     f"cause and run the same command again: it resumes at '{outcome.failed_stage}'.")
-    else:
-        total = sum(float(state.record(s.name).get("seconds") or 0) for s in STAGES)
-        display.line(f"course demo: complete in {outcome.seconds:.1f} s (ran {len(outcome.ran)}, resumed "
-                     f"{len(outcome.resumed)} stages; all stages as recorded: {total:.1f} s). "
-                     f"Report: {outcome.report_html}")
+    display.line(_final_line(state, outcome))
     return outcome
