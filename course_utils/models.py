@@ -139,9 +139,9 @@ def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(checkpoint(net, info), tmp)
+        with os.fdopen(fd, "wb") as f:  # a file object: the archive's inner name does not depend on tmp
+            torch.save(checkpoint(net, info), f)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; shared build folders must stay readable
         os.replace(tmp, path)
     finally:

@@ -115,6 +115,9 @@ def test_checkpoints_round_trip(tmp_path):
     assert isinstance(fback, FloatMLP) and fback.hidden == (16, 8)
     with torch.no_grad():
         assert torch.equal(fback(x), net(x))
+    again = models.save_checkpoint(qnn, tmp_path / "again.pt", {"seed": 2})
+    assert again.read_bytes() == path.read_bytes()          # byte-reproducible (sha256 in meta.json)
+    again.unlink()
     with pytest.raises(FileNotFoundError, match="pretrained"):
         models.load_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
