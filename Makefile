@@ -9,6 +9,8 @@ BOARD  := .venv/board/bin
 # Tests and CI read the datasets from a local mirror (no network): ../shared/data when present.
 export COURSE_DATA_MIRROR ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data),)
 PYTEST_WORKERS ?= 2
+# PyTorch's OpenMP threads spin while idle; on a busy 2-core machine that slows training 5-30x.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help setup lab test lint check-labs test-board test-host system-deps labs lock demo bench release clean distclean
 

@@ -16,4 +16,5 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["COURSE_DATA_MIRROR"] = str(shared)
     os.environ.setdefault("COURSE_DATA_URLS", "http://127.0.0.1:9/")  # never the internet in tests
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin (2 cores)
     os.environ.setdefault("PYTHONHASHSEED", "0")

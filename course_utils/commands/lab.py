@@ -44,4 +44,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  Open: http://127.0.0.1:{args.port}/lab/tree/README.md?token={token}")
     print("  (if the port was taken, Jupyter picks the next one: use the URL it prints below)")
     print("  Lab 3 notebooks use the kernel 'PYNQ virtual board (Zynq-7020)'. Stop with Ctrl-C.")
-    return subprocess.call(cmd, cwd=root)
+    env = dict(os.environ)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle torch threads must not spin on small machines
+    return subprocess.call(cmd, cwd=root, env=env)
