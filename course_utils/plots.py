@@ -143,20 +143,20 @@ def accuracy_vs_bits(results: Mapping[str, Mapping[Any, float]], float_accuracy:
     if not results:
         raise ValueError("no results to plot: pass {series name: {bits: accuracy}}.")
     fig, ax = _figure(size=(6.5, 4.0))
-    labels: dict[float, str] = {}
-    for name, series in results.items():
+    keys = {_bits_key(k) for series in results.values() for k in series}
+    position = {key: i for i, key in enumerate(sorted(keys))}   # evenly spaced, in bit order
+    for n, (name, series) in enumerate(results.items()):
         keyed = sorted((_bits_key(k), float(v)) for k, v in series.items())
-        xs = [k[0] for k, _ in keyed]
-        labels.update({k[0]: k[1] for k, _ in keyed})
+        xs = [position[k] for k, _ in keyed]
         ys = [100 * v for _, v in keyed]
         ax.plot(xs, ys, marker="o", label=name)
         for x, y in zip(xs, ys):
-            ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
-                        fontsize=8)
+            ax.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6 if n % 2 == 0 else -13),
+                        ha="center", fontsize=8)
     if float_accuracy is not None:
         ax.axhline(100 * float_accuracy, color="gray", linestyle="--",
                    label=f"float {100 * float_accuracy:.2f}%")
-    ax.set_xticks(sorted(labels), [labels[k] for k in sorted(labels)])
+    ax.set_xticks(list(position.values()), [key[1] for key in position])
     ax.set_xlabel("bit width")
     ax.set_ylabel("test accuracy (%)")
     if ylim:

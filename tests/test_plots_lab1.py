@@ -60,8 +60,10 @@ def test_accuracy_vs_bits_orders_mixed_keys_and_marks_float():
     qat = ax.get_lines()[0]
     assert list(qat.get_ydata()) == pytest.approx([95.0, 96.9, 97.8])
     assert "float 98.00%" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert list(qat.get_xdata()) == [0, 1, 2] and list(ax.get_lines()[1].get_xdata()) == [1, 3]
     fig = plots.accuracy_vs_bits({"PTQ": {8: 0.97, 2: 0.1, 4: 0.96}})
-    assert list(fig.axes[0].get_lines()[0].get_xdata()) == [2.0, 4.0, 8.0]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["2", "4", "8"]
+    assert list(fig.axes[0].get_lines()[0].get_ydata()) == pytest.approx([10.0, 96.0, 97.0])
 
 
 def test_confusion_matrix_and_curves():
