@@ -16,6 +16,8 @@ Environment variables:
                    local wheel (default: https://download.pytorch.org/whl/cpu).
   TORCH_WHEEL      path of a torch wheel file to install instead of any index.
   HOST_PYTHON / BOARD_PYTHON   interpreters to use for the two environments.
+  COURSE_KERNEL_PREFIX  the environment whose Jupyter sees the board kernel (default .venv/host;
+                   e.g. $CONDA_PREFIX for conda users).
 """
 from __future__ import annotations
 
@@ -108,7 +110,7 @@ def fresh_venv(path: Path, python: str) -> Path:
     """(Re)create a venv, upgrade pip; return its interpreter."""
     if path.exists():
         shutil.rmtree(path)
-    run([python, "-m", "venv", str(path)], f"create {path.relative_to(ROOT)}")
+    run([python, "-m", "venv", str(path)], f"create {path.name} venv at {path}")
     py = path / "bin" / "python"
     run([str(py), "-m", "pip", "install", "-q", "pip==26.3"], "upgrade pip")
     return py
@@ -169,7 +171,8 @@ def setup_board(force: bool) -> None:
     host = VENVS / "host"
     lock = ROOT / "requirements" / "board.lock"
     stamp = stamp_of(lock, ROOT / "pyproject.toml", Path(__file__))
-    kernel_json = host / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
+    prefix = Path(os.environ["COURSE_KERNEL_PREFIX"]) if os.environ.get("COURSE_KERNEL_PREFIX") else host
+    kernel_json = prefix / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
     if not force and (venv / ".kit-stamp").is_file() and (venv / ".kit-stamp").read_text() == stamp \
             and (venv / "bin" / "python").exists() and kernel_json.exists():
         say("board environment is up to date (.venv/board)")
@@ -182,9 +185,12 @@ def setup_board(force: bool) -> None:
     run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(ROOT)],
         "install course_utils (editable, board part)")
     (site_packages(py) / "zz_course_virtual_board.pth").write_text(PTH_LINE)
-    if not (host / "bin" / "python").exists():
-        raise SetupError("the host environment is missing: run `python3 scripts/bootstrap.py host` first")
-    run([str(py), "-m", "ipykernel", "install", "--prefix", str(host), "--name", KERNEL_NAME,
+    prefix = Path(os.environ["COURSE_KERNEL_PREFIX"]) if os.environ.get("COURSE_KERNEL_PREFIX") else host
+    if not prefix.is_dir():
+        raise SetupError(f"no environment at {prefix} to register the board kernel in: run "
+                         "`python3 scripts/bootstrap.py host` first (or set COURSE_KERNEL_PREFIX, e.g. to "
+                         "$CONDA_PREFIX)")
+    run([str(py), "-m", "ipykernel", "install", "--prefix", str(prefix), "--name", KERNEL_NAME,
          "--display-name", KERNEL_DISPLAY, "--env", "PYNQ_VIRTUAL_BOARD", VIRTUAL_BOARD],
         "register the virtual-board Jupyter kernel")
     run([str(py), "-c", "import numpy, pynq, course_utils.board"], "import check (board)")

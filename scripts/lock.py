@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Re-resolve requirements/{host,board}.lock from requirements/{host,board}.in.
+"""Re-resolve requirements/{host,board}.lock from requirements/{host,board}.in (`lock.py [host] [board]`).
 
 Builds throw-away environments by the verified recipe (CPU torch first; finn-plus and brevitas
 without dependencies; then the rest), freezes them, and writes the lock files. Review the diff.
@@ -47,11 +47,14 @@ def lock(env: str, python: str) -> None:
     print(f"wrote requirements/{env}.lock ({len(frozen)} packages)")
 
 
-def main() -> int:
-    lock("host", bootstrap.find_python("HOST_PYTHON", ["python3.11", "python3.12"], (3, 11), (3, 13)))
-    lock("board", bootstrap.find_python("BOARD_PYTHON", ["python3.10", "python3.11"], (3, 10), (3, 13)))
+def main(argv: list[str]) -> int:
+    which = argv or ["host", "board"]
+    if "host" in which:
+        lock("host", bootstrap.find_python("HOST_PYTHON", ["python3.11", "python3.12"], (3, 11), (3, 13)))
+    if "board" in which:
+        lock("board", bootstrap.find_python("BOARD_PYTHON", ["python3.10", "python3.11"], (3, 10), (3, 13)))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
