@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import struct
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +32,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from course_utils import __version__
+from course_utils.fileio import atomic_file, sha256_file, write_bytes_atomic
 from course_utils.paths import data_dir as _default_data_dir
 
 SPLITS = ("train", "test")
@@ -41,7 +41,6 @@ DEFAULT_TIMEOUT = 30.0
 STAMP_NAME = ".verified.json"
 _CHUNK = 1 << 20
 _STALE_TMP_SECONDS = 3600.0
-_FILE_MODE = 0o644  # mkstemp makes 0600; a shared class data folder must be readable
 _USER_AGENT = f"course-utils/{__version__} (course kit 'Neural Networks: From Python to FPGA')"
 
 
@@ -190,7 +189,7 @@ def _read_stamps(folder: Path) -> dict[str, Any]:
 def _write_stamps(folder: Path, stamps: dict[str, Any]) -> None:
     """Save the verification record atomically (silently skipped on a read-only cache)."""
     with contextlib.suppress(OSError):
-        _atomic_write_bytes(folder / STAMP_NAME, json.dumps(stamps, indent=1, sort_keys=True).encode())
+        write_bytes_atomic(folder / STAMP_NAME, json.dumps(stamps, indent=1, sort_keys=True).encode())
 
 
 def _stamp_ok(path: Path, f: DataFile, stamps: dict[str, Any]) -> bool:
@@ -206,28 +205,6 @@ def _stamp_ok(path: Path, f: DataFile, stamps: dict[str, Any]) -> bool:
 def _stamp(path: Path, f: DataFile, stamps: dict[str, Any]) -> None:
     """Record that ``path`` was verified as ``f`` (in memory; saved by ``_write_stamps``)."""
     stamps[f.name] = {"sha256": f.sha256, "stat": _stat_key(path)}
-
-
-def _atomic_write_bytes(target: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temp file beside ``target`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_cached(path: Path, f: DataFile, stamps: dict[str, Any], full: bool) -> str | None:
@@ -347,13 +324,11 @@ def _open_source(src: _Source, timeout: float) -> tuple[BinaryIO, int | None]:
 
 def _install(src: _Source, f: DataFile, target: Path, timeout: float, progress: bool) -> None:
     """Copy ``src`` (decompressing .gz) to ``target`` via a temp file; keep it only if verified."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{f.name}.", suffix=".tmp")
-    out = os.fdopen(fd, "wb")
     bar: Any = _NullBar()
     try:
         raw, total = _open_source(src, timeout)
         bar = _bar(total, f"{target.parent.name}/{f.gz if src.gzipped else f.name}", progress)
-        with raw, out:
+        with raw, atomic_file(target) as out:  # renamed into place only if nothing below raised
             counted = _Counting(raw, bar)
             stream = gzip.GzipFile(fileobj=counted, mode="rb") if src.gzipped else counted
             h, n = hashlib.sha256(), 0
@@ -363,13 +338,11 @@ def _install(src: _Source, f: DataFile, target: Path, timeout: float, progress: 
                     raise _SourceFailed(f"more than the expected {f.size:,} bytes (wrong file)")
                 h.update(chunk)
                 out.write(chunk)
-        if n != f.size:
-            raise _SourceFailed(f"{n:,} bytes after decompression, expected {f.size:,} (truncated)")
-        if h.hexdigest() != f.sha256:
-            raise _SourceFailed(f"sha256 {h.hexdigest()[:16]}... does not match the expected "
-                                f"{f.sha256[:16]}... (corrupt or wrong file)")
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
+            if n != f.size:
+                raise _SourceFailed(f"{n:,} bytes after decompression, expected {f.size:,} (truncated)")
+            if h.hexdigest() != f.sha256:
+                raise _SourceFailed(f"sha256 {h.hexdigest()[:16]}... does not match the expected "
+                                    f"{f.sha256[:16]}... (corrupt or wrong file)")
     except TimeoutError:
         raise _Unreachable(f"timed out after {timeout:g} s without data") from None
     except EOFError:
@@ -379,10 +352,7 @@ def _install(src: _Source, f: DataFile, target: Path, timeout: float, progress: 
     except (OSError, http.client.HTTPException) as err:
         raise _SourceFailed(f"read failed: {type(err).__name__}: {err}") from None
     finally:
-        out.close()
         bar.close()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _remove_stale_tmp(folder: Path) -> None:

@@ -9,7 +9,6 @@ printed note) when ``build/lab1/`` is missing, incomplete or inconsistent. Lab 2
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from course_utils.fileio import atomic_file, sha256_file, write_text_atomic
 from course_utils.paths import build_dir, pretrained_dir
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ FLOAT_FILE = "float_mlp.pt"
 DEFAULT_WEIGHTS_FILE = "qnn_w4a4.pt"
 GOLDEN_SIZE = 64
 INPUT_SHAPE = (1, 784)
-_FILE_MODE = 0o644  # mkstemp makes 0600; a class server's shared build folder must stay readable
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "brevitas")
 
 
@@ -51,33 +50,12 @@ def weights_file(qnn: nn.Module) -> str:
 
 # --------------------------------------------------------------------------- small file helpers
 
-def sha256(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temp file in the same folder + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+sha256 = sha256_file  # the name Lab 1's code and tests use
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
-    return _atomic_text(Path(path), json.dumps(obj, indent=1, sort_keys=False) + "\n")
+    return write_text_atomic(Path(path), json.dumps(obj, indent=1, sort_keys=False) + "\n")
 
 
 def tool_versions() -> dict[str, str]:
@@ -223,15 +201,8 @@ def save_golden(golden: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     """Write a golden batch as ``.npz`` atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **golden)
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path) as f:
+        np.savez(f, **golden)
     return path
 
 

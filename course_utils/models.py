@@ -10,13 +10,14 @@ Vocabulary: a PyTorch/Brevitas network is ``net`` (float) or ``qnn`` (quantized)
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from course_utils.fileio import atomic_file
 
 INPUT_SCALE = 1.0 / 255.0
 
@@ -137,16 +138,8 @@ def checkpoint(net: nn.Module, info: dict[str, Any] | None = None) -> dict[str, 
 def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any] | None = None) -> Path:
     """Save ``checkpoint(net, info)`` to ``path`` atomically (temp file + rename); return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:  # a file object: the archive's inner name does not depend on tmp
-            torch.save(checkpoint(net, info), f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; shared build folders must stay readable
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_file(path) as f:  # a file object: the archive's inner name does not depend on the temp name
+        torch.save(checkpoint(net, info), f)
     return path
 
 

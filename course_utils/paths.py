@@ -13,7 +13,9 @@ _MARKERS = ("pyproject.toml", "course_utils")
 
 
 def _looks_like_kit(path: Path) -> bool:
-    return all((path / m).exists() for m in _MARKERS) and (path / "solutions").is_dir()
+    """The kit's checkout (solutions/) or a student bundle made by `course release` (labs/, no solutions)."""
+    return all((path / m).exists() for m in _MARKERS) and any(
+        (path / d).is_dir() for d in ("solutions", "labs"))
 
 
 def kit_root() -> Path:

@@ -42,6 +42,7 @@ import nbformat
 
 from course_utils.authoring import grading_notebook as gnb
 from course_utils.authoring.grading_config import LabConfig, Limits, load_config
+from course_utils.fileio import write_text_atomic
 
 GRADER_VERSION = "1"
 SANDBOX_PATH = Path(__file__).with_name("sandbox.py")
@@ -79,15 +80,7 @@ class Options:
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temp file and a rename (never half-written)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_text_atomic(path, text)
 
 
 def safe_name(student: str) -> str:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.fileio import write_text_atomic
+
 EXERCISE_RE = re.compile(r"^\s*#\s*Exercise\s+(\d+\.\d+[a-z]?)\s*:\s*(.+?)\s*$")
 BEGIN_RE = re.compile(r"^(\s*)#\s*BEGIN SOLUTION\b")
 END_RE = re.compile(r"^\s*#\s*END SOLUTION\b")
@@ -187,10 +189,7 @@ def write_notebook(nb: nbformat.NotebookNode, path: Path) -> bool:
     text = nbformat.writes(nb, version=4) + "\n"
     if path.exists() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".ipynb.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, text)
     return True
 
 

@@ -7,11 +7,12 @@ geometry as ``#define``s that ``baremetal/finn_io.c`` uses to unpack the results
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from course_utils.fileio import write_text_atomic
 
 from .package import DeployPackage
 
@@ -118,14 +119,4 @@ def write_samples_header(path: str | os.PathLike, pkg: DeployPackage, x: Any, la
                       y_int: Any = None) -> Path:
     """Write :func:`samples_header` to ``path`` atomically; return the path."""
     text = samples_header(pkg, x, labels, y_int)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(path, text, encoding="ascii")
