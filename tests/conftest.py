@@ -1,12 +1,15 @@
 """Shared test set-up: offline data, no network."""
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# tests/board/ runs in the board environment (make test-board: no torch there), never in the host run
+collect_ignore = ["board"] if importlib.util.find_spec("torch") else []
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -237,7 +238,7 @@ def test_bitstream_without_hwh_and_foreign_folders(flow, tmp_path: Path) -> None
 def test_models_the_executor_cannot_run_are_refused(flow, tmp_path: Path) -> None:
     from qonnx.core.modelwrapper import ModelWrapper
 
-    model = ModelWrapper(flow[0].model)
+    model = ModelWrapper(copy.deepcopy(flow[0].model))  # the shared, cached model must stay intact
     model.graph.node[1].op_type = "ConvolutionInputGenerator_rtl"
     with pytest.raises(DeployError, match="not supported by the kit's numpy executor"):
         deploy.describe_layers(model)
