@@ -21,3 +21,25 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads must not spin (2 cores)
     os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+# ----------------------------------------------------------------------------- FINN-flow fixtures
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory):
+    """A private build folder for the whole module (COURSE_BUILD_DIR), FINN set up in it."""
+    from course_utils import finnflow as ff
+
+    folder = tmp_path_factory.mktemp("build")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_BUILD_DIR", str(folder))
+        ff.setup()
+        yield folder
+    ff.setup()
+
+
+@pytest.fixture(scope="module")
+def golden():
+    """The shipped Lab 1 golden batch (``finnflow.Golden``)."""
+    from course_utils import finnflow as ff
+
+    return ff.Golden.load(ROOT / "pretrained" / "lab1" / "golden.npz")

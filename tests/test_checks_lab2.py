@@ -23,11 +23,6 @@ def flow(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def golden() -> ff.Golden:
-    return ff.Golden.load(LAB1 / "golden.npz")
-
-
-@pytest.fixture(scope="module")
 def converted(flow):
     """The FINN-ONNX model before the input annotation (as notebook 01 has it)."""
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN

@@ -18,22 +18,6 @@ LAB1 = pretrained_dir("lab1")
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory):
-    """A private build folder for the whole module (COURSE_BUILD_DIR), FINN set up in it."""
-    folder = tmp_path_factory.mktemp("build")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COURSE_BUILD_DIR", str(folder))
-        ff.setup()
-        yield folder
-    ff.setup()
-
-
-@pytest.fixture(scope="module")
-def golden() -> ff.Golden:
-    return ff.Golden.load(LAB1 / "golden.npz")
-
-
-@pytest.fixture(scope="module")
 def flow(build: Path, golden: ff.Golden):
     """The whole flow on the shipped Lab 1 model, checkpoints in build/lab2."""
     return ff.run_flow(LAB1 / "model_qonnx.onnx", out_dir=build / "lab2", golden=golden)

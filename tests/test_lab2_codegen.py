@@ -14,21 +14,6 @@ LAB1 = pretrained_dir("lab1")
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("build")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COURSE_BUILD_DIR", str(folder))
-        ff.setup()
-        yield folder
-    ff.setup()
-
-
-@pytest.fixture(scope="module")
-def golden() -> ff.Golden:
-    return ff.Golden.load(LAB1 / "golden.npz")
-
-
-@pytest.fixture(scope="module")
 def flow(build: Path, golden: ff.Golden):
     return ff.run_flow(LAB1 / "model_qonnx.onnx", golden=golden, codegen=True)
 
