@@ -55,7 +55,10 @@ def find_vivado() -> Tool:
 def find_vitis_hls() -> Tool:
     """Vitis HLS (``vitis_hls``), from ``$XILINX_HLS/bin``/``$VITIS_HLS`` or the PATH."""
     tool = _find("vitis_hls", "XILINX_HLS")
-    return tool if tool.found else _find("vitis_hls", "VITIS_HLS")
+    if tool.found:
+        return tool
+    other = _find("vitis_hls", "VITIS_HLS")
+    return other if other.found else Tool("vitis_hls", None, "not on PATH and $XILINX_HLS/$VITIS_HLS unset")
 
 
 def vivado_available() -> bool:
