@@ -125,29 +125,16 @@ def test_label_select_takes_the_largest_lowest_index_first() -> None:
     assert layer.run(np.array([[1, 5, 5, 0], [-3, -2, -1, -1]])).tolist() == [[1, 2], [2, 3]]
 
 
+def _fc0(mw: int = 3, mh: int = 2) -> dict:
+    """A one-layer description: MVAU fc0, UINT8 in, INT4 weights, INT8 out."""
+    layer = {"name": "fc0", "op": "MVAU", "MW": mw, "MH": mh, "input_dt": "UINT8", "weight_dt": "INT4",
+             "output_dt": "INT8", "weights": "fc0.W"}
+    return _desc([layer], "UINT8", "INT8", mw, mh)
+
+
 def test_errors_name_the_layer() -> None:
     w = np.full((3, 2), 7)
-    model = AcceleratorModel.from_description(
-        _desc(
-            [
-                {
-                    "name": "fc0",
-                    "op": "MVAU",
-                    "MW": 3,
-                    "MH": 2,
-                    "input_dt": "UINT8",
-                    "weight_dt": "INT4",
-                    "output_dt": "INT8",
-                    "weights": "fc0.W",
-                }
-            ],
-            "UINT8",
-            "INT8",
-            3,
-            2,
-        ),
-        {"fc0.W": w},
-    )
+    model = AcceleratorModel.from_description(_fc0(), {"fc0.W": w})
     assert model.run(np.array([[1, 2, 3]])).tolist() == [[42, 42]]
     with pytest.raises(ValueError, match=r"layer fc0 \(MVAU\) output: values span \[5355, 5355\].*INT8"):
         model.run(np.array([[255, 255, 255]]))  # the accumulator type is too small: hardware would wrap
@@ -158,49 +145,9 @@ def test_errors_name_the_layer() -> None:
     with pytest.raises(ValueError, match="expected inputs of 3 values per sample"):
         model.run(np.zeros((2, 4), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"weights have shape \(3, 2\), expected \(MW, MH\) = \(2, 3\)"):
-        AcceleratorModel.from_description(
-            _desc(
-                [
-                    {
-                        "name": "fc0",
-                        "op": "MVAU",
-                        "MW": 2,
-                        "MH": 3,
-                        "input_dt": "UINT8",
-                        "weight_dt": "INT4",
-                        "output_dt": "INT8",
-                        "weights": "fc0.W",
-                    }
-                ],
-                "UINT8",
-                "INT8",
-                2,
-                3,
-            ),
-            {"fc0.W": w},
-        )
+        AcceleratorModel.from_description(_fc0(mw=2, mh=3), {"fc0.W": w})
     with pytest.raises(ValueError, match="array 'fc0.W' missing from dataflow.npz"):
-        AcceleratorModel.from_description(
-            _desc(
-                [
-                    {
-                        "name": "fc0",
-                        "op": "MVAU",
-                        "MW": 3,
-                        "MH": 2,
-                        "input_dt": "UINT8",
-                        "weight_dt": "INT4",
-                        "output_dt": "INT8",
-                        "weights": "fc0.W",
-                    }
-                ],
-                "UINT8",
-                "INT8",
-                3,
-                2,
-            ),
-            {},
-        )
+        AcceleratorModel.from_description(_fc0(), {})
     with pytest.raises(ValueError, match="op 'ConvolutionInputGenerator' is not supported"):
         AcceleratorModel.from_description(
             _desc([{"name": "c", "op": "ConvolutionInputGenerator"}], "UINT8", "UINT8", 1, 1), {}
