@@ -245,18 +245,25 @@ class NotebookPage:
         outputs = cell.locator(".jp-OutputArea-output")
         return "\n".join(outputs.nth(i).inner_text() for i in range(outputs.count()))
 
-    def save(self, path: Path | None = None, timeout: float = 60) -> list[dict]:
+    def save(self, path: Path | None = None, timeout: float = 240) -> list[dict]:
         """Save with Ctrl+S and return the cells the server then reads back (contents API).
 
         Never reads the file while Jupyter may still be writing it: the server's own view is polled until its
-        modification time changed and it holds the run (an execution count)."""
+        modification time changed and it holds the run (an execution count). On a loaded machine a key press
+        can be lost while the page is busy, so Ctrl+S is pressed again (saving twice is harmless) every
+        ``resave`` seconds until the server has the run."""
         before = contents_cells(self.server, self.notebook)
-        self.page.keyboard.press("Control+s")
+        resave = 20.0
+        pressed = [0.0]
 
         def saved() -> list[dict] | None:
             now = contents_cells(self.server, self.notebook)
             if now and (before is None or now[0] != before[0]) and any(c["execution_count"] for c in now[1]):
                 return now[1]
+            if time.monotonic() - pressed[0] >= resave:
+                self.page.keyboard.press("Escape")  # command mode, focus stays in the notebook
+                self.page.keyboard.press("Control+s")
+                pressed[0] = time.monotonic()
             return None
         return wait_for(f"{self.notebook} saved (server's contents API)", saved, timeout, 0.5)
 
