@@ -59,6 +59,9 @@ def layer_estimates(model: ModelWrapper, fpgapart: str = FPGA_PART) -> list[dict
     """
     from qonnx.custom_op.registry import getCustomOp
 
+    from course_utils.finnflow.folding import check_folding
+
+    check_folding(model)  # FINN estimates an illegal folding (PE=7 on 64 outputs) without complaint
     rows = []
     for node in _hw_nodes(model):
         inst = getCustomOp(node)
