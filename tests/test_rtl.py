@@ -65,7 +65,7 @@ def test_stitched_rtl_is_bit_exact_on_the_golden_batch_at_finns_cycles(model, go
 
 def test_cache_is_reused_and_keyed_by_hdl_not_data(model, stitched, tmp_path):
     from course_utils import rtl
-    from course_utils.rtl.build import content_key
+    from course_utils.rtl.verilate import content_key
 
     again = rtl.build(model, FOLDER / "stitched", quiet=True)
     assert again.key == stitched.key and again.build_seconds == 0.0

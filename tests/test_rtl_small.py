@@ -91,7 +91,7 @@ def test_hls_layers_are_refused_naming_the_layer(deploy_model):
 
 def test_verilator_missing_or_failing_says_what_to_do(deploy_model, tmp_path, monkeypatch):
     from course_utils import rtl, tools
-    from course_utils.rtl.build import compile_design
+    from course_utils.rtl.verilate import compile_design
 
     hdl = tmp_path / "hdl"
     hdl.mkdir()

@@ -6,7 +6,7 @@
 * ``stitch``: FINN's own InsertDWC / InsertFIFO / SpecializeLayers / PrepareIP, ``check_all_rtl``;
 * ``patches``: the named source fixes FINN's RTL needs for Verilator (applied to copies);
 * ``top``: the generated top-level module (graph order + TLAST packetizer) and C++ harness;
-* ``build``: Verilator compile, cached by a content hash;
+* ``verilate``: Verilator compile, cached by a content hash;
 * ``verify``: the ``rtlsim`` verification level (node by node and stitched) and cycle checks.
 """
 from __future__ import annotations
@@ -19,10 +19,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("stitch_model", "check_all_rtl", "NodeInfo"), "stitch"),
     **dict.fromkeys(("RTLError", "HLSLayerError", "VerilatorError", "StallError"), "errors"),
     **dict.fromkeys(("PATCHES", "apply_patches"), "patches"),
-    **dict.fromkeys(("verilator_version", "compile_design"), "build_lib"),
-    **dict.fromkeys(("verify_rtl", "verify_nodes", "cycle_report", "CYCLE_TOLERANCE"), "verify"),
+    **dict.fromkeys(("verilator_version", "compile_design"), "verilate"),
+    **dict.fromkeys(("execute_rtl", "verify_nodes", "cycle_report", "first_layer_difference",
+                     "CYCLE_TOLERANCE"), "verify"),
 }
-_MODULES = {"build_lib": "build"}
 __all__ = sorted(_EXPORTS)
 
 
@@ -30,7 +30,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'course_utils.rtl' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_MODULES.get(module, module)}"), name)
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
 
 
 def __dir__() -> list[str]:

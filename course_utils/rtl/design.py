@@ -21,10 +21,10 @@ import numpy as np
 
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 from course_utils.rtl import top as gen
-from course_utils.rtl.build import compile_design
 from course_utils.rtl.errors import RTLError, StallError
 from course_utils.rtl.patches import apply_patches
 from course_utils.rtl.stitch import NodeInfo, collect_sources, read_nodes, stitch_model, write_nodes
+from course_utils.rtl.verilate import compile_design
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -265,7 +265,7 @@ def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "st
     if kind not in ("stitched", "nodes"):
         raise ValueError(f"kind must be 'stitched' or 'nodes', not {kind!r}.")
     folder = Path(folder) if folder is not None else default_folder(kind)
-    from course_utils.rtl.build import verilator_version
+    from course_utils.rtl.verilate import verilator_version
 
     verilator_version()  # fail early, with what to do, when Verilator is missing
     stitched = stitch_model(model, fpgapart, clock_mhz, fifo_depth)
