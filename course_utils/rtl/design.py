@@ -37,6 +37,17 @@ def default_folder(kind: str = "stitched") -> Path:
     return build_dir("rtl") / kind
 
 
+def default_cache() -> Path:
+    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else ``build/rtl/cache``."""
+    from course_utils.paths import build_dir
+
+    return Path(os.environ.get("COURSE_RTL_CACHE") or build_dir("rtl") / "cache")
+
+
+TRACE = ("in_tvalid", "in_tready", "out_tvalid", "out_tready", "out_tlast", "in_tdata", "out_tdata")
+"""Columns of ``RunResult.trace`` (tdata: the low 32 bits of the word)."""
+
+
 @dataclass
 class RunResult:
     """Outputs and cycle counts of one batch through a simulated design."""
@@ -53,6 +64,8 @@ class RunResult:
     tlast_ok: bool | None = None
     taps: dict[str, np.ndarray] = field(default_factory=dict)
     tap_counts: dict[str, int] = field(default_factory=dict)
+    trace: np.ndarray | None = None
+    """With ``run(trace=n)``: one row per cycle of the first n cycles after reset, columns ``TRACE``."""
 
     @property
     def done_cycles(self) -> np.ndarray:
@@ -125,7 +138,7 @@ class Design:
             f = dll.rtlsim_run
             i64, p = ctypes.c_int64, ctypes.c_void_p
             f.argtypes = [ctypes.c_int, p, i64, ctypes.c_int, i64, p, i64, ctypes.c_int, p, i64, i64, i64, p,
-                          p,                          p, i64, p, p]
+                          p, p, i64, p, p, p, i64]
             f.restype = ctypes.c_int
             self._dll = dll
         return self._dll
@@ -145,14 +158,15 @@ class Design:
         return np.ascontiguousarray(packed.reshape(-1, first.in_bits // 8))
 
     def run(self, x: np.ndarray, channel: int = 0, *, capture: int = 0, max_idle: int | None = None,
-            out_ready_from: int = 0, words: np.ndarray | None = None) -> RunResult:
+            out_ready_from: int = 0, words: np.ndarray | None = None, trace: int = 0) -> RunResult:
         """Stream samples ``x`` through channel ``channel``; return outputs (N, values) and cycle counts.
 
         ``capture``: record the data of the first ``capture`` words on every internal stream (taps).
         ``max_idle``: cycles without any input or output handshake before it stops with StallError
         (default: 4x the sum of the layers' expected cycles, at least 10,000). ``out_ready_from``: cycle
         from which the output is read (-1: never; to show back-pressure). ``words``: already packed
-        input words (else packed from ``x``).
+        input words (else packed from ``x``). ``trace``: record the channel's handshake signals for
+        the first ``trace`` cycles (``RunResult.trace``, columns ``TRACE``).
         """
         from course_utils.board.packing import unpack
 
@@ -172,6 +186,7 @@ class Design:
         tap_buf = np.zeros(max(1, capture * sum(tap_bytes)), np.uint8)
         tap_counts = np.zeros(max(1, len(taps)), np.int64)
         fifo_max = np.zeros(max(1, len(self.fifos)), np.uint32)
+        trace_buf = np.zeros((max(1, trace), len(TRACE)), np.uint32)
         if max_idle is None:
             max_idle = max(10_000, 4 * sum(nd.exp_cycles for nd in self.nodes))
         ptr = ctypes.c_void_p
@@ -182,7 +197,7 @@ class Design:
                 else 0, out.ctypes.data_as(ptr), n_out, ob, out_cycle.ctypes.data_as(ptr), int(max_idle), 0,
                 int(out_ready_from), stats.ctypes.data_as(ptr), stall.ctypes.data_as(ptr),
                 tap_buf.ctypes.data_as(ptr), int(capture), tap_counts.ctypes.data_as(ptr),
-                fifo_max.ctypes.data_as(ptr))
+                fifo_max.ctypes.data_as(ptr), trace_buf.ctypes.data_as(ptr), int(trace))
         wall = time.perf_counter() - t0
         if status != 0:
             raise StallError(self._stall_message(channel, stats, stall, len(w), n_out, in_words, max_idle))
@@ -197,7 +212,8 @@ class Design:
             words_out_per_sample=out_words, clock_mhz=self.clock_mhz, wall_seconds=wall,
             fifo_max={name: int(v) for name, v in zip(self.fifos, fifo_max)},
             tlast_ok=(bool(stats[4] == 1 and stats[6] == 1) if self.kind == "stitched" else None),
-            taps=tap_data, tap_counts={t["name"]: int(c) for t, c in zip(taps, tap_counts)})
+            taps=tap_data, tap_counts={t["name"]: int(c) for t, c in zip(taps, tap_counts)},
+            trace=trace_buf[:min(trace, int(stats[0]))] if trace else None)
 
     def _stall_message(self, channel: int, stats: np.ndarray, stall: np.ndarray, n_in: int, n_out: int,
                        in_words: int, max_idle: int) -> str:
@@ -254,12 +270,13 @@ def _cwd(path: Path):
 
 def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "stitched", *,
           clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART, fifo_depth: int | None = None,
-          quiet: bool = False) -> Design:
+          quiet: bool = False, cache: str | Path | None = None) -> Design:
     """Stitch, patch, generate and compile ``model`` (folded, specialized, all RTL) for simulation.
 
     ``kind``: ``"stitched"`` (the whole accelerator with width converters, FIFOs and the TLAST
     packetizer) or ``"nodes"`` (each layer on its own channel). ``folder``: where the HDL goes
-    (default ``build/rtl/<kind>``); the compiled library is cached in ``build/rtl/cache/<hash>``.
+    (default ``build/rtl/<kind>``); the compiled library is cached in ``cache/<hash>`` (default
+    ``default_cache()``).
     Raises HLSLayerError (HLS layers named), VerilatorError (missing, or its first error lines).
     """
     if kind not in ("stitched", "nodes"):
@@ -288,7 +305,8 @@ def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "st
     shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, folder)
-    lib, key, seconds = compile_design(folder / "hdl", cpp, folder.parent / "cache", quiet=quiet)
+    cache = Path(cache) if cache is not None else default_cache()
+    lib, key, seconds = compile_design(folder / "hdl", cpp, cache, quiet=quiet)
     design = Design(kind, folder, nodes, taps, fifos, lib, key, seconds, float(clock_mhz))
     design.save()
     return design

@@ -238,7 +238,8 @@ extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_byte
                           uint8_t* out, int64_t n_out, int out_bytes, int64_t* out_cycle,
                           int64_t max_idle, int64_t max_cycles, int64_t out_ready_from,
                           int64_t* stats, uint8_t* stall, uint8_t* tap_buf, int64_t tap_cap,
-                          int64_t* tap_counts, uint32_t* fifo_maxcounts) {
+                          int64_t* tap_counts, uint32_t* fifo_maxcounts, uint32_t* trace,
+                          int64_t trace_cycles) {
     VerilatedContext* ctx = new VerilatedContext;
     ctx->fatalOnError(false);
     V@TOP@* t = new V@TOP@{ctx};
@@ -263,6 +264,15 @@ extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_byte
         t->eval();
         bool fire_in = have && in_ready(t, chan);
         bool fire_out = ready_out && out_valid(t, chan);
+        if (cyc < trace_cycles) {  // one row per cycle: the two streams' handshake and low data bits
+            uint32_t* row = trace + cyc * 7;
+            uint8_t lo[4] = {0, 0, 0, 0};
+            row[0] = have; row[1] = in_ready(t, chan); row[2] = out_valid(t, chan); row[3] = ready_out;
+            row[4] = out_last(t, chan);
+            std::memcpy(lo, word, std::min(4, in_bytes)); std::memcpy(&row[5], lo, 4);
+            uint8_t ob[4096]; get_out(t, chan, ob, std::min(out_bytes, 4096)); std::memset(lo, 0, 4);
+            std::memcpy(lo, ob, std::min(4, out_bytes)); std::memcpy(&row[6], lo, 4);
+        }
         if (fire_out) {
             get_out(t, chan, out + io * (int64_t)out_bytes, out_bytes);
             out_cycle[io] = cyc;

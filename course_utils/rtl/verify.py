@@ -169,3 +169,18 @@ def cycle_report(run: RunResult, model: ModelWrapper, clock_mhz: float | None = 
                       "fps": est_fps, "latency_us": est_lat_us, "bottleneck": perf["max_cycles_node_name"]},
         "interval_matches_estimate": abs(run.interval_cycles - int(perf["max_cycles"])) <= CYCLE_TOLERANCE,
     }
+
+
+def deploy_record(run: RunResult, model: ModelWrapper, design: Design) -> dict[str, Any]:
+    """What a deploy package records of its RTL verification (``write_deploy_package(rtl_verification=)``).
+
+    Call it with the RunResult of a stitched run whose outputs were checked (``verify_stage``).
+    """
+    from course_utils.rtl.verilate import verilator_version
+
+    rep = cycle_report(run, model)
+    return {"level": "rtlsim", "stitched": design.kind == "stitched", "bit_exact_samples": run.samples,
+            "simulator": f"Verilator {verilator_version()}", "design_key": design.key,
+            "measured": {k: rep["measured"][k] for k in ("interval_cycles", "latency_cycles", "fps",
+                                                         "latency_us", "max_fifo_occupancy", "clock_mhz")},
+            "estimated": {k: rep["estimated"][k] for k in ("interval_cycles", "latency_cycles", "fps")}}
