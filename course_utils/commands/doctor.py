@@ -137,7 +137,7 @@ def report(check_network: bool = True) -> tuple[list[str], list[str]]:
                        "from the kit's block-design description (works on the virtual board only).")
     if on_host:
         for tool, needed_for, version_args in (
-                (tools.find_verilator(), "RTL simulation of the accelerator (Lab 2)", ("--version",)),
+                (tools.verilator_tool(), "RTL simulation of the accelerator (Lab 2)", ("--version",)),
                 (tools.find_yosys(), "synthesized resource counts (Lab 2)", None),
                 (tools.find_bwrap(), "the grader's sandbox (course grade)", ("--version",)),
                 (tools.find_chromium(), "the real-browser test (make test)", None)):
