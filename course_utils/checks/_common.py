@@ -32,7 +32,9 @@ MAX_SHOWN = 160   # characters of one shown value
 
 def short(value: Any, limit: int = MAX_SHOWN) -> str:
     """A one-line, bounded repr of ``value`` (numpy arrays summarised, long text cut)."""
-    if hasattr(value, "shape") and hasattr(value, "dtype") and getattr(value, "size", 0) > 8:
+    size = getattr(value, "size", 0)
+    size = value.numel() if callable(size) and hasattr(value, "numel") else size   # torch tensors
+    if hasattr(value, "shape") and hasattr(value, "dtype") and isinstance(size, int) and size > 8:
         flat = value.reshape(-1)
         text = f"array(shape={tuple(value.shape)}, dtype={value.dtype}, starts {flat[:4].tolist()})"
     elif isinstance(value, float):
@@ -209,7 +211,7 @@ def call(exercise: str, fn: Any, *args: Any, cell: str | None = None, hints: Any
          **kwargs: Any) -> Any:
     """Call the student's function; turn its NotImplementedError or crash into a clear failure.
 
-    ``hints(err)`` may return ``(problem, hint)`` naming a known crash (e.g. a broadcasting mistake);
+    ``hints(err)`` may return ``(problem, hint, mistake)`` naming a known crash (e.g. a broadcasting mistake);
     ``cell`` names the exercise cell that defines ``fn`` when it is not the one above the check.
     """
     if not callable(fn):
@@ -227,8 +229,8 @@ def call(exercise: str, fn: Any, *args: Any, cell: str | None = None, hints: Any
     except Exception as err:  # noqa: BLE001 - any crash of student code becomes a hint
         frames = student_frames(err)
         named = hints(err) if hints is not None else None
-        problem, hint = named or (f"your function raised {type(err).__name__}: {err}",
-                                  "run it on a small example in a new cell to see where it fails.")
-        failure = CheckFailure(exercise, problem, hint, frames=frames, cell=cell,
-                               mistake=named[2] if named and len(named) > 2 else None)
+        problem, hint, mistake = named or (f"your function raised {type(err).__name__}: {err}",
+                                           "run it on a small example in a new cell to see where it fails.",
+                                           None)
+        failure = CheckFailure(exercise, problem, hint, frames=frames, cell=cell, mistake=mistake)
         raise failure from None

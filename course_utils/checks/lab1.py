@@ -15,7 +15,17 @@ from typing import Any
 import numpy as np
 
 from course_utils import quant
-from course_utils.checks._common import Catalogue, Example, call, fail, not_done, passed, require, short
+from course_utils.checks._common import (
+    Catalogue,
+    CheckFailure,
+    Example,
+    call,
+    fail,
+    not_done,
+    passed,
+    require,
+    short,
+)
 
 MISTAKES = Catalogue("lab1")
 _add = MISTAKES.add
@@ -627,34 +637,61 @@ def _no_none_crash(err: Exception) -> tuple[str, str, str] | None:
     return None
 
 
+def _smallest_bits_variants(results: dict, float_acc: float, max_drop: float) -> dict[str, Any]:
+    """What each catalogued mistake of Exercise 3.3 returns for one case."""
+    t = float_acc - max_drop
+    ok = [b for b, a in results.items() if a >= t]
+    strict = [b for b, a in results.items() if a > t]
+    walk = None
+    for b in sorted(results, reverse=True):
+        if results[b] < t:
+            break
+        walk = b
+    return {"largest": max(ok) if ok else None, "strict": min(strict) if strict else None,
+            "dict-order": ok[-1] if ok else None, "monotonic": walk}
+
+
 def ex_3_3(smallest_bits: Any) -> None:
     """Exercise 3.3: ``smallest_bits(results, float_acc, max_drop)`` -> fewest bits within the budget."""
     not_done("3.3", smallest_bits, "smallest_bits")
     ptq = {8: 0.978, 6: 0.978, 5: 0.977, 4: 0.973, 3: 0.93, 2: 0.10}
-    cases = [((ptq, 0.978, 0.01), 4, None), ((ptq, 0.978, 0.0005), 6, None), ((ptq, 0.978, 0.9), 2, None),
-             (({2: 0.5, 3: 0.97, 4: 0.96, 8: 0.98}, 0.98, 0.015), 3, "monotonic"),
-             (({4: 0.625, 3: 0.5, 8: 0.75}, 0.75, 0.25), 3, "strict"),   # exact in binary: 0.75 - 0.25
-             (({3: 0.97, 2: 0.5, 8: 0.98, 4: 0.975}, 0.98, 0.015), 3, "dict-order"),
-             (({4: 0.5, 8: 0.6}, 0.98, 0.01), None, "no-none")]
-    for (results, float_acc, max_drop), expected, key in cases:
-        got = call("3.3", smallest_bits, dict(results), float_acc, max_drop, hints=_no_none_crash)
+    cases = [((ptq, 0.978, 0.01), 4), ((ptq, 0.978, 0.0005), 6), ((ptq, 0.978, 0.9), 2),
+             (({2: 0.5, 3: 0.97, 4: 0.96, 8: 0.98}, 0.98, 0.015), 3),   # not monotonic in the bits
+             (({4: 0.625, 3: 0.5, 8: 0.75}, 0.75, 0.25), 3),            # exactly at the budget (binary-exact)
+             (({3: 0.97, 2: 0.5, 8: 0.98, 4: 0.975}, 0.98, 0.015), 3),  # unsorted keys
+             (({4: 0.5, 8: 0.6}, 0.98, 0.01), None)]                   # no bit width fits
+    answers: list[Any] = []
+    crash: CheckFailure | None = None
+    for (results, float_acc, max_drop), _expected in cases:
         try:
-            got = None if got is None else int(got)
+            got = call("3.3", smallest_bits, dict(results), float_acc, max_drop, hints=_no_none_crash)
+        except CheckFailure as err:   # decide after the other cases: a wrong answer comes first
+            crash = crash or err
+            answers.append(err)
+            continue
+        try:
+            answers.append(None if got is None else int(got))
         except (TypeError, ValueError):
             fail("3.3", f"expected a bit width (int) or None, got {got!r}.", "return an int, or None.")
-        if got == expected:
-            continue
-        ok = [b for b, a in results.items() if a >= float_acc - max_drop - 1e-12]
-        example = Example(f"results {results}, float_acc {float_acc}, max_drop {max_drop}", str(expected),
-                          str(got))
-        if key:
+    wrong = [i for i, ((_, want), got) in enumerate(zip(cases, answers))
+             if got != want and not isinstance(got, CheckFailure)]
+    if crash is not None and not wrong:
+        raise crash
+    if not wrong:
+        passed("3.3", "picks the smallest bit width within the accuracy budget (None if none).")
+        return
+    (results, float_acc, max_drop), expected = cases[wrong[0]]
+    example = Example(f"results {results}, float_acc {float_acc}, max_drop {max_drop}", str(expected),
+                      str(answers[wrong[0]]))
+    if wrong == [len(cases) - 1]:
+        MISTAKES.fail("3.3", "no-none", example=example)
+    variants = [_smallest_bits_variants(*args) for args, _ in cases]
+    for key in variants[0]:   # the mistake whose answers are the student's on every case
+        if all(v[key] == got or isinstance(got, CheckFailure) for v, got in zip(variants, answers)):
             MISTAKES.fail("3.3", key, example=example)
-        if ok and got == max(ok) and max(ok) != min(ok):
-            MISTAKES.fail("3.3", "largest", example=example)
-        fail("3.3", "not the smallest bit width within the budget.",
-             "keep the bit widths whose accuracy >= float_acc - max_drop, return the smallest "
-             "(None if there is none); do not assume the dict is sorted.", example=example)
-    passed("3.3", "picks the smallest bit width within the accuracy budget (None if none).")
+    fail("3.3", "not the smallest bit width within the budget.",
+         "keep the bit widths whose accuracy >= float_acc - max_drop, return the smallest "
+         "(None if there is none); do not assume the dict is sorted.", example=example)
 
 
 # =========================================================================== notebook 04
