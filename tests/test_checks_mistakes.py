@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from course_utils import quant
-from course_utils.checks import lab1
+from course_utils.board.package import load_package
+from course_utils.checks import lab1, lab3
 from course_utils.checks._common import CheckFailure
 
 # --------------------------------------------------------------------------- Lab 1 wrong answers
@@ -165,7 +166,74 @@ LAB1 = {
 }
 _ = _first_ok   # the most common 3.3 answer (first in dict order) is named "largest" on a descending dict
 
-CASES = {"lab1": (lab1, LAB1)}
+# --------------------------------------------------------------------------- Lab 3 wrong answers
+
+DMASR = {"halted": 0, "idle": 1, "internal_error": 4, "slave_error": 5, "decode_error": 6, "complete": 12}
+
+
+def _decode(value, bit=lambda n: n):
+    return {k: bool(value >> bit(n) & 1) for k, n in DMASR.items()}
+
+
+def _unpack(raw, spec, sign=True, big=False):
+    bits, out = spec.datatype.bitwidth, []
+    for word in np.asarray(raw).reshape(spec.words_per_sample, spec.word_bytes):
+        w = int.from_bytes(word.tobytes(), "big" if big else "little")
+        for i in range(spec.elems_per_word):
+            v = (w >> (i * bits)) & ((1 << bits) - 1)
+            out.append(v - (1 << bits) if sign and spec.datatype.signed and v >> (bits - 1) else v)
+    return np.array(out)
+
+
+def _limit(dma, pkg, per=lambda p: (p.input.bytes_per_sample, p.output.bytes_per_sample), extra=0):
+    return min(dma.buffer_max_size // b for b in per(pkg)) + extra
+
+
+def _lines(addr, nbytes, line=32, first=None, count=None):
+    f = addr - addr % line if first is None else first(addr, line)
+    n = (addr + nbytes - 1) // line - addr // line + 1 if nbytes else 0
+    return f, (count(addr, nbytes, line, n) if count else n)
+
+
+class _Dma26:
+    buffer_max_size = (1 << 26) - 1
+
+
+def _pkg():
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "board"))
+    import fixtures
+
+    return load_package(fixtures.make_package(Path(tempfile.mkdtemp(prefix="w21pkg"))))
+
+
+LAB3 = {
+    "1.1/off-by-one": (lab3.ex_1_1, lambda v: _decode(v, lambda n: n + 1)),
+    "1.1/msb-first": (lab3.ex_1_1, lambda v: _decode(v, lambda n: 31 - n)),
+    "1.2/reversed-bytes": (lab3.ex_1_2, lambda x, spec: np.asarray(x, np.uint8).reshape(49, 16)[:, ::-1],
+                           "pkg"),
+    "1.2/not-folded": (lab3.ex_1_2, lambda x, spec: np.asarray(x, np.uint8), "pkg"),
+    "1.2/not-bytes": (lab3.ex_1_2, lambda x, spec: np.asarray(x).reshape(49, 16).astype(np.int64), "pkg"),
+    "1.3/no-sign-extension": (lab3.ex_1_3, lambda raw, spec: _unpack(raw, spec, sign=False), "pkg"),
+    "1.3/reversed-values": (lab3.ex_1_3, lambda raw, spec: _unpack(raw, spec).reshape(-1, 2)[:, ::-1], "pkg"),
+    "1.3/big-endian": (lab3.ex_1_3, lambda raw, spec: _unpack(raw, spec, big=True), "pkg"),
+    "2.1/output-only": (lab3.ex_2_1, lambda d, p: _limit(d, p, per=lambda p: (p.output.bytes_per_sample,)),
+                        _Dma26(), "pkg"),
+    "2.1/off-by-one": (lab3.ex_2_1, lambda d, p: _limit(d, p, extra=1), _Dma26(), "pkg"),
+    "2.1/float-division": (lab3.ex_2_1, lambda d, p: d.buffer_max_size / p.input.bytes_per_sample, _Dma26(),
+                           "pkg"),
+    "4.1/not-aligned": (lab3.ex_4_1, lambda a, n, line=32: _lines(a, n, line, first=lambda a, ln: a)),
+    "4.1/bytes-only": (lab3.ex_4_1, lambda a, n, line=32: _lines(a, n, line,
+                                                                count=lambda a, n, ln, c: -(-n // ln))),
+    "4.1/empty-buffer": (lab3.ex_4_1, lambda a, n, line=32: _lines(a, n, line,
+                                                                   count=lambda a, n, ln, c: max(1, c))),
+    "4.1/ignores-line": (lab3.ex_4_1, lambda a, n, line=32: _lines(a, n, 32)),
+}
+
+CASES = {"lab1": (lab1, LAB1), "lab3": (lab3, LAB3)}
 
 
 @pytest.mark.parametrize("lab", sorted(CASES))
@@ -185,3 +253,17 @@ def test_lab1_mistake_is_named(key):
     assert err.mistake == key, str(err)
     m = lab1.MISTAKES.get(*key.split("/"))
     assert str(err).startswith(f"Exercise {err.exercise}: {m.name}") and f"Hint: {m.hint}" in str(err)
+
+
+@pytest.fixture(scope="module")
+def pkg():
+    return _pkg()
+
+
+@pytest.mark.parametrize("key", sorted(LAB3))
+def test_lab3_mistake_is_named(key, pkg):
+    check, *args = LAB3[key]
+    args = [pkg if a == "pkg" else a for a in args]
+    with pytest.raises(CheckFailure) as info:
+        check(*args)
+    assert info.value.mistake == key, str(info.value)
