@@ -116,6 +116,35 @@ _add("3.3", "strict", "a bit width exactly at the budget is refused",
      "the budget is inclusive: accuracy >= float_acc - max_drop.")
 _add("3.3", "dict-order", "the answer depends on the dict's order",
      "do not assume the dict is sorted: filter, then take min(...) of the keys.")
+_add("4.1", "bias", "a QuantLinear has a bias",
+     "use bias=False: the BatchNorm that follows has its own shift (FINN folds it into thresholds).")
+_add("4.1", "fixed-bits", "the bit widths do not come from the constructor's arguments",
+     "pass weight_bit_width=weight_bits to every QuantLinear and bit_width=act_bits to every QuantReLU.")
+_add("4.1", "layer-order", "the layers are not QuantLinear -> BatchNorm1d -> QuantReLU (x2) -> QuantLinear",
+     "BatchNorm comes between the linear layer and its activation, and the activation is a QuantReLU.")
+_add("4.2", "latent-weights", "these are the float (latent) weights Brevitas trains",
+     "quantize them: layer.quant_weight() returns a QuantTensor; .int() gives the codes.")
+_add("4.2", "scaled-values", "these are the quantized values (codes x scale), not the codes",
+     "use layer.quant_weight().int(), not .value.")
+_add("4.3", "bytes", "that is bytes", "return bits (do not divide by 8).")
+_add("4.3", "float32-size", "that is the float32 size", "multiply by each layer's weight bit width, not 32.")
+_add("4.3", "batchnorm-counted", "BatchNorm parameters were counted as weights",
+     "sum over QuantLinear layers only: weight.numel() * quant_weight().bit_width.")
+_add("5.1", "input-shape", "the model's input is not one sample [1, 784]",
+     "export with one sample of raw pixels: torch.zeros(1, 784).")
+_add("5.1", "no-quant-nodes", "no QONNX Quant nodes: a plain ONNX export",
+     "use brevitas.export.export_qonnx (not torch.onnx.export).")
+_add("5.2", "one-sample", "only one sample was executed",
+     "loop over the samples ({input_name: x[i:i+1]}) and stack the outputs with np.concatenate.")
+_add("5.2", "scaled-input", "the pixels were scaled to 0..1",
+     "the QONNX model takes raw pixels 0..255 (it scales by 1/255 itself).")
+_add("5.3", "wrong-input", "not the bit width input of the Quant nodes",
+     "a Quant node's inputs are (x, scale, zero_point, bit_width): int(model.get_initializer(n.input[3])).")
+_add("5.4", "float-pixels", "golden['x'] is not uint8",
+     "x stays uint8 (as the board sends it): do not convert.")
+_add("5.4", "scaled-input", "the logits were computed on pixels scaled to 0..1",
+     "the network takes raw pixels 0..255: qnn(torch.tensor(x, dtype=torch.float32)).")
+_add("5.4", "not-flat", "golden['x'] is not flattened", "reshape the n images to (n, 784).")
 _add("3.3", "monotonic", "it assumes accuracy grows with the bit width",
      "here 3 bits beat 4 bits: test every bit width against the budget, do not stop at the first failure.")
 _add("3.3", "no-none", "no answer when no bit width meets the budget", "return None in that case.")
@@ -723,6 +752,8 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
                 "assign self.layers = nn.Sequential(...) in __init__.")
         got_types = [type(m).__name__ for m in layers]
         same = len(layers) == len(expected) and all(isinstance(m, t) for m, t in zip(layers, expected))
+        if not same and len(layers) == len(expected):
+            MISTAKES.fail("4.1", "layer-order", f"layers are {got_types}.")
         require("4.1", same,
                 f"layers are {got_types}.", "expected " + ", ".join(t.__name__ for t in expected) + ".")
         for i, (mod, shape) in enumerate(zip(layers, shapes)):
@@ -730,17 +761,17 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
                 require("4.1", (mod.in_features, mod.out_features) == shape,
                         f"layers[{i}] maps {mod.in_features} -> {mod.out_features}, "
                         f"expected {shape[0]} -> {shape[1]}.")
-                require("4.1", mod.bias is None, f"layers[{i}] has a bias.",
-                        "use bias=False: the BatchNorm that follows has its own shift "
-                        "(FINN folds it into thresholds).")
+                if mod.bias is not None:
+                    MISTAKES.fail("4.1", "bias", f"layers[{i}].")
             bw = _bit_width(mod)
             want = wb if isinstance(mod, QuantLinear) else ab if isinstance(mod, QuantReLU) else None
             if want is not None:
                 what = "weight_bit_width" if isinstance(mod, QuantLinear) else "bit_width"
                 kind = "weights" if what == "weight_bit_width" else "outputs"
-                require("4.1", bw == want, f"MyQNN({wb}, {ab}): layers[{i}] ({type(mod).__name__}) has "
-                        f"{bw}-bit {kind}, expected {want}.",
-                        f"pass {what}=... from the constructor's arguments.")
+                if bw != want:
+                    MISTAKES.fail("4.1", "fixed-bits", f"MyQNN({wb}, {ab}): layers[{i}] "
+                                  f"({type(mod).__name__}) has {bw}-bit {kind}, expected {want} "
+                                  f"(pass {what}=...).")
         torch.manual_seed(41)
         ref = QuantMLP(MLPConfig(weight_bits=wb, act_bits=ab))
         ref.train()
@@ -780,8 +811,9 @@ def ex_4_2(integer_weights: Any) -> None:
         ref = qw.int().detach().numpy().astype(np.int64)
         got = _np("4.2", call("4.2", integer_weights, layer), "the integer weights")
         if got.shape == ref.shape and np.allclose(got, layer.weight.detach().numpy()):
-            fail("4.2", "these are the float (latent) weights Brevitas trains.",
-                 "quantize them: layer.quant_weight() returns a QuantTensor; .int() gives the codes.")
+            MISTAKES.fail("4.2", "latent-weights")
+        if got.shape == ref.shape and np.allclose(got, qw.value.detach().numpy()):
+            MISTAKES.fail("4.2", "scaled-values")
         require("4.2", got.shape == ref.shape, f"shape {got.shape}, expected {ref.shape}.")
         require("4.2", np.allclose(got, np.round(got)), "the values are not integers.",
                 "use layer.quant_weight().int(), not .value.")
@@ -807,11 +839,13 @@ def ex_4_3(weight_memory_bits: Any) -> None:
             got = float(got)
         except (TypeError, ValueError):
             fail("4.3", f"expected a number, got {type(got).__name__}.")
+        example = Example(f"QuantMLP {cfg.tag}, hidden {cfg.hidden}", f"{expected} bits", f"{got:g}")
         if np.isclose(got, expected / 8):
-            fail("4.3", f"{cfg.tag}: got {got:g}, that is bytes.", "return bits (do not divide by 8).")
+            MISTAKES.fail("4.3", "bytes", example=example)
         if np.isclose(got, n_weights * 32):
-            fail("4.3", f"{cfg.tag}: got {got:g} = float32 size.",
-                 "multiply by each layer's weight bit width.")
+            MISTAKES.fail("4.3", "float32-size", example=example)
+        if np.isclose(got, sum(p.numel() for p in qnn.parameters()) * cfg.weight_bits):
+            MISTAKES.fail("4.3", "batchnorm-counted", example=example)
         require("4.3", np.isclose(got, expected), f"{cfg.tag} hidden {cfg.hidden}: expected {expected} bits, "
                 f"got {got:g}.", "sum over QuantLinear layers of weight.numel() * quant_weight().bit_width "
                 "(BatchNorm parameters are not weights in this count).")
@@ -845,10 +879,10 @@ def ex_5_1(export_to_qonnx: Any, qnn: Any) -> None:
         model = ModelWrapper(str(path))
         ops = [n.op_type for n in model.graph.node]
         shape = model.get_tensor_shape(model.graph.input[0].name)
-        require("5.1", list(shape) == [1, 784], f"the model's input shape is {shape}, expected [1, 784].",
-                "export with one sample of raw pixels: torch.zeros(1, 784).")
-        require("5.1", "Quant" in ops, f"no QONNX Quant nodes in the graph ({sorted(set(ops))}).",
-                "use brevitas.export.export_qonnx (not torch.onnx.export).")
+        if "Quant" not in ops:
+            MISTAKES.fail("5.1", "no-quant-nodes", f"the graph has {sorted(set(ops))}.")
+        if list(shape) != [1, 784]:
+            MISTAKES.fail("5.1", "input-shape", f"the model's input shape is {shape}.")
         try:
             diff = export.verify_qonnx(qnn, model, _random_pixels(8, 51))
         except export.ExportMismatch as err:
@@ -866,10 +900,21 @@ def ex_5_2(run_qonnx: Any, model: Any) -> None:
     x = _random_pixels(6, 52)
     expected = export.run_qonnx(model, x)
     got = _np("5.2", call("5.2", run_qonnx, model, x), "the outputs")
+    if got.shape == expected[:1].shape:
+        MISTAKES.fail("5.2", "one-sample", f"expected outputs shaped {expected.shape}, got {got.shape}.")
     require("5.2", got.shape == expected.shape, f"expected outputs shaped {expected.shape}, got {got.shape}.",
             "run one sample at a time ({input_name: x[i:i+1]}) and stack the outputs: np.concatenate.")
-    require("5.2", np.allclose(got, expected, atol=1e-5), "the outputs differ from executing the model.",
-            "out = execute_onnx(model, {model.graph.input[0].name: x[i:i+1]})[model.graph.output[0].name].")
+    if not np.allclose(got, expected, atol=1e-5):
+        example = _diff_example({}, got, expected, "logits", "6 random images")
+        from qonnx.core.onnx_exec import execute_onnx
+
+        i, o = model.graph.input[0].name, model.graph.output[0].name
+        scaled = np.concatenate([execute_onnx(model, {i: x[k:k + 1] / 255.0})[o] for k in range(len(x))])
+        if np.allclose(got, scaled, atol=1e-5):
+            MISTAKES.fail("5.2", "scaled-input", example=example)
+        fail("5.2", "the outputs differ from executing the model.",
+             "out = execute_onnx(model, {model.graph.input[0].name: x[i:i+1]})[model.graph.output[0].name].",
+             example=example)
     passed("5.2", "execute_onnx on each sample reproduces the exported network's logits.")
 
 
@@ -890,11 +935,18 @@ def ex_5_3(quant_bit_widths: Any, model: Any) -> None:
         other = ModelWrapper(str(export.export_qonnx(build_qnn(2, 3).eval(), Path(tmp) / "w2a3.onnx")))
         for mw in (model, other):
             expected = _reference_bit_widths(mw)
-            got = call("5.3", quant_bit_widths, mw)
+            raw = call("5.3", quant_bit_widths, mw)
             try:
-                got = [int(b) for b in got]
+                got = [int(b) for b in raw]
+                values = [float(b) for b in raw]
             except (TypeError, ValueError):
-                fail("5.3", f"expected a list of integers, got {got!r}.")
+                fail("5.3", f"expected a list of integers, got {raw!r}.")
+            quants = [n for n in mw.graph.node if n.op_type == "Quant"]
+            others = [[float(np.asarray(mw.get_initializer(n.input[k])).reshape(-1)[0]) for n in quants
+                       if mw.get_initializer(n.input[k]) is not None] for k in (1, 2)]
+            if got != expected and any(len(v) == len(values) and np.allclose(v, values) for v in others):
+                MISTAKES.fail("5.3", "wrong-input", example=Example("the Quant nodes", str(expected),
+                                                                    short(values)))
             require("5.3", got == expected, f"expected {expected}, got {got}.",
                     "for each node with op_type 'Quant', its 4th input (n.input[3]) names the bit-width "
                     "initializer: int(model.get_initializer(n.input[3])).")
@@ -917,6 +969,16 @@ def ex_5_4(make_golden: Any, qnn: Any) -> None:
     require("5.4", not missing, f"missing keys {missing}.", "the keys are 'x', 'logits', 'pred', 'labels'.")
     for key, ref in expected.items():
         val = _np("5.4", got[key], f"golden['{key}']")
+        if key == "x" and val.dtype != np.uint8:
+            MISTAKES.fail("5.4", "float-pixels", f"dtype {val.dtype}.")
+        if key == "x" and val.shape == (16, 28, 28):
+            MISTAKES.fail("5.4", "not-flat", f"shape {val.shape}, expected {ref.shape}.")
+        if key == "logits" and val.shape == ref.shape and not np.allclose(val, ref, atol=1e-5):
+            import torch
+            with torch.no_grad():
+                scaled = qnn.eval()(torch.tensor(expected["x"], dtype=torch.float32) / 255).numpy()
+            if np.allclose(val, scaled, atol=1e-5):
+                MISTAKES.fail("5.4", "scaled-input")
         require("5.4", val.dtype == ref.dtype,
                 f"golden['{key}'] has dtype {val.dtype}, expected {ref.dtype}.",
                 "x and labels uint8 (as the board sends them), logits float32, pred int64.")
