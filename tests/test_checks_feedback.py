@@ -3,10 +3,14 @@ the student's own frames only when their code crashed; the same plain text for t
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
+from course_utils import checks
 from course_utils.checks import _common, lab1
 from course_utils.checks._common import Catalogue, CheckFailure, Example
 
@@ -129,6 +133,50 @@ def test_jupyter_kernel_shows_the_short_block(tmp_path):
         frame = r"cell In\[\d+\], line 3, in sqnr_db: return undefined_name"
         assert "NameError" in shown and re.search(frame, shown), shown
         assert "lab1.py" not in shown and "_common.py" not in shown
+        [err] = run('checks.environment("lab3")')     # Lab 3 opened on "Python 3"
+        shown = ANSI.sub("", "\n".join(err["traceback"]))
+        assert err["ename"] == "EnvironmentMismatch" and shown.startswith("Wrong kernel: this Lab 3 notebook")
+        assert "'PYNQ virtual board (Zynq-7020)'" in shown and "Traceback" not in shown
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_environment_passes_here_and_names_the_board_kernel_for_lab3():
+    checks.environment("lab1")
+    checks.environment("lab2")
+    with pytest.raises(checks.EnvironmentMismatch) as info:
+        checks.environment("lab3")
+    text = str(info.value)
+    assert text.startswith("Wrong kernel: this Lab 3 notebook needs the kernel "
+                           "'PYNQ virtual board (Zynq-7020)'.")
+    assert "has no pynq" in text and "Kernel > Change Kernel..." in text
+    assert "You are probably on the kernel 'Python 3 (ipykernel)'" in text
+    assert ANSI.sub("", info.value._render_traceback_()[0]) == text.splitlines()[0]
+    with pytest.raises(ValueError, match="unknown lab 'lab9'"):
+        checks.environment("lab9")
+
+
+def test_environment_on_the_board_kernel_names_python3_for_lab1():
+    board = ROOT / ".venv" / "board" / "bin" / "python"
+    if not board.exists():
+        pytest.skip("no board environment (.venv/board): `make setup` creates it")
+    out = subprocess.run([str(board), "-c", "from course_utils import checks; checks.environment('lab3'); "
+                          "checks.environment('lab1')"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1
+    assert "Wrong kernel: this Lab 1 notebook needs the kernel 'Python 3 (ipykernel)'" in out.stderr
+    assert "has no torch" in out.stderr
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("lab[123]_*/0[1-4]_*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_setup_cell_checks_the_kernel_first(path):
+    nb = nbformat.read(path, as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code" and c.source.lstrip().startswith("# Setup"))
+    lab = "lab" + path.parent.name[3]
+    code = [ln for ln in setup.source.splitlines() if ln.strip() and not ln.startswith(("#", "%"))]
+    assert code[:2] == ["from course_utils import checks", f'checks.environment("{lab}")'
+                        + "   # stops here, saying which kernel to select, on the wrong one"], code[:2]
