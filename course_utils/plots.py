@@ -30,6 +30,9 @@ def _class_names(names: Sequence[str] | None, n: int = 10) -> list[str]:
     return list(names) if names is not None else [str(i) for i in range(n)]
 
 
+LABEL_SIZE = 12   # points: the sample labels stay readable in the HTML slides (8 pt was about 8 px)
+
+
 def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | None = None, *,
                 preds: Any = None, n: int = 32, cols: int = 8, title: str | None = None) -> Figure:
     """The first ``n`` images (uint8 ``(N, 28, 28)`` or ``(N, 784)``) with labels (and predictions).
@@ -45,7 +48,7 @@ def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | No
     names = _class_names(class_names)
     cols = max(1, min(cols, len(imgs)))
     rows = int(np.ceil(len(imgs) / cols))
-    fig, axes = _figure(rows, cols, (1.3 * cols, 1.5 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, (1.7 * cols, 2.0 * rows), squeeze=False)   # labels readable on a slide
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i >= len(imgs):
@@ -54,11 +57,12 @@ def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | No
         if labels is not None:
             lab = names[int(np.asarray(labels)[i])]
             if preds is None:
-                ax.set_title(lab, fontsize=8)
+                ax.set_title(lab, fontsize=LABEL_SIZE)
             else:
                 pred = int(np.asarray(preds)[i])
                 wrong = pred != int(np.asarray(labels)[i])
-                ax.set_title(f"{lab} -> {names[pred]}", fontsize=8, color="red" if wrong else "black")
+                ax.set_title(f"{lab} -> {names[pred]}", fontsize=LABEL_SIZE,
+                             color="red" if wrong else "black")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
