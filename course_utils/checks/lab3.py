@@ -38,6 +38,19 @@ _add("2.1", "off-by-one", "off by one in the DMA length",
      "(no +1, no -1, no rounding up).")
 _add("2.1", "float-division", "a float, from / instead of //",
      "a batch is a whole number of samples: use //.")
+_add("2.2", "uses-helper",
+     "run_test_set calls the kit's helper (runtime.infer) instead of doing the transfers itself",
+     "write the loop with allocate, transfer and wait, as in Lab 3.1; the helper comes after this exercise.")
+_add("2.2", "dropped-last-batch", "the last, shorter batch is missing",
+     "150 samples in batches of 64 is 64 + 64 + 22: loop over range(0, n, batch), k = min(batch, n - start).")
+_add("2.2", "stale-last-batch", "only the last, shorter batch is wrong",
+     "for the last batch transfer only its bytes (nbytes=k * bytes_per_sample), unpack its first k results.")
+_add("3.1", "calls-wait", "safe_wait calls channel.wait(), which never returns on a stuck channel",
+     "poll channel.idle and channel.error yourself and raise TimeoutError once timeout_s has passed.")
+_add("3.1", "error-as-timeout", "a DMA error was reported as a timeout",
+     "check channel.error in the loop and raise RuntimeError at once.")
+_add("3.1", "returns-early", "safe_wait returned for a channel that never finishes",
+     "return only when channel.idle is True; raise TimeoutError after timeout_s.")
 _add("4.1", "not-aligned", "the first line address is not rounded down to a line boundary",
      "first = address - address % line (a cache line starts at a multiple of its size).")
 _add("4.1", "bytes-only", "the count ignores where the buffer starts",
@@ -200,22 +213,24 @@ def ex_2_2(run_test_set: Any, overlay: Any, pkg: Any) -> None:
     from ..board.accel import AcceleratorModel
 
     source = _source(run_test_set)
-    require(ex, "infer(" not in source,
-            "run_test_set calls the kit's helper (runtime.infer) instead of doing the transfers itself.",
-            "write the loop with allocate, transfer and wait, as in Lab 3.1; the helper comes after this "
-            "exercise.")
+    if "infer(" in source:
+        MISTAKES.fail(ex, "uses-helper")
     x = np.random.default_rng(22).integers(0, 256, (150, pkg.input.elems_per_sample)).astype(np.uint8)
     want = AcceleratorModel.from_package(pkg.path).run(x)
     got = np.asarray(call(ex, run_test_set, overlay, pkg, x, 64))
+    if got.shape[0] == 128:
+        MISTAKES.fail(ex, "dropped-last-batch", f"got results for {got.shape[0]} samples, expected {len(x)}.")
     require(ex, got.shape[0] == len(x), f"got results for {got.shape[0]} samples, expected {len(x)}.",
             "150 samples in batches of 64 is 64 + 64 + 22: handle the last, shorter batch.")
     got = got.reshape(len(x), -1)
     bad = np.flatnonzero((got != want).any(axis=1))
     if bad.size:
-        hint = ("the last batch is shorter: transfer only its bytes (nbytes=...) or use a smaller buffer."
-                if bad.min() >= 128 else "check packing, the transfer order and the unpacking of each batch.")
+        example = Example(f"sample {bad[0]} of 150 (batches of 64)", short(want[bad[0]].tolist()),
+                          short(got[bad[0]].tolist()))
+        if bad.min() >= 128:
+            MISTAKES.fail(ex, "stale-last-batch", f"{bad.size} of {len(x)} samples differ.", example=example)
         fail(ex, f"{bad.size} of {len(x)} samples differ from the verified model (first: sample {bad[0]}).",
-             hint)
+             "check packing, the transfer order and the unpacking of each batch.", example=example)
     passed(ex, "150 samples in batches of 64 (with a short last batch) match the verified model exactly.")
 
 
@@ -249,11 +264,13 @@ def ex_3_1(safe_wait: Any, dma: Any, pkg: Any) -> None:
         fail(ex, "not done yet: the function still raises NotImplementedError.",
              "replace the `raise NotImplementedError(...)` line with your code.")
     except Exception as err:  # noqa: BLE001
+        if type(err).__name__ == "VirtualBoardHang" or "wait(" in _source(safe_wait):
+            MISTAKES.fail(ex, "calls-wait", f"waiting on a channel that never finishes raised "
+                          f"{type(err).__name__}: {str(err)[:120]}")
         fail(ex, f"waiting on a channel that never finishes raised {type(err).__name__}: {err}",
              "raise TimeoutError yourself once timeout_s has passed; never call channel.wait() inside.")
     else:
-        fail(ex, "safe_wait returned for a channel that never finishes.",
-             "return only when channel.idle is True.")
+        MISTAKES.fail(ex, "returns-early")
     n = 2
     ibuf = allocate((n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
     obuf = allocate((n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
@@ -266,8 +283,7 @@ def ex_3_1(safe_wait: Any, dma: Any, pkg: Any) -> None:
         try:
             safe_wait(dma.sendchannel, 1.0)
         except TimeoutError:
-            fail(ex, "a DMA error was reported as a timeout.",
-                 "check channel.error in the loop and raise RuntimeError at once.")
+            MISTAKES.fail(ex, "error-as-timeout")
         except RuntimeError as err:
             if type(err).__name__ == "VirtualBoardHang":  # the virtual board stopped an endless loop
                 fail(ex, "safe_wait kept polling a channel that stopped with a DMA error.",
