@@ -23,6 +23,17 @@ HEADER = "# Exercise {ex}: wrong on purpose (bench/wrong_answers.py)\n"
 
 # The most common wrong answer of each exercise (what students hand in first, seen in the trial).
 WRONG: dict[str, dict[str, str]] = {
+    "lab1_qat/01_data_and_float_baseline": {
+        "1.1": ("def to_inputs(images):\n"
+                "    flat = np.asarray(images).reshape(len(images), -1)\n"
+                "    return torch.tensor(flat / 255.0, dtype=torch.float32)\n"),
+        "1.2": "def accuracy(logits, labels):\n    return (logits.argmax(dim=1) == labels).float().mean()\n",
+        "1.3": ("def train_step(net, optimizer, xb, yb):\n    net.train()\n"
+                "    loss = nn.functional.cross_entropy(net(xb), yb)\n    loss.backward()\n"
+                "    optimizer.step()\n    return loss.item()\n"),
+        "1.4": ("def most_confused(cm):\n    i, j = np.unravel_index(np.argmax(cm), cm.shape)\n"
+                "    return int(i), int(j)\n"),
+    },
     "lab1_qat/02_quantization_maths": {
         "2.1": ("def quantize_symmetric(x, bits):\n    qmax = 2 ** (bits - 1) - 1\n"
                 "    scale = np.abs(x).max() / qmax\n    return (x / scale).astype(int), scale\n\n\n"
@@ -46,6 +57,23 @@ WRONG: dict[str, dict[str, str]] = {
                 "    return float(np.max(acts)) / (2**bits - 1)\n"),
         "3.3": ("def smallest_bits(results, float_acc, max_drop=0.01):\n"
                 "    return min(b for b, a in results.items() if a >= float_acc - max_drop)\n"),
+    },
+    "lab1_qat/04_qat_with_brevitas": {
+        "4.2": "def integer_weights(layer):\n    return layer.quant_weight().value.detach().numpy()\n",
+        "4.3": ("def weight_memory_bits(qnn):\n"
+                "    return sum(p.numel() for p in qnn.parameters()) * qnn.cfg.weight_bits\n"),
+    },
+    "lab2_finn/01_import_and_tidy": {
+        "1.1": ("def annotate_input(model):\n"
+                "    model.set_tensor_datatype(model.graph.input[0].name, DataType['INT8'])\n"
+                "    return model\n"),
+        "1.2": ("def tidy_up(model):\n"
+                "    for t in (InferShapes(), FoldConstants(), GiveReadableTensorNames(),\n"
+                "              InferDataTypes(), RemoveStaticGraphInputs()):\n"
+                "        model = model.transform(t)\n    return model\n"),
+        "1.3": ("def quantized_tensors(model):\n    found = {}\n    for node in model.graph.node:\n"
+                "        for tensor in node.input:\n            if 'param' in tensor:\n"
+                "                found[tensor] = model.get_tensor_datatype(tensor).name\n    return found\n"),
     },
     "lab3_zynq/01_overlay_and_dma": {
         "1.1": ("def decode_dmasr(value):\n    bits = {'halted': 1, 'idle': 2, 'internal_error': 5, "
