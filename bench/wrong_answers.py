@@ -1,7 +1,7 @@
 """Student notebooks with every exercise answered wrong in its most common way: does each checkpoint name
 the mistake, or fall back to a generic message?
 
-Run: .venv/host/bin/python bench/wrong_answers.py [--notebooks lab1_qat/02_quantization_maths ...]
+Run: .venv/host/bin/python bench/wrong_answers.py [--all | --notebooks lab1_qat/02_quantization_maths ...]
 Executes the generated student notebooks (labs/) with each exercise cell replaced by a typical wrong
 answer, then reads every checkpoint's error: "named" when its first line names a mistake of the lab's
 catalogue (``checks.labN.MISTAKES``), "generic" otherwise (target: 0 generic). Prints one row per
@@ -89,6 +89,7 @@ WRONG: dict[str, dict[str, str]] = {
     },
 }
 KERNELS = {"lab3_zynq": "pynq-virtual-board"}
+QUICK = ["lab1_qat/02_quantization_maths", "lab1_qat/03_post_training_quantization", "lab3_zynq/01_overlay_and_dma"]
 
 
 def _catalogue_names(lab: str) -> dict[str, set[str]]:
@@ -152,8 +153,12 @@ def run_notebook(name: str, timeout: int = 600) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebooks", nargs="*", default=list(WRONG), choices=list(WRONG))
+    parser.add_argument("--notebooks", nargs="*", default=QUICK, choices=list(WRONG),
+                        help=f"default: {' '.join(QUICK)} (a few minutes)")
+    parser.add_argument("--all", action="store_true", help="every notebook of the table (about 20 minutes)")
     args = parser.parse_args()
+    if args.all:
+        args.notebooks = list(WRONG)
     total: dict[str, int] = {}
     start = time.perf_counter()
     for name in args.notebooks:
