@@ -89,7 +89,8 @@ WRONG: dict[str, dict[str, str]] = {
     },
 }
 KERNELS = {"lab3_zynq": "pynq-virtual-board"}
-QUICK = ["lab1_qat/02_quantization_maths", "lab1_qat/03_post_training_quantization", "lab3_zynq/01_overlay_and_dma"]
+QUICK = ["lab1_qat/02_quantization_maths", "lab1_qat/03_post_training_quantization",
+         "lab3_zynq/01_overlay_and_dma"]
 
 
 def _catalogue_names(lab: str) -> dict[str, set[str]]:
