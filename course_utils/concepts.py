@@ -3,7 +3,7 @@
 * MAC and folding: ``Layer`` (an MVAU with SIMD/PE), ``folded_matvec`` (the folded loop nest,
   executed), ``fold_network`` / ``folding_sweep`` (cycles, FPS, latency), plots of the schedule
   and of throughput against parallelism.
-* Why few bits: ``weight_memory_bits``, ``partial_products``, ``xnor_popcount_dot``.
+* Why few bits: ``memory_bits``, ``partial_products``, ``xnor_popcount_dot``.
 * The flow, HLS and the Zynq: ``plot_toolflow``, ``pipelined_loop_cycles``, ``dma_max_batch``,
   ``plot_zynq_overview``.
 * AXI-Stream: ``simulate_axis`` (cycle-accurate valid/ready handshake), ``axis_violations``,
@@ -220,7 +220,7 @@ def pipelined_loop_cycles(trips: int, ii: int = 1, depth: int = 1, unroll: int =
 # ---------------------------------------------------------------------------------------------
 # Why FPGAs like few bits
 # ---------------------------------------------------------------------------------------------
-def weight_memory_bits(shapes: Sequence[tuple[int, int]], bits: int) -> int:
+def memory_bits(shapes: Sequence[tuple[int, int]], bits: int) -> int:
     """Bits needed to store every weight of the layers at ``bits`` per weight."""
     if bits < 1:
         raise ValueError(f"bits must be >= 1, got {bits}")

@@ -140,7 +140,7 @@ def _wrapper(model: Any) -> Any:
     return ModelWrapper(str(path))
 
 
-def run_qonnx(model: Any, x: Any) -> np.ndarray:
+def execute_qonnx(model: Any, x: Any) -> np.ndarray:
     """Execute a QONNX model (path or ``ModelWrapper``) on raw pixels ``x``, one sample at a time.
 
     Uses ``qonnx.core.onnx_exec.execute_onnx``; returns float32 ``(N, outputs)``.
@@ -168,7 +168,7 @@ def verify_qonnx(qnn: nn.Module, model: Any, x: Any, atol: float = 1e-4) -> floa
     from course_utils.train import logits
 
     ref = logits(qnn, x)
-    got = run_qonnx(model, x)
+    got = execute_qonnx(model, x)
     if got.shape != ref.shape:
         raise ExportMismatch(f"QONNX output shape {got.shape} differs from Brevitas {ref.shape}.")
     diff = float(np.max(np.abs(got - ref))) if ref.size else 0.0

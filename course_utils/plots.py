@@ -30,6 +30,9 @@ def _class_names(names: Sequence[str] | None, n: int = 10) -> list[str]:
     return list(names) if names is not None else [str(i) for i in range(n)]
 
 
+LABEL_SIZE = 12   # points: the sample labels stay readable in the HTML slides (8 pt was about 8 px)
+
+
 def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | None = None, *,
                 preds: Any = None, n: int = 32, cols: int = 8, title: str | None = None) -> Figure:
     """The first ``n`` images (uint8 ``(N, 28, 28)`` or ``(N, 784)``) with labels (and predictions).
@@ -45,7 +48,7 @@ def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | No
     names = _class_names(class_names)
     cols = max(1, min(cols, len(imgs)))
     rows = int(np.ceil(len(imgs) / cols))
-    fig, axes = _figure(rows, cols, (1.3 * cols, 1.5 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, (1.7 * cols, 2.0 * rows), squeeze=False)   # labels readable on a slide
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i >= len(imgs):
@@ -54,11 +57,12 @@ def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | No
         if labels is not None:
             lab = names[int(np.asarray(labels)[i])]
             if preds is None:
-                ax.set_title(lab, fontsize=8)
+                ax.set_title(lab, fontsize=LABEL_SIZE)
             else:
                 pred = int(np.asarray(preds)[i])
                 wrong = pred != int(np.asarray(labels)[i])
-                ax.set_title(f"{lab} -> {names[pred]}", fontsize=8, color="red" if wrong else "black")
+                ax.set_title(f"{lab} -> {names[pred]}", fontsize=LABEL_SIZE,
+                             color="red" if wrong else "black")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -66,20 +70,30 @@ def sample_grid(images: Any, labels: Any = None, class_names: Sequence[str] | No
 
 
 def histogram(values: Any, quantized: Any = None, *, bins: int = 100, title: str = "values",
-              xlabel: str = "value") -> Figure:
-    """Histogram of real ``values``; with ``quantized``, its levels overlaid (what quantization keeps)."""
+              xlabel: str = "value", log: bool | None = None) -> Figure:
+    """Histogram of real ``values``; with ``quantized``, its histogram on the *same* bins (comparable counts).
+
+    ``log`` puts the counts on a log axis; by default it does when one bin of the float values towers over
+    the rest (e.g. the spike of ReLU zeros), so that the tails stay visible.
+    """
     v = np.asarray(values, dtype=np.float64).ravel()
+    q = None if quantized is None else np.asarray(quantized, dtype=np.float64).ravel()
+    edges = np.histogram_bin_edges(v if q is None else np.concatenate([v, q]), bins=bins)
+    counts, _ = np.histogram(v, bins=edges)
     fig, ax = _figure(size=(7.0, 3.5))
-    ax.hist(v, bins=bins, color="tab:blue", alpha=0.6, label=f"float ({v.size:,} values)")
-    if quantized is not None:
-        q = np.asarray(quantized, dtype=np.float64).ravel()
-        levels, counts = np.unique(q, return_counts=True)
-        ax.bar(levels, counts, width=(np.ptp(v) or 1.0) / 150, color="tab:red",
-               label=f"quantized ({len(levels)} levels)")
+    ax.hist(v, bins=edges, color="tab:blue", alpha=0.6, label=f"float ({v.size:,} values)")
+    if q is not None:
+        ax.hist(q, bins=edges, histtype="step", linewidth=1.6, color="tab:red",
+                label=f"quantized ({len(np.unique(q))} levels)")
         ax.legend()
+    nonzero = counts[counts > 0]
+    if log is None:
+        log = nonzero.size > 0 and nonzero.max() > 20 * np.median(nonzero)
+    if log:
+        ax.set_yscale("log")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("count")
+    ax.set_ylabel(f"count per bin ({len(edges) - 1} equal bins)" + (", log scale" if log else ""))
     fig.tight_layout()
     return fig
 

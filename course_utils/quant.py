@@ -10,8 +10,11 @@ and back to ``x_hat = (q - zero_point) * scale``. Conventions (the same as Brevi
 * rounding is round-half-to-even (``np.round``, ``torch.round``); ``axis`` selects per-channel scales
   (one per index of that axis, e.g. ``axis=0`` = per output neuron of a ``Linear`` weight).
 
-The numpy functions are what the Lab 1 checkpoints compare against; ``ptq`` applies them to a trained
-``FloatMLP`` (weights and ReLU outputs fake-quantized, ranges calibrated on a batch).
+The kit hands out the *fake-quantized* values (``fake_quantize``), the error measures and PTQ of a trained
+``FloatMLP`` (weights and ReLU outputs fake-quantized, ranges calibrated on a batch). The functions that
+Lab 1.2 and 1.3 ask students to write (quantize_symmetric, dequantize, sqnr_db, ...) are not part of the
+kit: the checkpoints compare against precomputed expectations (``checks/_expected.py``), and
+``course release`` refuses a bundle that defines them.
 """
 from __future__ import annotations
 
@@ -52,7 +55,7 @@ def _reduce(x: np.ndarray, fn: Any, axis: int | None) -> np.ndarray:
     return fn(x, axis=others, keepdims=True)
 
 
-def symmetric_scale(x: Any, bits: int, axis: int | None = None) -> np.ndarray:
+def _symmetric_scale(x: Any, bits: int, axis: int | None = None) -> np.ndarray:
     """``max|x| / (2^(bits-1) - 1)`` (per tensor, or per index of ``axis``); 1.0 where ``x`` is all 0."""
     x = np.asarray(x, dtype=np.float64)
     _, qmax = int_range(bits, signed=True, narrow=True)
@@ -60,7 +63,7 @@ def symmetric_scale(x: Any, bits: int, axis: int | None = None) -> np.ndarray:
     return np.where(m > _TINY, m / qmax, 1.0)
 
 
-def asymmetric_params(x: Any, bits: int, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _asymmetric_params(x: Any, bits: int, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(scale, zero_point)`` covering ``[min(x, 0), max(x, 0)]`` with unsigned ``bits``-bit codes."""
     x = np.asarray(x, dtype=np.float64)
     qmin, qmax = int_range(bits, signed=False)
@@ -72,45 +75,26 @@ def asymmetric_params(x: Any, bits: int, axis: int | None = None) -> tuple[np.nd
     return scale, zero_point
 
 
-def quantize(x: Any, scale: Any, zero_point: Any = 0, *, bits: int = 8, signed: bool = True,
-             narrow: bool = False) -> np.ndarray:
-    """Integer codes ``clip(round(x / scale) + zero_point, qmin, qmax)`` (int64)."""
-    x = np.asarray(x, dtype=np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
-    if np.any(scale <= 0):
-        raise ValueError("scale must be positive.")
-    qmin, qmax = int_range(bits, signed, narrow)
-    q = np.round(x / scale) + np.asarray(zero_point, dtype=np.float64)
-    return np.clip(q, qmin, qmax).astype(np.int64)
-
-
-def dequantize(q: Any, scale: Any, zero_point: Any = 0) -> np.ndarray:
-    """Real values ``(q - zero_point) * scale`` (float64)."""
-    return (np.asarray(q, dtype=np.float64) - np.asarray(zero_point, dtype=np.float64)) \
-        * np.asarray(scale, dtype=np.float64)
-
-
-def quantize_symmetric(x: Any, bits: int, axis: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(q, scale)``: symmetric narrow-range quantization of ``x`` (zero point 0)."""
-    scale = symmetric_scale(x, bits, axis)
-    return quantize(x, scale, 0, bits=bits, signed=True, narrow=True), scale
-
-
-def quantize_asymmetric(x: Any, bits: int,
-                        axis: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(q, scale, zero_point)``: unsigned asymmetric quantization of ``x``."""
-    scale, zero_point = asymmetric_params(x, bits, axis)
-    return quantize(x, scale, zero_point, bits=bits, signed=False), scale, zero_point
+def _codes(x: Any, scale: Any, zero_point: Any, qmin: int, qmax: int) -> np.ndarray:
+    """``clip(round(x / scale) + zero_point, qmin, qmax)``."""
+    q = np.round(np.asarray(x, dtype=np.float64) / scale) + zero_point
+    return np.clip(q, qmin, qmax)
 
 
 def fake_quantize(x: Any, bits: int, mode: str = "symmetric", axis: int | None = None) -> np.ndarray:
-    """Quantize then dequantize ``x`` (``mode`` "symmetric" or "asymmetric"): what the network sees."""
+    """Quantize then dequantize ``x`` (``mode`` "symmetric" or "asymmetric"): what the network sees.
+
+    The integer codes themselves are what Lab 1.2's exercises compute; the kit only hands out their
+    real values (``x_hat``), for the plots and for PTQ.
+    """
     if mode == "symmetric":
-        q, scale = quantize_symmetric(x, bits, axis)
-        return dequantize(q, scale)
+        scale = _symmetric_scale(x, bits, axis)
+        qmin, qmax = int_range(bits, signed=True, narrow=True)
+        return _codes(x, scale, 0, qmin, qmax) * scale
     if mode == "asymmetric":
-        q, scale, zp = quantize_asymmetric(x, bits, axis)
-        return dequantize(q, scale, zp)
+        scale, zp = _asymmetric_params(x, bits, axis)
+        qmin, qmax = int_range(bits, signed=False)
+        return (_codes(x, scale, zp, qmin, qmax) - zp) * scale
     raise ValueError(f"mode must be 'symmetric' or 'asymmetric', got {mode!r}.")
 
 
@@ -122,8 +106,8 @@ def mse(x: Any, x_hat: Any) -> float:
     return float(np.mean((x - x_hat) ** 2))
 
 
-def sqnr_db(x: Any, x_hat: Any) -> float:
-    """Signal-to-quantization-noise ratio ``10 log10(sum x^2 / sum (x - x_hat)^2)`` in dB (inf if exact)."""
+def _noise_db(x: Any, x_hat: Any) -> float:
+    """Signal-to-quantization-noise ratio in dB (inf if exact)."""
     x, x_hat = np.asarray(x, dtype=np.float64), np.asarray(x_hat, dtype=np.float64)
     if x.shape != x_hat.shape:
         raise ValueError(f"shapes differ: {x.shape} vs {x_hat.shape}.")
@@ -140,20 +124,8 @@ def error_vs_bits(x: Any, bits: Iterable[int] = range(2, 9), mode: str = "symmet
     out = {}
     for b in bits:
         x_hat = fake_quantize(x, int(b), mode, axis)
-        out[int(b)] = {"mse": mse(x, x_hat), "sqnr_db": sqnr_db(x, x_hat)}
+        out[int(b)] = {"mse": mse(x, x_hat), "sqnr_db": _noise_db(x, x_hat)}
     return out
-
-
-def int_linear(q_x: Any, q_w: Any, scale_x: Any, scale_w: Any, zero_point_x: Any = 0) -> np.ndarray:
-    """``y = x @ w.T`` computed as the hardware does: an integer dot product, then one rescale.
-
-    ``q_x`` (N, in) activation codes with ``scale_x``/``zero_point_x``; ``q_w`` (out, in) symmetric
-    weight codes with ``scale_w`` (scalar or per output ``(out, 1)``).
-    """
-    acc = (np.asarray(q_x, dtype=np.int64) - np.asarray(zero_point_x, dtype=np.int64)) \
-        @ np.asarray(q_w, dtype=np.int64).T
-    sw = np.asarray(scale_w, dtype=np.float64).reshape(-1)
-    return acc * np.asarray(scale_x, dtype=np.float64) * (sw if sw.size > 1 else sw[0])
 
 
 # --------------------------------------------------------------------------- PTQ of a float network
@@ -180,7 +152,7 @@ def _fake_quant_module(scale: float, bits: int) -> nn.Module:
     return FakeQuantAct()
 
 
-def quantize_weights(net: nn.Module, bits: int, per_channel: bool = False) -> nn.Module:
+def _fake_quantized_copy(net: nn.Module, bits: int, per_channel: bool = False) -> nn.Module:
     """A copy of ``net`` whose ``nn.Linear`` weights are fake-quantized (symmetric, narrow range)."""
     import torch
     from torch import nn
@@ -239,7 +211,7 @@ def ptq(net: nn.Module, calib_x: Any, weight_bits: int, act_bits: int, *, per_ch
     from torch import nn
 
     ranges = activation_ranges(net, calib_x, percentile)
-    qnet = quantize_weights(net, weight_bits, per_channel)
+    qnet = _fake_quantized_copy(net, weight_bits, per_channel)
     _, qmax = int_range(act_bits, signed=False)
     for name, hi in ranges.items():
         scale = hi / qmax if hi > _TINY else 1.0

@@ -13,6 +13,7 @@ from torch import nn
 
 from course_utils import export, models, quant
 from course_utils.checks import lab1
+from course_utils.checks._common import CheckFailure
 
 
 def placeholder(ex: str):
@@ -36,6 +37,13 @@ def fails(check, *args, ex: str, match: str = ""):
     return msg
 
 
+def _named(key: str, check, *args) -> None:
+    """The check names catalogued mistake ``key`` (test_checks_mistakes counts these calls)."""
+    with pytest.raises(CheckFailure) as info:
+        check(*args)
+    assert info.value.mistake == key, str(info.value)
+
+
 def test_pass_line_is_printed(capsys):
     lab1.ex_1_2(lambda lg, lb: (lg.argmax(1) == lb).float().mean().item())
     assert capsys.readouterr().out.startswith("Exercise 1.2 passed: ")
@@ -52,7 +60,7 @@ def test_ex_1_1():
           match="torch.Tensor")
     fails(lab1.ex_1_1, lambda im: torch.tensor(flat(im)), ex="1.1", match="float32")
     fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im).transpose(0, 2, 1).reshape(len(im), -1),
-                                               dtype=torch.float32), ex="1.1", match="order")
+                                               dtype=torch.float32), ex="1.1", match="transposed")
     fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im), dtype=torch.float32), ex="1.1", match="784")
     fails(lab1.ex_1_1, placeholder("1.1"), ex="1.1", match="not done yet")
     fails(lab1.ex_1_1, ..., ex="1.1", match="not done yet")
@@ -290,7 +298,7 @@ def test_ex_3_3():
                 return None if b == max(r) else min(x for x in r if x > b)
         return min(r)
 
-    fails(lab1.ex_3_3, first_sorted_break, ex="3.3", match="not assume")
+    fails(lab1.ex_3_3, first_sorted_break, ex="3.3", match="grows with the bit width")
     fails(lab1.ex_3_3, placeholder("3.3"), ex="3.3", match="not done yet")
 
 
@@ -317,6 +325,8 @@ def _good_layers(w, a, bias=False):
 def test_ex_4_1():
     lab1.ex_4_1(_qnn_class(_good_layers))
     fails(lab1.ex_4_1, _qnn_class(lambda w, a: _good_layers(w, a, bias=True)), ex="4.1", match="bias=False")
+    _named("4.1/bias", lab1.ex_4_1, _qnn_class(lambda w, a: _good_layers(w, a, bias=True)))
+    _named("4.1/fixed-bits", lab1.ex_4_1, _qnn_class(lambda w, a: _good_layers(4, 4)))
     fails(lab1.ex_4_1, _qnn_class(lambda w, a: _good_layers(4, 4)), ex="4.1",
           match="weight_bit_width|bit_width")
     fails(lab1.ex_4_1, _qnn_class(lambda w, a: _good_layers(w, w)), ex="4.1", match="outputs, expected 3")
@@ -327,6 +337,10 @@ def test_ex_4_1():
         QuantLinear(784, 64, bias=False, weight_bit_width=w), nn.ReLU(), nn.BatchNorm1d(64),
         QuantLinear(64, 64, bias=False, weight_bit_width=w), nn.BatchNorm1d(64), QuantReLU(bit_width=a),
         QuantLinear(64, 10, bias=False, weight_bit_width=w))), ex="4.1", match="layers are")
+    _named("4.1/layer-order", lab1.ex_4_1, _qnn_class(lambda w, a: nn.Sequential(
+        QuantLinear(784, 64, bias=False, weight_bit_width=w), QuantReLU(bit_width=a), nn.BatchNorm1d(64),
+        QuantLinear(64, 64, bias=False, weight_bit_width=w), nn.BatchNorm1d(64), QuantReLU(bit_width=a),
+        QuantLinear(64, 10, bias=False, weight_bit_width=w))))
 
     class NoScale(_qnn_class(_good_layers)):
         def forward(self, x):
@@ -345,8 +359,8 @@ def test_ex_4_1():
 def test_ex_4_2():
     lab1.ex_4_2(lambda layer: layer.quant_weight().int().detach().numpy())
     fails(lab1.ex_4_2, lambda layer: layer.weight.detach().numpy(), ex="4.2", match="latent")
-    fails(lab1.ex_4_2, lambda layer: layer.quant_weight().value.detach().numpy(), ex="4.2",
-          match="not integers")
+    _named("4.2/scaled-values", lab1.ex_4_2, lambda layer: layer.quant_weight().value.detach().numpy())
+    _named("4.2/latent-weights", lab1.ex_4_2, lambda layer: layer.weight.detach().numpy())
     fails(lab1.ex_4_2, lambda layer: np.round(layer.weight.detach().numpy() * 100), ex="4.2",
           match="must lie")
     fails(lab1.ex_4_2, placeholder("4.2"), ex="4.2", match="not done yet")
@@ -363,6 +377,10 @@ def test_ex_4_3():
     fails(lab1.ex_4_3, lambda q: sum(p.numel() for p in q.parameters()) * q.cfg.weight_bits, ex="4.3",
           match="BatchNorm")
     fails(lab1.ex_4_3, lambda q: 219648, ex="4.3", match="expected")
+    _named("4.3/bytes", lab1.ex_4_3, lambda q: good(q) / 8)
+    _named("4.3/float32-size", lab1.ex_4_3, lambda q: good(q) // q.cfg.weight_bits * 32)
+    _named("4.3/batchnorm-counted", lab1.ex_4_3,
+           lambda q: sum(p.numel() for p in q.parameters()) * q.cfg.weight_bits)
     fails(lab1.ex_4_3, placeholder("4.3"), ex="4.3", match="not done yet")
 
 
@@ -413,6 +431,8 @@ def test_ex_5_1(qnn):
     fails(lab1.ex_5_1, batch_of_8, qnn, ex="5.1", match=r"\[1, 784\]")
     fails(lab1.ex_5_1, no_eval, qnn, ex="5.1", match="784|eval")
     fails(lab1.ex_5_1, plain_onnx, qnn, ex="5.1", match="Quant nodes")
+    _named("5.1/no-quant-nodes", lab1.ex_5_1, plain_onnx, qnn)
+    _named("5.1/input-shape", lab1.ex_5_1, batch_of_8, qnn)
     fails(lab1.ex_5_1, lambda q, path: None, qnn, ex="5.1", match="no file")
     fails(lab1.ex_5_1, placeholder("5.1"), qnn, ex="5.1", match="not done yet")
     assert not qnn.training
@@ -434,7 +454,8 @@ def test_ex_5_2(model):
 
     lab1.ex_5_2(good, model)
     fails(lab1.ex_5_2, first_only, model, ex="5.2", match="shaped")
-    fails(lab1.ex_5_2, scaled, model, ex="5.2", match="differ")
+    _named("5.2/scaled-input", lab1.ex_5_2, scaled, model)
+    _named("5.2/one-sample", lab1.ex_5_2, first_only, model)
     fails(lab1.ex_5_2, placeholder("5.2"), model, ex="5.2", match="not done yet")
 
 
@@ -446,6 +467,9 @@ def test_ex_5_3(model):
     fails(lab1.ex_5_3, lambda m: [4, 4, 4, 4, 4], model, ex="5.3", match=r"expected \[2, 3, 2, 3, 2\]")
     fails(lab1.ex_5_3, lambda m: [float(m.get_initializer(n.input[1])) for n in m.graph.node
                                   if n.op_type == "Quant"], model, ex="5.3", match="expected")
+    _named("5.3/wrong-input", lab1.ex_5_3,
+           lambda m: [float(m.get_initializer(n.input[1])) for n in m.graph.node if n.op_type == "Quant"],
+           model)
     fails(lab1.ex_5_3, placeholder("5.3"), model, ex="5.3", match="not done yet")
 
 
@@ -472,7 +496,9 @@ def test_ex_5_4(qnn):
 
     lab1.ex_5_4(good, qnn)
     fails(lab1.ex_5_4, float_x, qnn, ex="5.4", match="dtype")
-    fails(lab1.ex_5_4, scaled, qnn, ex="5.4", match="logits.*other values")
+    _named("5.4/scaled-input", lab1.ex_5_4, scaled, qnn)
+    _named("5.4/float-pixels", lab1.ex_5_4, float_x, qnn)
+    _named("5.4/not-flat", lab1.ex_5_4, unflattened, qnn)
     fails(lab1.ex_5_4, unflattened, qnn, ex="5.4", match="shape")
     fails(lab1.ex_5_4, lambda q, images, labels, n=64: {"x": images[:n]}, qnn, ex="5.4", match="missing keys")
     fails(lab1.ex_5_4, placeholder("5.4"), qnn, ex="5.4", match="not done yet")

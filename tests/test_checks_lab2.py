@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
+from pathlib import Path
 
 import pytest
 
 from course_utils import finnflow as ff
 from course_utils.checks import lab2
+from course_utils.checks._common import CheckFailure
 from course_utils.paths import pretrained_dir
 
 LAB1 = pretrained_dir("lab1")
@@ -41,6 +44,19 @@ def _fails(match: str, fn, *args, **kwargs) -> None:
         fn(*args, **kwargs)
 
 
+def _named(key: str, fn, *args) -> None:
+    """The check names catalogued mistake ``key`` (the coverage test below reads these calls)."""
+    with pytest.raises(CheckFailure) as info:
+        fn(*args)
+    assert info.value.mistake == key, str(info.value)
+
+
+def test_every_lab2_mistake_is_tested():
+    tested = set(re.findall(r'_named\("([\d.]+/[\w-]+)"', Path(__file__).read_text(encoding="utf-8")))
+    catalogue = {f"{m.exercise}/{m.key}" for m in lab2.MISTAKES}
+    assert tested == catalogue, (sorted(catalogue - tested), sorted(tested - catalogue))
+
+
 # ----------------------------------------------------------------------------- 1.x
 def test_ex_1_1(converted, golden, capsys):
     from qonnx.core.datatype import DataType
@@ -61,8 +77,11 @@ def test_ex_1_1(converted, golden, capsys):
     name = converted.graph.input[0].name
     assert converted.get_tensor_datatype(name).name == "FLOAT32", "the check changed the student's model"
     _fails(r"Exercise 1\.1: the input is declared INT8", lab2.ex_1_1, signed, converted, golden)
+    _named("1.1/signed-input", lab2.ex_1_1, signed, converted, golden)
+    _named("1.1/no-return", lab2.ex_1_1, forgets_return, converted, golden)
+    _named("1.1/unchanged", lab2.ex_1_1, lambda m: m, converted, golden)
     _fails(r"Exercise 1\.1: .*missing.*returned None", lab2.ex_1_1, forgets_return, converted, golden)
-    _fails(r"Exercise 1\.1: the graph input is FLOAT32", lab2.ex_1_1, lambda m: m, converted, golden)
+    _fails(r"Exercise 1\.1: the input datatype was not set", lab2.ex_1_1, lambda m: m, converted, golden)
     _fails(r"Exercise 1\.1: not done yet", lab2.ex_1_1, _placeholder, converted, golden)
     _fails(r"Exercise 1\.1: annotate_input is not done yet", lab2.ex_1_1, ..., converted, golden)
 
@@ -92,14 +111,17 @@ def test_ex_1_2(flow, golden, capsys):
     lab2.ex_1_2(make(), finn, golden)
     assert "Exercise 1.2 passed" in capsys.readouterr().out
     _fails(r"tensor names are not readable", lab2.ex_1_2, make("GiveReadableTensorNames"), finn, golden)
-    _fails(r"Exercise 1\.2: your code raised AssertionError: Found empty node name", lab2.ex_1_2,
+    _fails(r"Exercise 1\.2: GiveUniqueNodeNames is missing.*Found empty node name", lab2.ex_1_2,
            make("GiveUniqueNodeNames"), finn, golden)
     _fails(r"Exercise 1\.2: not done yet", lab2.ex_1_2, _placeholder, finn, golden)
+    _named("1.2/no-unique-names", lab2.ex_1_2, make("GiveUniqueNodeNames"), finn, golden)
+    _named("1.2/no-readable-names", lab2.ex_1_2, make("GiveReadableTensorNames"), finn, golden)
 
     def returns_tuple(model):
         return model.transform(InferShapes()), True
 
     _fails(r"must be a qonnx ModelWrapper, got tuple", lab2.ex_1_2, returns_tuple, finn, golden)
+    _named("1.2/returns-tuple", lab2.ex_1_2, returns_tuple, finn, golden)
 
 
 def test_ex_1_3(flow, capsys):
@@ -122,6 +144,8 @@ def test_ex_1_3(flow, capsys):
     assert "6 quantized tensors" in capsys.readouterr().out
     _fails(r"missing 3 tensor", lab2.ex_1_3, only_weights, tidy)
     _fails(r"are FLOAT32", lab2.ex_1_3, with_floats, tidy)
+    _named("1.3/missing-tensors", lab2.ex_1_3, only_weights, tidy)
+    _named("1.3/includes-float", lab2.ex_1_3, with_floats, tidy)
     _fails(r"expected a dict", lab2.ex_1_3, lambda m: list(right(m)), tidy)
     _fails(r"Exercise 1\.3: not done yet", lab2.ex_1_3, _placeholder, tidy)
 
@@ -172,6 +196,8 @@ def test_ex_2_1(flow, golden, capsys):
     assert "Exercise 2.1 passed" in capsys.readouterr().out
     _fails(r"on the tidy \(not streamlined\) model it removed", lab2.ex_2_1, Greedy, s, t, golden)
     _fails(r"no metadata 'output_scale'", lab2.ex_2_1, NoMetadata, s, t, golden)
+    _named("2.1/no-metadata", lab2.ex_2_1, NoMetadata, s, t, golden)
+    _named("2.1/float-mul-removed", lab2.ex_2_1, Greedy, s, t, golden)
     _fails(r"expected a Transformation subclass", lab2.ex_2_1, lambda: None, s, t, golden)
     _fails(r"Exercise 2\.1: not done yet", lab2.ex_2_1, Placeholder, s, t, golden)
 
@@ -191,8 +217,11 @@ def test_ex_2_2(flow, capsys):
     s, t = flow.stages["03_streamlined"], flow.stages["02_tidy"]
     lab2.ex_2_2(right, s, t)
     assert "streamlined: none" in capsys.readouterr().out
-    _fails(r"MatMul_0: you list \['Mul_0_out0', 'MatMul_0_param0'\]", lab2.ex_2_2, all_inputs, s, t)
-    _fails(r"on the tidy model you report \[\]", lab2.ex_2_2, lambda m: {}, s, t)
+    _fails(r"(?s)every MatMul input is listed.*got: +\['Mul_0_out0', 'MatMul_0_param0'\]", lab2.ex_2_2,
+           all_inputs, s, t)
+    _fails(r"no float MatMul input was found on the tidy model", lab2.ex_2_2, lambda m: {}, s, t)
+    _named("2.2/nothing-found", lab2.ex_2_2, lambda m: {}, s, t)
+    _named("2.2/all-inputs", lab2.ex_2_2, all_inputs, s, t)
     _fails(r"Exercise 2\.2: not done yet", lab2.ex_2_2, _placeholder, s, t)
 
 
@@ -215,6 +244,8 @@ def test_ex_3_1(flow, capsys):
     _fails(r"SIMD=10 does not divide MW=784", lab2.ex_3_1,
            lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 10}}), spec)
     _fails(r"Exercise 3\.1: not done yet", lab2.ex_3_1, _placeholder, spec)
+    _named("3.1/too-slow", lab2.ex_3_1, lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}}), spec)
+    _named("3.1/not-divisor", lab2.ex_3_1, lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 10}}), spec)
     assert ff.get_folding(spec)["MVAU_rtl_0"] == {"SIMD": 1, "PE": 1}, "the check changed the student's model"
 
 
@@ -258,12 +289,15 @@ def test_ex_3_2(flow, capsys):
     def too_slow(model, target_fps, budget):
         return _cheapest(model, 100_000, budget)
 
-    _fails(r"over budget: .*DSP", lab2.ex_3_2, fastest, spec)
+    _fails(r"over the resource budget: .*DSP", lab2.ex_3_2, fastest, spec)
     _fails(r"the output stream \(MVAU_rtl_2\) is \d+ bits wide, not a width the AXI DMA accepts", lab2.ex_3_2,
            lambda m, t, b: _cheapest(m, t, b, dma=False), spec)
     _fails(r"estimated [\d,]+ FPS < 500,000 \(slowest layer MVAU_rtl_0", lab2.ex_3_2, too_slow, spec)
     _fails(r"SIMD=3 does not divide", lab2.ex_3_2, lambda m, t, b: {"MVAU_rtl_0": {"SIMD": 3}}, spec)
     _fails(r"expected a folding dict", lab2.ex_3_2, lambda m, t, b: None, spec)
+    _named("3.2/over-budget", lab2.ex_3_2, fastest, spec)
+    _named("3.2/dma-width", lab2.ex_3_2, lambda m, t, b: _cheapest(m, t, b, dma=False), spec)
+    _named("3.2/too-slow", lab2.ex_3_2, too_slow, spec)
     _fails(r"Exercise 3\.2: not done yet", lab2.ex_3_2, _placeholder, spec)
 
 
@@ -289,6 +323,8 @@ def test_ex_4_1(capsys):
     _fails(r"comes after 'step_hw_codegen'", lab2.ex_4_1, at_the_end)
     _fails(r"the custom step is a string", lab2.ex_4_1, as_string)
     _fails(r"Exercise 4\.1: not done yet", lab2.ex_4_1, _placeholder)
+    _named("4.1/wrong-position", lab2.ex_4_1, at_the_end)
+    _named("4.1/as-string", lab2.ex_4_1, as_string)
     assert list(build_cfg.hw_codegen_dataflow_steps) == right()[:3] + right()[4:]
 
 
@@ -303,6 +339,7 @@ def test_ex_4_1_catches_a_modified_default_list(monkeypatch: pytest.MonkeyPatch)
         return steps
 
     _fails(r"the default step list of FINN was modified", lab2.ex_4_1, mutates)
+    _named("4.1/modified-default", lab2.ex_4_1, mutates)
 
 
 def test_ex_4_2(flow, capsys):
@@ -317,6 +354,10 @@ def test_ex_4_2(flow, capsys):
 
     lab2.ex_4_2(right, copy.deepcopy(streams))
     assert "784 bytes in" in capsys.readouterr().out
-    _fails(r"S2MM 10 bytes, expected 20", lab2.ex_4_2, elements, streams)
+    _fails(r"(?s)values counted, not bytes.*expected: \(MM2S, S2MM\) = \(784, 20\).*got: +\(784, 10\)",
+           lab2.ex_4_2, elements, streams)
     _fails(r"expected a pair", lab2.ex_4_2, lambda s, b: 784 * b, streams)
+    _named("4.2/elements", lab2.ex_4_2, elements, streams)
+    _named("4.2/swapped", lab2.ex_4_2, lambda s, b: right(s, b)[::-1], streams)
+    _named("4.2/no-batch", lab2.ex_4_2, lambda s, b: right(s, 1), streams)
     _fails(r"Exercise 4\.2: not done yet", lab2.ex_4_2, _placeholder, streams)

@@ -28,7 +28,7 @@ def decode_right(value):
 def test_ex_1_1(capsys):
     lab3.ex_1_1(decode_right)
     assert "Exercise 1.1 passed" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="Exercise 1.1:.*'idle'.*bit 1"):
+    with pytest.raises(AssertionError, match="(?s)Exercise 1.1:.*'idle'.*bit 1"):
         lab3.ex_1_1(lambda v: {**decode_right(v), "idle": bool(v & 1)})
     with pytest.raises(AssertionError, match="no key"):
         lab3.ex_1_1(lambda v: {"halted": True})
@@ -87,11 +87,11 @@ def test_ex_2_1(pkg, capsys):
     lab3.ex_2_1(right, Dma26(), pkg)
     out = capsys.readouterr().out
     assert "Exercise 2.1 passed" in out and "85,598" in out and "it would be 20" in out
-    with pytest.raises(AssertionError, match="you returned 3355443, expected 85598"):
+    with pytest.raises(AssertionError, match="only the output direction"):
         lab3.ex_2_1(lambda dma, p: dma.buffer_max_size // p.output.bytes_per_sample, Dma26(), pkg)
     with pytest.raises(AssertionError, match="16,383 you returned 16, expected 20"):
         lab3.ex_2_1(lambda dma, p: 85598 if dma.buffer_max_size > 20000 else 16, Dma26(), pkg)
-    with pytest.raises(AssertionError, match="expected an int"):
+    with pytest.raises(AssertionError, match="a float, from / instead of //"):
         lab3.ex_2_1(lambda dma, p: dma.buffer_max_size / 784, Dma26(), pkg)
 
 

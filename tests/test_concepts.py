@@ -113,13 +113,13 @@ def test_pipelined_loop_cycles():
 def test_weight_memory_and_bram():
     shapes = c.mlp_shapes()
     n = 784 * 64 + 64 * 64 + 64 * 10
-    assert c.weight_memory_bits(shapes, 4) == 4 * n
-    assert c.weight_memory_bits(shapes, 32) == 32 * n
+    assert c.memory_bits(shapes, 4) == 4 * n
+    assert c.memory_bits(shapes, 32) == 32 * n
     assert c.bram18_needed(18 * 1024) == 1 and c.bram18_needed(18 * 1024 + 1) == 2
     assert c.partial_products(4) == 16 and c.partial_products(8) == 64
     assert c.XC7Z020 == {"LUT": 53_200, "FF": 106_400, "BRAM_18K": 280, "DSP": 220}   # DS190
     with pytest.raises(ValueError):
-        c.weight_memory_bits(shapes, 0)
+        c.memory_bits(shapes, 0)
 
 
 def test_xnor_popcount_equals_bipolar_dot():

@@ -60,7 +60,7 @@ def test_qonnx_execution_equals_brevitas(exported):
     x = _pixels(16)
     diff = export.verify_qonnx(qnn, path, x)
     assert diff < 1e-4
-    y = export.run_qonnx(path, x)
+    y = export.execute_qonnx(path, x)
     with torch.no_grad():
         ref = qnn(torch.from_numpy(x)).numpy()
     assert y.shape == (16, 10) and np.abs(y - ref).max() == pytest.approx(diff)
@@ -74,12 +74,12 @@ def test_verify_reports_a_mismatch_with_its_size(exported):
         export.verify_qonnx(other, path, _pixels(4))
 
 
-def test_run_qonnx_checks_the_input_shape(exported):
+def test_execute_qonnx_checks_the_input_shape(exported):
     _, path = exported
     with pytest.raises(ValueError, match="784"):
-        export.run_qonnx(path, np.zeros((2, 28, 29), np.float32))
+        export.execute_qonnx(path, np.zeros((2, 28, 29), np.float32))
     with pytest.raises(FileNotFoundError, match="export it first"):
-        export.run_qonnx(path.parent / "missing.onnx", _pixels(1))
+        export.execute_qonnx(path.parent / "missing.onnx", _pixels(1))
 
 
 def test_golden_batch_round_trip(tmp_path, exported):

@@ -269,3 +269,22 @@ def check_slides_in_chromium(decks: list[tuple[Path, str]], shot_dir: Path) -> l
         finally:
             browser.close()
     return remote
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "lectures").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_lecture_code_lines_fit_a_slide(path):
+    """Code lines stay under 85 characters: longer ones wrap mid-expression in the HTML slides."""
+    nb = nbformat.read(path, as_version=4)
+    long = [ln for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines() if len(ln) > 84]
+    assert not long, "\n".join(long)
+
+
+def test_sample_grid_labels_are_readable():
+    import numpy as np
+
+    from course_utils import plots
+
+    fig = plots.sample_grid(np.zeros((4, 784), np.uint8), np.arange(4))
+    assert {ax.title.get_fontsize() for ax in fig.axes if ax.get_title()} == {plots.LABEL_SIZE}
+    assert plots.LABEL_SIZE >= 11

@@ -42,6 +42,13 @@ def test_histograms_show_float_and_quantized_levels():
     fig = plots.histogram(w, quant.fake_quantize(w, 3), title="t")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["float (2,000 values)", "quantized (7 levels)"]
+    ax = fig.axes[0]
+    float_edges = [p.get_x() for p in ax.patches[:100]]
+    assert len(ax.patches) == 101 and ax.get_yscale() == "linear"   # 100 bars + the quantized outline
+    assert np.allclose(ax.patches[100].get_path().vertices[1:-1:2, 0].min(), float_edges[0])  # same bins
+    acts = np.maximum(np.random.default_rng(2).normal(0, 1, 5000), 0)   # half are exact zeros: a spike
+    assert plots.histogram(acts, quant.fake_quantize(acts, 4, "asymmetric")).axes[0].get_yscale() == "log"
+    assert plots.histogram(acts, log=False).axes[0].get_yscale() == "linear"
     fig = plots.weight_histograms(build_qnn(2, 2), {"layers.0": quant.fake_quantize(np.ones(3), 2)})
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["layers.0 (64, 784)", "layers.3 (64, 64)", "layers.6 (10, 64)"]

@@ -176,8 +176,10 @@ def student_version(nb: nbformat.NotebookNode, source_rel: str) -> nbformat.Note
             cell.metadata["tags"] = tags
         cells.append(cell)
     banner = nbformat.v4.new_markdown_cell(
-        f"> **Student version**, generated from `{source_rel}` by `course labs`. "
-        "Work in this notebook; authors edit the solution and regenerate, never this file.")
+        "> **Your notebook.** Run the cells from the top, write your code where a cell says `# Exercise`, "
+        "and run the checkpoint below each exercise: it says *passed*, or what is wrong with an example and "
+        "a hint. Save often (Ctrl+S). To start an exercise again, copy its cell from a fresh copy of the kit "
+        f"(instructors: this file is generated from `{source_rel}` by `course labs`).")
     banner.id = "generated-banner"
     banner.metadata = {"tags": [BANNER_TAG]}
     nb.cells = [banner, *cells]

@@ -33,7 +33,9 @@ from course_utils.authoring.notebooks import (
     MD_BEGIN,
     MD_END,
     clean_notebook,
+    exercise_header,
     generate,
+    has_markers,
     solution_notebooks,
     student_version,
 )
@@ -267,6 +269,50 @@ def scan(bundle: Path, kit_root: Path, secrets: Secrets | None = None) -> list[L
                 leaks.append(Leak(rel, n, f"{block.kind} code from {block.source}", normalize(line)))
         if path.suffix != ".ipynb":
             leaks += _block_leaks(rel, lines, secrets.blocks)
+    return leaks + reference_leaks(bundle, exercise_helpers(kit_root))
+
+
+# --------------------------------------------------------------------------- reference implementations
+
+DEF_RE = re.compile(r"^(?:async\s+)?(?:def|class)\s+(\w+)", re.M)
+
+
+def exercise_helpers(kit_root: Path) -> dict[str, str]:
+    """The functions and classes the exercises ask students to write: name -> 'notebook, Exercise N.k'."""
+    out: dict[str, str] = {}
+    for path in solution_notebooks(kit_root):
+        rel = path.relative_to(kit_root).as_posix()
+        for cell in nbformat.read(path, as_version=4).cells:
+            header = exercise_header(cell.source) if cell.cell_type == "code" else None
+            if header and has_markers(cell.source):
+                for name in DEF_RE.findall(cell.source):
+                    out.setdefault(name, f"{rel}, Exercise {header[0]}")
+    return out
+
+
+def reference_leaks(bundle: Path, helpers: dict[str, str], files: list[Path] | None = None) -> list[Leak]:
+    """Top-level definitions in the bundle's Python (or ``files`` in it) named like an exercise's helper
+    (leading ``_`` ignored): a student could import the answer instead of writing it."""
+    import ast
+
+    leaks = []
+    for path in sorted(bundle.rglob("*.py")) if files is None else files:
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [t.id for t in targets if isinstance(t, ast.Name)]
+            else:
+                continue
+            for name in names:
+                if name.lstrip("_") in helpers:
+                    leaks.append(Leak(path.relative_to(bundle).as_posix(), node.lineno,
+                                      f"reference implementation of {helpers[name.lstrip('_')]}", name))
     return leaks
 
 

@@ -2,8 +2,8 @@
 
 Each takes the student's function or class and the models it works on, runs it on a *copy* (the
 student's objects are never changed), checks the result with the kit's FINN helpers
-(``course_utils.finnflow``) and prints a pass line, or raises ``AssertionError("Exercise N.k: ...
-Hint: ...")``.
+(``course_utils.finnflow``) and prints a pass line, or raises a ``CheckFailure`` ("Exercise N.k: ...
+Hint: ...") naming the mistake when it is a common one (``MISTAKES``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,68 @@ from typing import Any
 
 import numpy as np
 
-from course_utils.checks._common import call, fail, not_done, passed, require
+from course_utils.checks._common import (
+    Catalogue,
+    CheckFailure,
+    Example,
+    call,
+    fail,
+    not_done,
+    passed,
+    require,
+)
+
+MISTAKES = Catalogue("lab2")
+_add = MISTAKES.add
+_add("1.1", "signed-input", "the input is declared INT8: bytes 128..255 would arrive as negative numbers",
+     "pixels are 0..255, an unsigned type: DataType['UINT8'].")
+_add("1.1", "unchanged", "the input datatype was not set",
+     "model.set_tensor_datatype(model.graph.input[0].name, DataType['UINT8']), then return the model.")
+_add("1.1", "no-return", "the function returns None",
+     "end with `return model` (set_tensor_datatype changes the model; return it).")
+_add("1.2", "no-unique-names", "GiveUniqueNodeNames is missing (or comes too late)",
+     "apply GiveUniqueNodeNames() before GiveReadableTensorNames(): readable names come from node names.")
+_add("1.2", "no-readable-names", "GiveReadableTensorNames is missing",
+     "apply GiveReadableTensorNames() after GiveUniqueNodeNames().")
+_add("1.2", "returns-tuple", "a (model, flag) tuple was returned",
+     "model.transform(...) returns the new model; the (model, modified) pair is what apply() returns.")
+_add("1.3", "missing-tensors", "some quantized tensors are missing",
+     "look at every input and output of every node, not only the weights.")
+_add("1.3", "includes-float", "FLOAT32 tensors are listed", "skip tensors whose datatype is FLOAT32.")
+_add("2.1", "float-mul-removed",
+     "on the tidy (not streamlined) model it removed the last Mul, whose input is a float tensor",
+     "check model.get_tensor_datatype(mul.input[0]).is_integer() first.")
+_add("2.1", "no-metadata", "the removed scale was not recorded",
+     "model.set_metadata_prop('output_scale', repr(scale)): the host multiplies the outputs by it.")
+_add("2.2", "all-inputs", "every MatMul input is listed, integer ones too",
+     "keep only the inputs whose DataType is not integer: not model.get_tensor_datatype(t).is_integer().")
+_add("2.2", "nothing-found", "no float MatMul input was found on the tidy model",
+     "before streamlining, each MatMul multiplies a float (scaled) tensor: test each input's DataType.")
+_add("3.1", "not-divisor", "a folding factor does not divide its dimension",
+     "PE must divide MH (or NumChannels), SIMD must divide MW.")
+_add("3.1", "too-slow", "a layer still needs too many cycles",
+     "cycles = (MW/SIMD) * (MH/PE) for an MVAU, NumChannels/PE for Thresholding: raise that layer's "
+     "SIMD/PE.")
+_add("3.2", "over-budget", "the folding is over the resource budget",
+     "give each layer the *cheapest* folding that meets the cycle target, not the fastest.")
+_add("3.2", "dma-width", "an end of the accelerator has a stream width the AXI DMA does not accept",
+     "first layer: keep foldings with ff.dma_width_ok(inst.get_instream_width_padded()); last layer: "
+     "ff.dma_width_ok(inst.get_outstream_width_padded()).")
+_add("3.2", "too-slow", "the throughput target is not met",
+     "every layer must need at most 100e6 // target_fps cycles at 100 MHz.")
+_add("4.1", "wrong-position", "the custom step is not right after step_streamline",
+     "the Mul only sits at the graph output after streamlining: insert at "
+     "steps.index('step_streamline') + 1.")
+_add("4.1", "as-string", "the custom step is a string; FINN only knows its own step names",
+     "insert the function object ff.step_drop_output_scale.")
+_add("4.1", "modified-default", "the default step list of FINN was modified",
+     "copy it first: list(build_cfg.hw_codegen_dataflow_steps).")
+_add("4.2", "elements", "values counted, not bytes",
+     "bytes = words per sample x padded stream width / 8 x batch: a 12-bit output takes 2 bytes.")
+_add("4.2", "swapped", "MM2S and S2MM are swapped",
+     "MM2S (memory to stream) carries the input images, S2MM (stream to memory) the results.")
+_add("4.2", "no-batch", "the batch size is ignored",
+     "one transfer carries the whole batch: multiply by batch.")
 
 SCALE_KEY = "output_scale"
 """Metadata key the Exercise 2.1 transformation writes the removed scale under."""
@@ -35,10 +96,14 @@ def _copy(model: Any) -> Any:
 def _model(ex: str, value: Any, what: str) -> Any:
     """``value`` if it is a ModelWrapper, else a failure saying what came back."""
     if value is None or value is Ellipsis:
+        if ex == "1.1" and value is None:
+            MISTAKES.fail(ex, "no-return", f"{what} is missing: your function returned None.")
         fail(ex, f"{what} is missing: your function returned {value!r}.",
              "end your function with `return model` (transformations return a new model).")
     if not hasattr(value, "graph") or not hasattr(value, "get_tensor_datatype"):
         got = type(value).__name__
+        if isinstance(value, tuple) and ex == "1.2":
+            MISTAKES.fail(ex, "returns-tuple", f"{what} must be a qonnx ModelWrapper, got tuple.")
         hint = ("model.transform(...) returns the new model; return that, not a tuple."
                 if isinstance(value, tuple) else "return the qonnx ModelWrapper.")
         fail(ex, f"{what} must be a qonnx ModelWrapper, got {got}.", hint)
@@ -49,11 +114,14 @@ def _call(ex: str, fn: Any, *args: Any) -> Any:
     """``call``, also turning an AssertionError raised inside FINN/qonnx by student code into a failure."""
     try:
         return call(ex, fn, *args)
+    except CheckFailure:
+        raise
     except AssertionError as err:
-        if str(err).startswith(f"Exercise {ex}:"):
-            raise
-        fail(ex, f"your code raised AssertionError: {err or '(no message)'}",
-             "a FINN/qonnx transformation refused the model: check the order of your steps.")
+        if ex == "1.2" and "empty node name" in str(err):
+            MISTAKES.fail(ex, "no-unique-names", f"qonnx raised AssertionError: {err}")
+        raise CheckFailure(ex, f"your code raised AssertionError: {err or '(no message)'}",
+                           "a FINN/qonnx transformation refused the model: check the order of your steps.") \
+            from None
 
 
 def _verify(ex: str, model: Any, golden: Any, name: str, previous: Any = None) -> Any:
@@ -74,8 +142,9 @@ def ex_1_1(annotate_input: Any, converted: Any, golden: Any) -> None:
     out = _model("1.1", _call("1.1", annotate_input, _copy(converted)), "annotate_input(model)")
     dt = out.get_tensor_datatype(out.graph.input[0].name)
     if dt.name == "INT8":
-        fail("1.1", "the input is declared INT8: bytes 128..255 would arrive as negative numbers.",
-             "pixels are 0..255, an unsigned type: DataType['UINT8'].")
+        MISTAKES.fail("1.1", "signed-input", example=Example("pixel 200", "200 (UINT8)", "-56 (INT8)"))
+    if dt.name == "FLOAT32":
+        MISTAKES.fail("1.1", "unchanged", "the graph input is FLOAT32, expected UINT8.")
     require("1.1", dt.name == "UINT8", f"the graph input is {dt.name}, expected UINT8.",
             "model.set_tensor_datatype(model.graph.input[0].name, DataType['UINT8']).")
     require("1.1", [n.op_type for n in out.graph.node] == [n.op_type for n in before.graph.node],
@@ -94,9 +163,9 @@ def ex_1_2(tidy_up: Any, model_finn: Any, golden: Any) -> None:
             "some nodes have no name or share one.", "GiveUniqueNodeNames()")
     unreadable = [t for n in out.graph.node for i, t in enumerate(n.output)
                   if t not in (f"{n.name}_out{i}", "global_out")]
-    require("1.2", out.graph.input[0].name == "global_in" and not unreadable,
-            f"tensor names are not readable (e.g. {(unreadable or [out.graph.input[0].name])[0]!r}).",
-            "GiveReadableTensorNames() (after GiveUniqueNodeNames).")
+    if out.graph.input[0].name != "global_in" or unreadable:
+        MISTAKES.fail("1.2", "no-readable-names", f"tensor names are not readable (e.g. "
+                      f"{(unreadable or [out.graph.input[0].name])[0]!r}).")
     unknown = [t for n in out.graph.node for t in n.output if out.get_tensor_shape(t) is None]
     require("1.2", not unknown, f"tensor {unknown[0] if unknown else ''!r} has no shape.", "InferShapes()")
     extra = [i.name for i in out.graph.input[1:]]
@@ -127,15 +196,16 @@ def ex_1_3(quantized_tensors: Any, model: Any) -> None:
     got = {k: (v.name if hasattr(v, "name") else str(v)) for k, v in got.items()}
     missing = sorted(set(want) - set(got))
     if missing:
-        fail("1.3", f"missing {len(missing)} tensor(s), e.g. {missing[0]!r} ({want[missing[0]]}).",
-             "look at every input and output of every node.")
+        MISTAKES.fail("1.3", "missing-tensors", f"missing {len(missing)} tensor(s), e.g. {missing[0]!r} "
+                      f"({want[missing[0]]}).")
     wrong = sorted(k for k in got if k in want and got[k] != want[k])
     if wrong:
         fail("1.3", f"{wrong[0]!r}: you report {got[wrong[0]]}, the model says {want[wrong[0]]}.",
              "use model.get_tensor_datatype(name).name.")
     floats = sorted(set(got) - set(want))
-    require("1.3", not floats, f"{floats[:2]} are FLOAT32 (or not in the graph) and should be left out.",
-            "skip tensors whose datatype is FLOAT32.")
+    if floats:
+        MISTAKES.fail("1.3", "includes-float", f"{floats[:2]} are FLOAT32 (or not in the graph) and "
+                      "should be left out.")
     kinds = sorted(set(want.values()))
     passed("1.3", f"{len(want)} quantized tensors found ({', '.join(kinds)}).")
 
@@ -160,8 +230,8 @@ def ex_2_1(move_cls: Any, streamlined: Any, tidied: Any, golden: Any) -> None:
             f"the graph still ends with {last.op_type if last is not None else 'nothing'}.",
             "remove the Mul node and let its producer write the graph output tensor.")
     recorded = out.get_metadata_prop(SCALE_KEY)
-    require("2.1", recorded is not None, f"no metadata {SCALE_KEY!r} recorded.",
-            f"model.set_metadata_prop({SCALE_KEY!r}, repr(scale)).")
+    if recorded is None:
+        MISTAKES.fail("2.1", "no-metadata", f"no metadata {SCALE_KEY!r} recorded.")
     try:
         value = float(recorded)
     except ValueError:
@@ -178,9 +248,8 @@ def ex_2_1(move_cls: Any, streamlined: Any, tidied: Any, golden: Any) -> None:
     require("2.1", len(again.graph.node) == len(out.graph.node), "applying it twice removed another node.",
             "only remove a Mul whose input is an integer tensor and whose factor is a scalar.")
     kept = _call("2.1", _copy(tidied).transform, move_cls())
-    require("2.1", len(kept.graph.node) == len(tidied.graph.node),
-            "on the tidy (not streamlined) model it removed the last Mul, whose input is a float tensor.",
-            "check model.get_tensor_datatype(mul.input[0]).is_integer() first.")
+    if len(kept.graph.node) != len(tidied.graph.node):
+        MISTAKES.fail("2.1", "float-mul-removed")
     passed("2.1", f"integer outputs on all {len(want)} golden images; scale {scale:.6g} recorded as "
                   "metadata.")
 
@@ -203,6 +272,13 @@ def ex_2_2(float_matmul_inputs: Any, streamlined: Any, tidied: Any) -> None:
         require("2.2", isinstance(got, dict), f"expected a dict, got {type(got).__name__}.",
                 "return {} when every MatMul input is an integer tensor.")
         want = _float_matmuls(model)
+        if what == "tidy" and want and not got:
+            MISTAKES.fail("2.2", "nothing-found", example=Example("the tidy model", str(want), "{}"))
+        for k, v in want.items():
+            n_inputs = len(model.get_node_from_name(k).input)
+            if k in got and sorted(got[k]) != sorted(v) and len(got[k]) == n_inputs:
+                MISTAKES.fail("2.2", "all-inputs", example=Example(f"{k} of the {what} model", str(v),
+                                                                   str(got[k])))
         require("2.2", set(got) == set(want),
                 f"on the {what} model you report {sorted(got)}, expected {sorted(want)}.",
                 "for each MatMul, keep the inputs whose DataType is not integer (dt.is_integer()).")
@@ -222,13 +298,12 @@ def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 784) -> None:
     try:
         ff.check_folding(out)
     except ff.FoldingError as err:
-        fail("3.1", str(err), "PE must divide MH (or NumChannels), SIMD must divide MW.")
+        MISTAKES.fail("3.1", "not-divisor", str(err))
     rows = ff.layer_estimates(out)
     slow = [r for r in rows if r["cycles"] > max_cycles]
     if slow:
-        fail("3.1", f"{slow[0]['layer']} still needs {slow[0]['cycles']} cycles (> {max_cycles}).",
-             "cycles = (MW/SIMD) * (MH/PE) for an MVAU, NumChannels/PE for Thresholding: raise SIMD/PE "
-             "of that layer.")
+        MISTAKES.fail("3.1", "too-slow", f"{slow[0]['layer']} still needs {slow[0]['cycles']} cycles "
+                      f"(> {max_cycles}).")
     worst = max(r["cycles"] for r in rows)
     passed("3.1", f"every layer needs <= {max_cycles} cycles (slowest: {worst}), "
                   f"{100e6 / worst:,.0f} FPS at 100 MHz.")
@@ -247,21 +322,21 @@ def ex_3_2(choose_folding: Any, specialized: Any, target_fps: float = 500_000, b
     try:
         ff.apply_folding(trial, folding)
     except ff.FoldingError as err:
-        fail("3.2", str(err))
+        fail("3.2", str(err), "PE must divide MH (or NumChannels), SIMD must divide MW.")
     est = ff.estimate_summary(trial)
-    require("3.2", est["fps"] >= target_fps, f"estimated {est['fps']:,.0f} FPS < {target_fps:,.0f} "
-            f"(slowest layer {est['bottleneck']}: {est['cycles_per_sample']} cycles).",
-            f"every layer must need at most {int(100e6 // target_fps)} cycles at 100 MHz.")
+    if est["fps"] < target_fps:
+        MISTAKES.fail("3.2", "too-slow", f"estimated {est['fps']:,.0f} FPS < {target_fps:,.0f} "
+                      f"(slowest layer {est['bottleneck']}: {est['cycles_per_sample']} cycles, at most "
+                      f"{int(100e6 // target_fps)} allowed).")
     over = ff.over_budget(est["resources"], budget)
-    require("3.2", not over, "over budget: " + "; ".join(f"{k} {u:,.0f} > {lim:,.0f}" for k, (u, lim) in
-                                                         over.items()) + ".",
-            "give each layer the *cheapest* folding that meets the cycle target, not the fastest.")
+    if over:
+        MISTAKES.fail("3.2", "over-budget", "; ".join(f"{k} {u:,.0f} > {lim:,.0f}" for k, (u, lim) in
+                                                     over.items()) + ".")
     for side, stream in ff.io_streams(trial).items():
-        require("3.2", stream["dma_ok"],
-                f"the {side} stream ({stream['layer']}) is {stream['padded_bits']} bits wide, not a width "
-                f"the AXI DMA accepts ({', '.join(map(str, ff.DMA_WIDTHS))}).",
-                "first layer: keep foldings with ff.dma_width_ok(inst.get_instream_width_padded()); last "
-                "layer: ff.dma_width_ok(inst.get_outstream_width_padded()).")
+        if not stream["dma_ok"]:
+            MISTAKES.fail("3.2", "dma-width", f"the {side} stream ({stream['layer']}) is "
+                          f"{stream['padded_bits']} bits wide, not a width the AXI DMA accepts "
+                          f"({', '.join(map(str, ff.DMA_WIDTHS))}).")
     util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in est["utilization"].items())
     passed("3.2", f"{est['fps']:,.0f} FPS with {util} (bottleneck {est['bottleneck']}, "
                   f"{est['bottleneck_kind']}).")
@@ -276,19 +351,17 @@ def ex_4_1(make_steps: Any) -> None:
     not_done("4.1", make_steps, "make_steps")
     default = list(build_cfg.hw_codegen_dataflow_steps)
     steps = _call("4.1", make_steps)
-    require("4.1", list(build_cfg.hw_codegen_dataflow_steps) == default,
-            "the default step list of FINN was modified.",
-            "copy it first: list(build_cfg.hw_codegen_dataflow_steps).")
+    if list(build_cfg.hw_codegen_dataflow_steps) != default or steps is build_cfg.hw_codegen_dataflow_steps:
+        MISTAKES.fail("4.1", "modified-default")
     require("4.1", isinstance(steps, list), f"expected a list, got {type(steps).__name__}.")
     names = [s if isinstance(s, str) else getattr(s, "__name__", repr(s)) for s in steps]
     require("4.1", "step_drop_output_scale" in names, "the custom step is missing.",
             "insert ff.step_drop_output_scale (the function itself, not a string).")
     i = names.index("step_drop_output_scale")
-    require("4.1", callable(steps[i]), "the custom step is a string; FINN only knows its own step names.",
-            "insert the function object ff.step_drop_output_scale.")
-    require("4.1", i > 0 and names[i - 1] == "step_streamline",
-            f"the custom step comes after {names[i - 1] if i else 'nothing'!r}, expected right after "
-            "'step_streamline'.", "the Mul only sits at the graph output after streamlining.")
+    if not callable(steps[i]):
+        MISTAKES.fail("4.1", "as-string")
+    if i == 0 or names[i - 1] != "step_streamline":
+        MISTAKES.fail("4.1", "wrong-position", f"it comes after {names[i - 1] if i else 'nothing'!r}.")
     rest = [n for n in names if n != "step_drop_output_scale"]
     require("4.1", rest == [s for s in default if isinstance(s, str)],
             "the other steps differ from hw_codegen_dataflow_steps.",
@@ -306,10 +379,20 @@ def ex_4_2(dma_bytes: Any, streams: dict[str, dict[str, Any]]) -> None:
             fail("4.2", f"expected a pair (mm2s_bytes, s2mm_bytes), got {out!r}.", "return mm2s, s2mm")
         want = (batch * streams["input"]["bytes_per_sample"], batch * streams["output"]["bytes_per_sample"])
         got = tuple(int(v) for v in out)
+        if got == want:
+            continue
+        example = Example(f"batch {batch}", f"(MM2S, S2MM) = {want}", str(got))
+        if got == want[::-1]:
+            MISTAKES.fail("4.2", "swapped", example=example)
+        if batch > 1 and got == (want[0] // batch, want[1] // batch):
+            MISTAKES.fail("4.2", "no-batch", example=example)
+        elems = [batch * int(np.prod(streams[side]["folded_shape"])) for side in ("input", "output")]
+        if any(g == e != w for g, e, w in zip(got, elems, want)):
+            MISTAKES.fail("4.2", "elements", example=example)
         require("4.2", got[0] == want[0], f"batch {batch}: MM2S {got[0]} bytes, expected {want[0]}.",
-                "words per sample x padded width in bytes x batch (the input stream).")
+                "words per sample x padded width in bytes x batch (the input stream).", example=example)
         require("4.2", got[1] == want[1], f"batch {batch}: S2MM {got[1]} bytes, expected {want[1]}.",
-                "the output stream: words per sample x padded width / 8 x batch.")
+                "the output stream: words per sample x padded width / 8 x batch.", example=example)
     n_in, n_out = streams["input"]["bytes_per_sample"], streams["output"]["bytes_per_sample"]
     passed("4.2", f"{n_in} bytes in and {n_out} bytes out per image.")
 

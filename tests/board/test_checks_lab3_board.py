@@ -8,6 +8,14 @@ import pytest
 from pynq import allocate
 
 from course_utils.checks import lab3
+from course_utils.checks._common import CheckFailure
+
+
+def _named(key, check, *args):
+    """The check names catalogued mistake ``key`` (tests/test_checks_mistakes.py counts these calls)."""
+    with pytest.raises(CheckFailure) as info:
+        check(*args)
+    assert info.value.mistake == key, str(info.value)
 
 
 def run_right(overlay, pkg, x, batch):
@@ -57,6 +65,16 @@ def test_ex_2_2(overlay, pkg, capsys):
 
     with pytest.raises(AssertionError, match="calls the kit's helper"):
         lab3.ex_2_2(run_with_helper, overlay, pkg)
+    _named("2.2/uses-helper", lab3.ex_2_2, run_with_helper, overlay, pkg)
+    _named("2.2/dropped-last-batch", lab3.ex_2_2, lambda o, p, x, b: run_right(o, p, x[:128], b),
+           overlay, pkg)
+
+    def last_batch_from_the_end(overlay, pkg, x, batch):   # unpacks the last k results of a full buffer
+        out = run_right(overlay, pkg, x, batch)
+        out[128:] = np.roll(out[128:], 1, axis=0)
+        return out
+
+    _named("2.2/stale-last-batch", lab3.ex_2_2, last_batch_from_the_end, overlay, pkg)
 
 
 def test_ex_2_2_full_buffer_for_the_last_batch_still_passes_when_results_are_right(overlay, pkg):
@@ -87,11 +105,14 @@ def test_ex_3_1(overlay, pkg, device, capsys, monkeypatch):
     dma = overlay.axi_dma_0
     lab3.ex_3_1(safe_wait_right, dma, pkg)
     assert "Exercise 3.1 passed" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="raised VirtualBoardHang.*never call channel.wait"):
+    with pytest.raises(AssertionError, match="(?s)calls channel.wait.*VirtualBoardHang.*poll channel.idle"):
         lab3.ex_3_1(lambda ch, t: ch.wait(), dma, pkg)
     with pytest.raises(AssertionError, match="DMA error was reported as a timeout"):
         lab3.ex_3_1(safe_wait_ignores_errors, dma, pkg)
     with pytest.raises(AssertionError, match="returned for a channel that never finishes"):
         lab3.ex_3_1(lambda ch, t: None, dma, pkg)
+    _named("3.1/calls-wait", lab3.ex_3_1, lambda ch, t: ch.wait(), dma, pkg)
+    _named("3.1/error-as-timeout", lab3.ex_3_1, safe_wait_ignores_errors, dma, pkg)
+    _named("3.1/returns-early", lab3.ex_3_1, lambda ch, t: None, dma, pkg)
     # the check leaves the DMA usable
     lab3.ex_2_2(run_right, overlay, pkg)
