@@ -358,7 +358,7 @@ def simulate_verilator(unit: Unit, x: np.ndarray, out_ready_every: int = 1, exe:
     return SimResult(acc=acc.reshape(len(x), unit.N), cycles=int(done[0].split()[1]), cycles_per_image=first)
 
 
-SYNTH_SCRIPT = "read_verilog mac_unit.v; synth_xilinx -family xc7 -top mac_unit; stat"
+SYNTH_SCRIPT = "read_verilog mac_unit.v; synth_xilinx -family xc7 -top mac_unit"
 SHIPPED = "handbuilt_synth.json"
 """Precomputed Yosys counts for SIMD 1, 4, 16 (written by ``bench/handbuilt.py``), next to this module."""
 

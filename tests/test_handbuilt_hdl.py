@@ -75,3 +75,37 @@ def test_verilator_equals_pyrtl_and_numpy(layer1, tmp_path_factory):
     slow = hh.simulate_verilator(unit, x, out_ready_every=5, exe=exe)
     assert np.array_equal(slow.acc, ver.acc) and slow.cycles > ver.cycles
     assert hh.verilate(unit)[1] == 0.0      # cached by content
+
+
+STAT = """
+=== mac_unit ===
+      852 wires
+      272 cells
+        1   BUFG
+       10   CARRY4
+        4   DSP48E1
+       94   FDRE
+       36   IBUF
+        2   INV
+       16   LUT2
+       24   LUT3
+       21   LUT4
+       30   LUT5
+       10   LUT6
+       22   OBUF
+        2   RAMB18E1
+"""
+"""Yosys 0.70 ``stat`` of the SIMD-4 unit (synth_xilinx -family xc7), as printed."""
+
+
+def test_parse_stat_counts_xc7_cells():
+    assert hh.parse_stat(STAT) == {"LUT": 101, "FF": 94, "DSP": 4, "BRAM18": 2, "LUTRAM": 0}
+
+
+def test_shipped_sweep_matches_the_unit():
+    rows = {r["SIMD"]: r for r in hh.synth_table()}
+    assert sorted(rows) == [1, 4, 16]
+    for simd, row in rows.items():
+        assert row["cycles/image"] == hh.unit_cycles(784, N, simd)
+        assert row["FF"] > 0 and row["LUT"] > 0
+    assert rows[16]["DSP"] + rows[16]["LUT"] > rows[1]["DSP"] + rows[1]["LUT"]
