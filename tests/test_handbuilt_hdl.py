@@ -109,3 +109,13 @@ def test_shipped_sweep_matches_the_unit():
         assert row["cycles/image"] == hh.unit_cycles(784, N, simd)
         assert row["FF"] > 0 and row["LUT"] > 0
     assert rows[16]["DSP"] + rows[16]["LUT"] > rows[1]["DSP"] + rows[1]["LUT"]
+
+
+@pytest.mark.slow
+def test_yosys_synthesizes_a_small_unit(tmp_path):
+    rng = np.random.default_rng(1)
+    unit = hh.build_unit(rng.integers(-8, 8, size=(8, 2)), 2)
+    counts = hh.synthesize(unit, cache=tmp_path)
+    assert counts["DSP"] + counts["LUT"] > 0 and counts["FF"] >= unit.acc_bits   # accumulator + result
+    assert len(list(tmp_path.glob("*.json"))) == 1
+    assert hh.synthesize(unit, cache=tmp_path) == counts                           # cached by content
