@@ -436,3 +436,113 @@ def ex_5_1(predict_interval: Any, folded: Any, measured: Any) -> None:
             f"your prediction is {want}.", "pass the RunResult of design.run(...) on a batch of images.")
     passed("5.1", f"{want} cycles per image predicted from the folding, {interval:g} measured in RTL: "
                   f"{100e6 / interval:,.0f} images/s at 100 MHz.")
+
+
+# =========================================================================== notebook 00 (a layer by hand)
+
+def _hb() -> Any:
+    from course_utils import handbuilt
+
+    return handbuilt
+
+
+def _int_array(ex: str, value: Any, shape: tuple[int, ...], what: str, hint: str) -> np.ndarray:
+    """``value`` as an integer array of ``shape``, else a failure naming what came back."""
+    if value is None or value is Ellipsis:
+        fail(ex, f"{what} is missing: your function returned {value!r}.", hint)
+    arr = np.asarray(value)
+    require(ex, arr.shape == shape, f"{what} has shape {arr.shape}, expected {shape}.", hint)
+    require(ex, arr.dtype.kind in "iu", f"{what} has dtype {arr.dtype}, expected integers (no floats: "
+            "the hardware has none).", "keep everything in np.int64: `x.astype(np.int64) @ W`.")
+    return arr.astype(np.int64)
+
+
+def ex_0_1(accumulator_bits: Any, mlp: Any) -> None:
+    """Exercise 0.1: ``accumulator_bits(W, in_min, in_max) -> bits`` of a signed accumulator."""
+    hb = _hb()
+    not_done("0.1", accumulator_bits, "accumulator_bits")
+    hint = ("the largest sum takes in_max where the weight is positive and in_min where it is negative "
+            "(and the reverse for the smallest); then the fewest two's-complement bits holding both.")
+    cases = [(np.array([[1], [1]]), 0, 1, "two weights +1, inputs 0..1 (sum 0..2)"),
+             (np.array([[-1], [-1]]), 0, 1, "two weights -1, inputs 0..1 (sum -2..0)"),
+             (np.array([[7, -8]]), 0, 255, "one input 0..255, weights 7 and -8"),
+             (mlp.W[1], 0, 15, "layer 2 (4-bit activations)"),
+             (mlp.W[0], 0, 255, "layer 1 (8-bit pixels)")]
+    for W, lo, hi, what in cases:
+        got = call("0.1", accumulator_bits, np.array(W, copy=True), lo, hi)
+        want = hb.signed_bits(*hb.accumulator_range(W, lo, hi))
+        if not isinstance(got, (int, np.integer)):
+            fail("0.1", f"{what}: expected an int number of bits, got {got!r}.", hint)
+        require("0.1", int(got) == want, f"{what}: you say {got} bits, the range "
+                f"{hb.accumulator_range(W, lo, hi)} needs {want}.", hint)
+    lo, hi = hb.accumulator_range(mlp.W[0], 0, 255)
+    passed("0.1", f"layer 1's sums reach {lo:,}..{hi:,}: a {want}-bit accumulator.")
+
+
+def ex_0_2(integer_forward: Any, mlp: Any) -> None:
+    """Exercise 0.2: ``integer_forward(x, W, T) -> y_int``, bit-exact with the exported model."""
+    hb = _hb()
+    not_done("0.2", integer_forward, "integer_forward")
+    hint = ("h = x as int64; for each layer acc = h @ W[i]; then h = number of thresholds T[i][c] that "
+            "acc[:, c] reaches (acc >= T); the last layer has no thresholds: return its acc.")
+    x = np.array(mlp.x, copy=True)
+    got = _int_array("0.2", call("0.2", integer_forward, x, [w.copy() for w in mlp.W],
+                                 [t.copy() for t in mlp.T]), mlp.y_int.shape, "integer_forward(x, W, T)",
+                   hint)
+    bad = np.flatnonzero((got != mlp.y_int).any(1))
+    if len(bad):
+        i = int(bad[0])
+        j = int(np.flatnonzero(got[i] != mlp.y_int[i])[0])
+        fail("0.2", f"{len(bad)} of {len(x)} golden images differ from the exported model; first: image {i}, "
+             f"output {j}: you computed {got[i, j]}, the model gives {mlp.y_int[i, j]}.", hint)
+    pred, ties = hb.argmax_first(got)
+    tie_note = f"{int(ties.sum())} exact ties (first maximum wins)" if ties.any() else "no exact ties"
+    passed("0.2", f"all {len(x)} golden images bit-exact with the exported model's integer outputs; "
+                  f"{tie_note}.")
+
+
+def ex_0_3(requant_shift: Any) -> None:
+    """Exercise 0.3: ``requant_shift(acc, M, B, shift, levels)``: multiply, add, floor-shift, clip."""
+    hb = _hb()
+    not_done("0.3", requant_shift, "requant_shift")
+    require("0.3", requant_shift is not hb.requant_shift, "that is the kit's own function, not yours.",
+            "write the three lines yourself.")
+    hint = ("(acc * M + B) >> shift, then np.clip(..., 0, levels). `>>` on int64 rounds towards minus "
+            "infinity like the hardware; `/` gives floats and int() truncates towards zero.")
+    rng = np.random.default_rng(3)
+    M = rng.integers(20, 60, size=8).astype(np.int64)
+    B = rng.integers(-2**20, 2**20, size=8).astype(np.int64)
+    for shift, levels in ((16, 15), (12, 3)):
+        target = rng.uniform(-2, levels + 2, size=(16, 8)) * 2.0**shift   # mostly inside 0..levels
+        acc = np.floor((target - B) / M).astype(np.int64)
+        acc[0, :3] = [-1, 0, 1]
+        want = hb.requant_shift(acc, M, B, shift, levels)
+        got = _int_array("0.3", call("0.3", requant_shift, acc.copy(), M.copy(), B.copy(), shift, levels),
+                         want.shape, "requant_shift(...)", hint)
+        bad = np.argwhere(got != want)
+        if len(bad):
+            r, c = (int(v) for v in bad[0])
+            fail("0.3", f"shift {shift}, levels {levels}: acc {acc[r, c]}, M {M[c]}, B {B[c]} gives "
+                 f"{want[r, c]}, you computed {got[r, c]}.", hint)
+    passed("0.3", "multiply, add, truncate the low bits, clip: the same as the hardware on 256 values.")
+
+
+def ex_0_4(unit_cycles: Any, measured: dict[int, int], K: int, N: int) -> None:
+    """Exercise 0.4: ``unit_cycles(K, N, simd) -> cycles`` of the hand-built unit, vs ``measured`` by SIMD."""
+    not_done("0.4", unit_cycles, "unit_cycles")
+    from course_utils import handbuilt_hdl
+
+    require("0.4", unit_cycles is not handbuilt_hdl.unit_cycles, "that is the kit's own function, not yours.",
+            "write the formula yourself.")
+    hint = ("one input word of SIMD values per cycle, K/SIMD words per neuron, N neurons one after "
+            "the other (the input is buffered, then replayed).")
+    require("0.4", bool(measured), "no measured cycles given.", "pass the dict {simd: cycles} of the sweep.")
+    for simd, cycles in sorted(measured.items()):
+        got = call("0.4", unit_cycles, K, N, simd)
+        if not isinstance(got, (int, np.integer)):
+            fail("0.4", f"unit_cycles({K}, {N}, {simd}) returned {got!r}, expected an int.", hint)
+        require("0.4", int(got) == int(cycles), f"SIMD {simd}: you predict {got} cycles, the simulation "
+                f"measured {cycles}.", hint)
+    simd = max(measured)
+    passed("0.4", f"{K} inputs x {N} neurons: {measured[min(measured)]} cycles at SIMD {min(measured)}, "
+                  f"{measured[simd]} at SIMD {simd}.")
