@@ -95,7 +95,9 @@ def main() -> None:
           f"estimated {e['fps']:,.0f}")
     print(f"  total: {run.cycles:,} cycles for {len(x):,} images; largest FIFO occupancy "
           f"{m['max_fifo_occupancy']} ({json.dumps(m['fifo_max_occupancy'])})")
-    print(f"  FINN's DSP estimate: {dsp:g}")
+    est = ff.estimate_summary(model)
+    print(f"  DSP48E1: {est['resources']['DSP']:g} as mvu.sv instantiates them "
+          f"({100 * est['utilization']['DSP']:.0f}% of the xc7z020), FINN's formula: {dsp:g}")
     per_layer(model, x[:64], folder / "default", "default design")
     fast = ModelWrapper(copy.deepcopy(model.model))
     apply_folding(fast, FAST_FOLDING)

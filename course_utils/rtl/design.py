@@ -64,6 +64,7 @@ class RunResult:
     tlast_ok: bool | None = None
     taps: dict[str, np.ndarray] = field(default_factory=dict)
     tap_counts: dict[str, int] = field(default_factory=dict)
+    """Words that moved on each internal stream (counted when ``capture`` > 0)."""
     trace: np.ndarray | None = None
     """With ``run(trace=n)``: one row per cycle of the first n cycles after reset, columns ``TRACE``."""
 
