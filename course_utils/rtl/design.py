@@ -38,10 +38,14 @@ def default_folder(kind: str = "stitched") -> Path:
 
 
 def default_cache() -> Path:
-    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else ``build/rtl/cache``."""
-    from course_utils.paths import build_dir
+    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else the kit's ``build/rtl/cache``.
 
-    return Path(os.environ.get("COURSE_RTL_CACHE") or build_dir("rtl") / "cache")
+    Not under ``$COURSE_BUILD_DIR``: entries are keyed by a hash of their content, so every build
+    folder (a notebook's, a test's) can share them, and a design is compiled once per checkout.
+    """
+    from course_utils.paths import kit_root
+
+    return Path(os.environ.get("COURSE_RTL_CACHE") or kit_root() / "build" / "rtl" / "cache")
 
 
 TRACE = ("in_tvalid", "in_tready", "out_tvalid", "out_tready", "out_tlast", "in_tdata", "out_tdata")
