@@ -38,10 +38,14 @@ def default_folder(kind: str = "stitched") -> Path:
 
 
 def default_cache() -> Path:
-    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else ``build/rtl/cache``."""
-    from course_utils.paths import build_dir
+    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else the kit's ``build/rtl/cache``.
 
-    return Path(os.environ.get("COURSE_RTL_CACHE") or build_dir("rtl") / "cache")
+    Not under ``$COURSE_BUILD_DIR``: entries are keyed by a hash of their content, so every build
+    folder (a notebook's, a test's) can share them, and a design is compiled once per checkout.
+    """
+    from course_utils.paths import kit_root
+
+    return Path(os.environ.get("COURSE_RTL_CACHE") or kit_root() / "build" / "rtl" / "cache")
 
 
 TRACE = ("in_tvalid", "in_tready", "out_tvalid", "out_tready", "out_tlast", "in_tdata", "out_tdata")
@@ -60,10 +64,13 @@ class RunResult:
     words_out_per_sample: int
     clock_mhz: float
     wall_seconds: float
+    cpu_seconds: float = 0.0
+    """CPU time of the simulation (its speed on a loaded machine, where wall time also counts waiting)."""
     fifo_max: dict[str, int] = field(default_factory=dict)
     tlast_ok: bool | None = None
     taps: dict[str, np.ndarray] = field(default_factory=dict)
     tap_counts: dict[str, int] = field(default_factory=dict)
+    """Words that moved on each internal stream (counted when ``capture`` > 0)."""
     trace: np.ndarray | None = None
     """With ``run(trace=n)``: one row per cycle of the first n cycles after reset, columns ``TRACE``."""
 
@@ -96,7 +103,7 @@ class RunResult:
                 "latency_us": self.latency_cycles / self.clock_mhz, "clock_mhz": self.clock_mhz,
                 "fifo_max_occupancy": dict(self.fifo_max),
                 "max_fifo_occupancy": max(self.fifo_max.values(), default=0), "tlast_ok": self.tlast_ok,
-                "sim_seconds": round(self.wall_seconds, 3)}
+                "sim_seconds": round(self.wall_seconds, 3), "sim_cpu_seconds": round(self.cpu_seconds, 3)}
 
 
 @dataclass
@@ -190,7 +197,7 @@ class Design:
         if max_idle is None:
             max_idle = max(10_000, 4 * sum(nd.exp_cycles for nd in self.nodes))
         ptr = ctypes.c_void_p
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with _cwd(self.hdl):  # $readmemh reads the weight/threshold files relative to the working folder
             status = self._lib().rtlsim_run(
                 channel, w.ctypes.data_as(ptr), len(w), w.shape[1], in_words * n if self.kind == "stitched"
@@ -198,7 +205,7 @@ class Design:
                 int(out_ready_from), stats.ctypes.data_as(ptr), stall.ctypes.data_as(ptr),
                 tap_buf.ctypes.data_as(ptr), int(capture), tap_counts.ctypes.data_as(ptr),
                 fifo_max.ctypes.data_as(ptr), trace_buf.ctypes.data_as(ptr), int(trace))
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if status != 0:
             raise StallError(self._stall_message(channel, stats, stall, len(w), n_out, in_words, max_idle))
         y = unpack(out, last.out_dtype, last.out_folded[-1]).reshape(n, -1)
@@ -209,7 +216,7 @@ class Design:
             off += capture * nb
         return RunResult(
             outputs=y, out_cycle=out_cycle, samples=n, cycles=int(stats[0]), first_input_cycle=int(stats[5]),
-            words_out_per_sample=out_words, clock_mhz=self.clock_mhz, wall_seconds=wall,
+            words_out_per_sample=out_words, clock_mhz=self.clock_mhz, wall_seconds=wall, cpu_seconds=cpu,
             fifo_max={name: int(v) for name, v in zip(self.fifos, fifo_max)},
             tlast_ok=(bool(stats[4] == 1 and stats[6] == 1) if self.kind == "stitched" else None),
             taps=tap_data, tap_counts={t["name"]: int(c) for t, c in zip(taps, tap_counts)},

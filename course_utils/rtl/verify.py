@@ -93,8 +93,10 @@ def first_layer_difference(design: Design, model: ModelWrapper, x: np.ndarray, s
 
 
 def execute_rtl(model: ModelWrapper, x: np.ndarray, design: Design | None = None,
-                quiet: bool = True) -> tuple[np.ndarray, RunResult, Callable[[int], str]]:
-    """Run ``x`` through the stitched RTL of ``model``: ``(outputs, RunResult, diagnose(sample))``."""
+                quiet: bool = False) -> tuple[np.ndarray, RunResult, Callable[[int], str]]:
+    """Run ``x`` through the stitched RTL of ``model``: ``(outputs, RunResult, diagnose(sample))``.
+
+    Without ``design`` it is built first (``rtl.build``; says so when Verilator compiles)."""
     from course_utils.rtl.design import build
 
     if design is None:
