@@ -8,7 +8,8 @@ dot products into a wide accumulator, requantization back to 4 bits, integer log
 Requantization two ways:
 
 * ``requant_thresholds``: FINN's way, count the thresholds the accumulator reaches (exact).
-* ``requant_shift``: a multiplier per channel, then an arithmetic shift that truncates (floor), as
+* by shift (``infer(style="shift")``; students write it as Exercise 0.3, so the kit has no
+  ``requant_shift``): a multiplier per channel, then an arithmetic shift that truncates (floor), as
   the blog's ``TruncateLSB`` layer does; ``shift_params`` derives the integer multiplier and offset
   from the thresholds, so the error it makes is only the rounding of those two integers.
 
@@ -109,12 +110,6 @@ def shift_params(T: np.ndarray, shift: int = 16) -> tuple[np.ndarray, np.ndarray
     return M, B
 
 
-def requant_shift(acc: np.ndarray, M: np.ndarray, B: np.ndarray, shift: int, levels: int) -> np.ndarray:
-    """Multiply, add, shift right (floor, i.e. truncate the low bits), clip to ``0..levels``."""
-    y = (np.asarray(acc, dtype=np.int64) * M + B) >> shift
-    return np.clip(y, 0, levels)
-
-
 def infer(mlp: IntegerMLP, x: np.ndarray, style: str = "thresholds", shift: int = 16) -> np.ndarray:
     """Integer logits (N, 10) of uint8 images ``x`` (N, 784), requantizing by ``style``."""
     if style not in ("thresholds", "shift"):
@@ -129,7 +124,7 @@ def infer(mlp: IntegerMLP, x: np.ndarray, style: str = "thresholds", shift: int 
             h = requant_thresholds(acc, T)
         else:
             M, B = shift_params(T, shift)
-            h = requant_shift(acc, M, B, shift, T.shape[1])
+            h = np.clip((acc * M + B) >> shift, 0, T.shape[1])   # Exercise 0.3's unit, inline
     raise AssertionError("unreachable: the last layer returns")
 
 

@@ -20,7 +20,7 @@ input vector of ``K`` unsigned 8-bit values:
 * output stream ``out_valid/out_ready/out_data``: one accumulator per neuron, held until taken.
 
 With the input always valid and the output always ready it takes ``N*K/SIMD`` cycles plus one for
-the output register (``unit_cycles``).
+the output register (Exercise 0.4 asks students for that formula; the kit does not ship it).
 """
 from __future__ import annotations
 
@@ -47,11 +47,6 @@ class Unit:
     def folds(self) -> int:
         """Input words per image (FINN: the synapse fold, K/SIMD)."""
         return self.K // self.simd
-
-
-def unit_cycles(K: int, N: int, simd: int) -> int:
-    """Cycles of the unit for one image, input always valid and output always ready."""
-    return N * K // simd + 1
 
 
 def pack_words(x: np.ndarray, simd: int) -> list[int]:
@@ -169,7 +164,7 @@ def simulate(unit: Unit, x: np.ndarray, out_ready_every: int = 1) -> SimResult:
     got: list[int] = []
     i = cycle = 0
     first_done = 0
-    limit = 4 * (unit_cycles(unit.K, unit.N, unit.simd) * len(x) + 16) * out_ready_every
+    limit = 4 * (unit.K * unit.N * len(x) + 16) * out_ready_every   # loose: SIMD 1's count bounds every SIMD
     while len(got) < want:
         if cycle > limit:
             raise RuntimeError(f"the unit stalled: {len(got)} of {want} outputs after {cycle} cycles.")

@@ -46,3 +46,12 @@ def test_missing_solution_or_file_says_what_to_do(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         _expected.load.cache_clear()
+
+
+def test_lab2_00_expectations_equal_what_the_solution_computes_now():
+    from course_utils.checks import _expected_lab2
+
+    built, stored = _expected_lab2.build(ROOT), _expected_lab2.load()
+    assert set(built) == set(stored), "stale: run `python -m course_utils.checks._expected_lab2`"
+    for key, value in built.items():
+        assert np.array_equal(value, stored[key]), f"{key} is stale: rebuild _expected_lab2"
