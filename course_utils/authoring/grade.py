@@ -74,6 +74,7 @@ class Options:
     limits: dict[str, float] = field(default_factory=dict)
     scratch_root: Path | None = None
     progress: bool = True
+    sandbox: str = "auto"        # "bwrap" (Linux, bubblewrap), "limits" (resource limits only), "auto"
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -100,6 +101,30 @@ def _fmt(points: float) -> str:
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def bwrap_problem(bwrap: str | None = None) -> str | None:
+    """Why a bubblewrap sandbox cannot run here (None when it can): tried for real, once."""
+    import platform
+    if platform.system() != "Linux":
+        return f"bubblewrap needs Linux (this is {platform.system()}): grade in the container"
+    exe = bwrap or shutil.which("bwrap")
+    if not exe:
+        return "bubblewrap is not installed (Debian/Ubuntu: `sudo apt-get install bubblewrap`)"
+    from course_utils.authoring import sandbox as sb
+    with tempfile.TemporaryDirectory(prefix="cg-probe-") as ipc:
+        argv = sb.bwrap_argv(programs=[sys.executable], ro_binds={}, dirs=[f"{sb.INSIDE_ROOT}/tmp"],
+                             ipc_dir=ipc, disk_mb=1, bwrap=exe)
+        try:
+            res = subprocess.run([*argv, sys.executable, "-I", "-S", "-c", "import os; print(os.getuid())"],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"{exe} did not run: {err}"
+    if res.returncode != 0 or res.stdout.strip() != str(sb.SANDBOX_UID):
+        return (f"{exe} cannot create a sandbox here ({(res.stderr or res.stdout).strip()[:300]}): user "
+                "namespaces may be disabled (e.g. in a container); grade in the course container with "
+                "--kernel-user, or enable unprivileged user namespaces")
+    return None
 
 
 def kernel_user_problem(user: str, kernels: list[str]) -> str | None:
@@ -230,6 +255,8 @@ class Grader:
             problem = kernel_user_problem(self.options.kernel_user, kernels)
             if problem:
                 raise GradingError(f"--kernel-user {self.options.kernel_user}: {problem}")
+        self.sandbox_problem: str | None = None
+        self.sandbox = self._sandbox_mode()
         self.modules = {p.spec.stem: gnb.check_sources(self.package_dir, p.spec.check_modules)
                         for p in self.plans}
         self.fingerprint_base = self._fingerprint_base()
@@ -238,6 +265,26 @@ class Grader:
         self.kernel_pids: set[int] = set()
         self.stopping = threading.Event()
         self.run_dir: Path | None = None
+
+    def _sandbox_mode(self) -> str:
+        """"bwrap" or "limits", from the option; "bwrap" when asked and not possible is an error."""
+        wanted = self.options.sandbox
+        if wanted not in ("auto", "bwrap", "limits"):
+            raise GradingError(f"--sandbox {wanted!r}: use auto, bwrap or limits")
+        if wanted == "limits":
+            return "limits"
+        if wanted == "auto" and self.options.kernel_user:
+            return "limits"  # the container path: kernels switched to another user
+        problem = bwrap_problem()
+        if problem is None:
+            if self.options.kernel_user:
+                raise GradingError("--kernel-user is for --sandbox limits (a bubblewrap sandbox already runs "
+                                   "the kernel as its own non-root user)")
+            return "bwrap"
+        if wanted == "bwrap":
+            raise GradingError(f"--sandbox bwrap: {problem}")
+        self.sandbox_problem = problem
+        return "limits"
 
     def _package_dir(self) -> Path:
         local = self.kit_root / "course_utils"
@@ -263,7 +310,7 @@ class Grader:
             raise GradingError(f"{path}: exercise(s) {no_check} have no checkpoint cell (tagged "
                                "'checkpoint') and no hidden test: they cannot be graded")
         limits = replace(self.config.notebook(spec.stem).limits, **{
-            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb") else float(v))
+            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb", "disk_mb") else float(v))
             for k, v in self.options.limits.items() if v})
         return NotebookPlan(spec=spec, limits=limits, lab_folder=path.parent.name)
 
@@ -371,15 +418,20 @@ class Grader:
                 os.chown(Path(root) / name, entry.pw_uid, entry.pw_gid)
 
     def kernel_env(self, scratch: Path, plan: NotebookPlan) -> dict[str, str]:
-        """The kernel's whole environment: nothing from the grader's, everything pointing into scratch."""
+        """The kernel's whole environment: nothing from the grader's, everything pointing into scratch
+        (in a bubblewrap sandbox: the sandbox's own ``/course``, whatever the folder outside)."""
+        if self.sandbox == "bwrap":
+            from course_utils.authoring.sandbox import INSIDE_ROOT
+            scratch = Path(INSIDE_ROOT)
+        kit = self._kit_in(scratch)
         threads = str(max(1, (os.cpu_count() or 1) // max(1, self.options.workers)))
         env = {
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(scratch / "home"),
             "TMPDIR": str(scratch / "tmp"), "MPLCONFIGDIR": str(scratch / "home" / ".matplotlib"),
             "IPYTHONDIR": str(scratch / "home" / ".ipython"), "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(scratch / "kit"),
-            "COURSE_ROOT": str(scratch / "kit"), "COURSE_BUILD_DIR": str(scratch / "kit" / "build"),
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(kit),
+            "COURSE_ROOT": str(kit), "COURSE_BUILD_DIR": str(kit / "build"),
             "COURSE_DATA_DIR": str(scratch / "data"), "COURSE_DATA_URLS": "http://127.0.0.1:9/",
             "COURSE_DATA_TIMEOUT": "5", "COURSE_GRADING": "1", "MALLOC_ARENA_MAX": "2",
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
@@ -388,12 +440,41 @@ class Grader:
         env.update(self.config.env)
         return env
 
-    def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path) -> list[str]:
+    def _kit_in(self, scratch: Path) -> Path:
+        """The kit's folder as the kernel sees it (the sandbox's /course, or scratch/kit)."""
+        return scratch if self.sandbox == "bwrap" else scratch / "kit"
+
+    def _bwrap(self, plan: NotebookPlan, notebook: Path, ipc_dir: Path) -> list[str]:
+        """The bubblewrap command line of one notebook's kernel (see sandbox.bwrap_argv)."""
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        from course_utils.authoring import sandbox as sb
+        argv0 = KernelSpecManager().get_kernel_spec(plan.spec.kernel).argv[0]
+        program = sys.executable if argv0 in ("python", "python3") else argv0
+        inside = sb.INSIDE_ROOT
+        lab = f"{inside}/labs/{plan.lab_folder}"
+        binds = {str(self.template / "course_utils"): f"{inside}/course_utils"}
+        for name in ("pretrained", "pyproject.toml", "LICENSE"):
+            if (self.template / name).exists():
+                binds[str(self.template / name)] = f"{inside}/{name}"
+        for name, folder in self.datasets.items():
+            binds[str(folder)] = f"{inside}/data/{name}"
+        binds[str(notebook)] = f"{lab}/{plan.spec.stem}.ipynb"
+        dirs = [f"{inside}/{d}" for d in ("build", "home", "tmp", "data")] + [lab]
+        return sb.bwrap_argv(programs=[program, sys.executable], ro_binds=binds, dirs=dirs,
+                             ipc_dir=str(ipc_dir), disk_mb=plan.limits.disk_mb, chdir=lab,
+                             bwrap=shutil.which("bwrap") or "bwrap")
+
+    def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path,
+                       bwrap: list[str] | None = None, ipc_dir: Path | None = None) -> list[str]:
         """The sandbox wrapper's command line (run isolated from the scratch copy: -I -S, by file)."""
         lim = plan.limits
         cpu = int(lim.total_timeout * (os.cpu_count() or 1) + 60)
         prefix = [sys.executable, "-I", "-S", str(SANDBOX_PATH), "--memory-mb", str(lim.memory_mb),
                   "--file-mb", str(lim.file_mb), "--cpu-seconds", str(cpu), "--pidfile", str(pidfile)]
+        if bwrap:
+            from course_utils.authoring.sandbox import INSIDE_IPC
+            return [*prefix, "--ipc", f"{ipc_dir}:{INSIDE_IPC}", "--", *bwrap]
         if self.options.kernel_user:
             prefix += ["--user", self.options.kernel_user, "--home", str(scratch / "home")]
         return [*prefix, "--"]
@@ -415,13 +496,22 @@ class Grader:
             return record
         record["notes"] += merged.notes
         record["flags"] = merged.flags
-        nb_dir = scratch / "kit" / "labs" / plan.lab_folder
-        nb_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
-        if self.options.kernel_user:
-            self._give_to_user(nb_dir)
         assert self.run_dir is not None
         job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.private))
+        ipc_dir, bwrap = None, None
+        if self.sandbox == "bwrap":
+            # unix socket paths are limited to ~100 characters: a short private folder
+            ipc_dir = Path(tempfile.mkdtemp(prefix="cg-"))
+            nb_copy = job_dir / f"{stem}.submitted.ipynb"
+            shutil.copyfile(path, nb_copy)
+            bwrap = self._bwrap(plan, nb_copy, ipc_dir)
+            nb_dir = job_dir  # the launcher's folder outside; inside, bwrap changes to the lab's folder
+        else:
+            nb_dir = scratch / "kit" / "labs" / plan.lab_folder
+            nb_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
+            if self.options.kernel_user:
+                self._give_to_user(nb_dir)
         grading_nb = job_dir / f"{stem}.grading.ipynb"
         nbformat.write(merged.nb, grading_nb)
         executed = self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
@@ -430,8 +520,13 @@ class Grader:
                "events": str(job_dir / "events.jsonl"), "kernel_log": str(job_dir / "kernel.log"),
                "kernel": plan.spec.kernel, "cwd": str(nb_dir),
                "env": self.kernel_env(scratch, plan), "nonce": merged.nonce, "limits": plan.limits.__dict__,
-               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch)}
-        killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch, bwrap, ipc_dir),
+               "ipc_dir": str(ipc_dir or "")}
+        try:
+            killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+        finally:
+            if ipc_dir:
+                shutil.rmtree(ipc_dir, ignore_errors=True)
         events = _read_events(job_dir / "events.jsonl")
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log")))
         record["seconds"] = round(time.monotonic() - start, 2)
@@ -510,7 +605,7 @@ class Grader:
                 result["notebooks"].append({"notebook": plan.spec.stem, "missing": True, "problems": [],
                                             "notes": [], "parts": self._unreached(plan, why)})
                 continue
-            scratch = self._scratch()
+            scratch = self._scratch() if self.sandbox != "bwrap" else Path(tempfile.mkdtemp(dir=self.run_dir))
             try:
                 result["notebooks"].append(self.run_notebook(sub.student, plan, path, scratch))
             finally:

@@ -29,9 +29,28 @@ PROBE_TIMEOUT = 5.0
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through ``course_utils.authoring.sandbox``."""
+    """A kernel manager that starts the kernel through ``course_utils.authoring.sandbox``.
+
+    With ``ipc_dir`` set (a bubblewrap sandbox: no network, not even loopback) the kernel's sockets
+    are unix sockets in that folder, and interrupts travel as messages on the control channel (a
+    signal to the sandbox's launcher would not reach the kernel in its own session)."""
 
     sandbox_prefix: list[str] = []
+    ipc_dir: str = ""
+
+    def use_ipc(self, folder: str) -> None:
+        """Unix-socket transport in ``folder`` (shared with the sandbox), interrupts by message."""
+        self.ipc_dir = folder
+        self.transport = "ipc"
+        self.ip = str(Path(folder) / "k")
+
+    @property
+    def kernel_spec(self) -> Any:
+        """The kernel spec, with message interrupts when the kernel runs in a bubblewrap sandbox."""
+        spec = AsyncKernelManager.kernel_spec.fget(self)  # type: ignore[attr-defined]
+        if spec is not None and self.ipc_dir:
+            spec.interrupt_mode = "message"
+        return spec
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernel's command line, prefixed with the sandbox wrapper."""
@@ -41,8 +60,10 @@ class SandboxKernelManager(AsyncKernelManager):
 class GradingClient(NotebookClient):
     """nbclient with a cap on the output kept per cell (output floods cost neither memory nor disk)."""
 
-    def __init__(self, *args: Any, output_limit: int, sandbox_prefix: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, output_limit: int, sandbox_prefix: list[str], ipc_dir: str = "",
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.ipc_dir = ipc_dir
         self.output_limit = output_limit
         self.sandbox_prefix = sandbox_prefix
         self.output_bytes: dict[int, int] = {}
@@ -52,6 +73,8 @@ class GradingClient(NotebookClient):
         """A SandboxKernelManager for the forced kernel name."""
         km = SandboxKernelManager(kernel_name=self.kernel_name, config=self.config)
         km.sandbox_prefix = self.sandbox_prefix
+        if self.ipc_dir:
+            km.use_ipc(self.ipc_dir)
         self.km = km
         return km
 
@@ -94,7 +117,8 @@ class Run:
                               "traceback": []},
             timeout_func=self._timeout, iopub_timeout=4, shutdown_kernel="immediate",
             resources={"metadata": {"path": job["cwd"]}}, record_timing=False,
-            output_limit=int(limits["output_kb"]) * 1024, sandbox_prefix=job["sandbox_prefix"])
+            output_limit=int(limits["output_kb"]) * 1024, sandbox_prefix=job["sandbox_prefix"],
+            ipc_dir=job.get("ipc_dir", ""))
         self.client.on_cell_executed = self._on_executed
         self.last_reply: dict[str, Any] | None = None
 

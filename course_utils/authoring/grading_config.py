@@ -47,7 +47,8 @@ from typing import Any
 import tomllib
 
 CONFIG_NAME = "grading.toml"
-LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb")
+LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb", "disk_mb")
+_INT_LIMITS = ("memory_mb", "file_mb", "output_kb", "disk_mb")
 _NOTEBOOK_KEYS = {"graded", "exercises", *LIMIT_KEYS}
 _TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel", "env"}
 # Set by the grader for isolation; grading.toml cannot change them.
@@ -68,6 +69,7 @@ class Limits:
     memory_mb: int = 4096
     file_mb: int = 256
     output_kb: int = 256
+    disk_mb: int = 512
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def _limits(path: Path, where: str, table: dict[str, Any], base: Limits) -> Limi
         if key in table:
             minimum = 1.0
             num = _number(path, f"{where}.{key}", table[key], minimum)
-            values[key] = int(num) if key in ("memory_mb", "file_mb", "output_kb") else num
+            values[key] = int(num) if key in _INT_LIMITS else num
     limits = replace(base, **values)
     if limits.cell_timeout > limits.total_timeout:
         raise _err(path, f"{where}: cell_timeout ({limits.cell_timeout:g} s) is longer than "
