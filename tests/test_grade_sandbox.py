@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="bubblewrap
 
 MARK = "course-grader-detached-survivor"
 kit = test_grade.kit  # the small synthetic lab of test_grade.py
+_grader_key = test_grade._grader_key
 
 
 @pytest.fixture(scope="module", autouse=True)

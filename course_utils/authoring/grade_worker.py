@@ -10,6 +10,7 @@ ignores the interrupt or dies ends the run with a recorded reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -94,6 +95,44 @@ class GradingClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+def _process_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, session id, command name) of every process (Linux /proc)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[3]), comm)
+    return table
+
+
+def detached_processes(root_pid: int) -> list[int]:
+    """Processes started by the kernel (under ``root_pid``, the sandbox launcher) that left its session:
+    a `setsid` + double fork meant to outlive the grader. Empty where /proc is missing."""
+    if not Path("/proc/self/stat").exists():
+        return []
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _sid, _comm) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    below, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            below.append(child)
+            todo.append(child)
+    tree = [p for p in [root_pid, *below] if p in table and table[p][2] != "bwrap"]
+    if not tree:
+        return []
+    kernel_sid = table[tree[0]][1]
+    return [p for p in tree[1:] if table[p][1] != kernel_sid]
+
+
 def _error_of(cell: Any) -> tuple[str, str] | None:
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
@@ -174,6 +213,7 @@ class Run:
                                                       stderr=kernel_log):
                 self.emit(event="started", kernel=self.job["kernel"])
                 await self._cells()
+                self._report_detached()
         finally:
             kernel_log.close()
 
@@ -197,6 +237,19 @@ class Run:
                 self.emit(event="stopped", reason="kernel_stuck", index=index)
                 return
         self.emit(event="finished")
+
+    def _report_detached(self) -> None:
+        """Record (and kill) processes the notebook detached from its kernel's session."""
+        provisioner = getattr(self.client.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if not pid:
+            return
+        found = detached_processes(int(pid))
+        for child in found:
+            with contextlib.suppress(OSError):
+                os.kill(child, 9)
+        if found:
+            self.emit(event="detached", count=len(found))
 
     def _on_executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         """nbclient hook: keep the execute reply (a timed-out cell's reply names the timeout)."""
