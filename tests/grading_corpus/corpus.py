@@ -72,7 +72,7 @@ class Expected:
 class Corpus:
     """The student and solution versions of one notebook and helpers to derive submissions from them."""
 
-    def __init__(self, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT) -> None:
+    def __init__(self, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT, min_exercises: int = 3) -> None:
         self.root = root
         self.solution_path = root / "solutions" / f"{notebook}.ipynb"
         self.stem = self.solution_path.stem
@@ -84,8 +84,8 @@ class Corpus:
         self.student = (nbformat.read(labs, as_version=4) if labs.exists()
                         else student_version(clean_notebook(nbformat.from_dict(self.solution)), rel))
         self.exercises = self.spec.exercises
-        if len(self.exercises) < 3:
-            raise ValueError(f"{rel}: the corpus needs a notebook with at least 3 exercises")
+        if len(self.exercises) < min_exercises:
+            raise ValueError(f"{rel}: the corpus needs a notebook with at least {min_exercises} exercises")
 
     # ------------------------------------------------------------------ building blocks
 
@@ -420,6 +420,67 @@ def write(out: Path, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT) -> dic
         else:
             nbformat.write(content, folder / name)
         expected[case.name] = c.expected(case)
+    (out / "expected.json").write_text(json.dumps({k: v.__dict__ for k, v in expected.items()}, indent=1))
+    return expected
+
+
+# ---------------------------------------------------------------------- a whole lab
+
+# Lab-level cases: (name, the case run in the lab's first graded notebook, the case in every other one).
+LAB_CASES = (
+    ("correct", "correct", "correct"),
+    ("untouched", "untouched", "untouched"),
+    ("first_notebook_only", "correct", "untouched"),
+    ("tampered_checkpoints", "tampered_checkpoints", "correct"),
+    ("reads_solutions", "reads_solutions", "correct"),
+    ("forged_results", "forged_results", "correct"),
+    ("shadowed_builtins", "shadowed_builtins", "correct"),
+    ("detached_process", "detached_process", "correct"),
+    ("neighbour_kernels", "neighbour_kernels", "correct"),
+    ("overreach", "overreach", "correct"),
+    ("disk_flood", "disk_flood", "correct"),
+    ("missing_notebook", "missing_notebook", "correct"),
+)
+
+
+def lab_notebooks(lab: str, root: Path = ROOT) -> list[str]:
+    """``<lab folder>/<stem>`` of every graded notebook of a lab (``lab``: a folder name, e.g. lab3_zynq)."""
+    config = load_config(root / "solutions" / lab)
+    return [f"{lab}/{p.stem}" for p in sorted((root / "solutions" / lab).glob("*.ipynb"))
+            if config.notebook(p.stem).graded]
+
+
+def write_lab(out: Path, lab: str, root: Path = ROOT,
+              names: tuple[str, ...] | None = None) -> dict[str, Expected]:
+    """Write a class folder for a whole lab (one folder per student, every notebook) and its expectations.
+
+    Each case of ``LAB_CASES`` (or those in ``names``) runs its hostile case in the lab's first graded
+    notebook and a plain case in the others; expected points are the sums of the notebooks' own."""
+    corpora = [Corpus(nb, root, min_exercises=1) for nb in lab_notebooks(lab, root)]
+    expected: dict[str, Expected] = {}
+    for name, first, rest in LAB_CASES:
+        if names and name not in names:
+            continue
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        total, per_ex, flags, output, feedback = 0.0, {}, [], "", ""
+        status = "graded"
+        for i, c in enumerate(corpora):
+            case = next(k for k in cases(c) if k.name == (first if i == 0 else rest))
+            content = case.build(c)
+            if content is None:
+                status = "partly_submitted" if len(corpora) > 1 else "not_submitted"
+            elif isinstance(content, bytes):
+                (folder / f"{c.stem}.ipynb").write_bytes(content)
+            else:
+                nbformat.write(content, folder / f"{c.stem}.ipynb")
+            exp = c.expected(case)
+            total += exp.points
+            per_ex.update({f"{c.stem}:{ex}": pts for ex, pts in exp.per_exercise.items()})
+            if i == 0:
+                flags, output, feedback = exp.flags, exp.output, exp.feedback
+        expected[name] = Expected(name, f"{first} in the first notebook, {rest} in the others", [], total,
+                                  status, feedback, flags, per_ex, output)
     (out / "expected.json").write_text(json.dumps({k: v.__dict__ for k, v in expected.items()}, indent=1))
     return expected
 
