@@ -564,15 +564,19 @@ class Grader:
         if old and verdict.verify(old, self.key) and old.get("fingerprint") == self.fingerprint_base:
             return old["values"]
         values: dict[str, dict[str, Any]] = {}
-        for plan in self.plans:
-            if plan.spec.stem not in self.stems:
-                continue
+
+        def run(plan: NotebookPlan) -> dict[str, Any]:
             scratch = self._scratch() if self.sandbox != "bwrap" else Path(tempfile.mkdtemp(dir=self.run_dir))
             try:
-                record = self.run_notebook("solution", plan, plan.spec.path, scratch, expected=None,
-                                           executed=self.out / "expected" / f"{plan.spec.stem}.ipynb")
+                return self.run_notebook("solution", plan, plan.spec.path, scratch, expected=None,
+                                         executed=self.out / "expected" / f"{plan.spec.stem}.ipynb")
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
+
+        plans = [p for p in self.plans if p.spec.stem in self.stems]
+        with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
+            records = list(pool.map(run, plans))
+        for plan, record in zip(plans, records, strict=True):
             broken = [f"Exercise {p['exercise']} ({p['part']}): {p.get('reason', 'no value')}"
                       for p in record["parts"] if not p.get("passed")]
             if broken or record.get("stopped"):
