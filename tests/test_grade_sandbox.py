@@ -18,7 +18,7 @@ import pytest
 import test_grade
 
 from course_utils.authoring import sandbox as sb
-from course_utils.authoring.grade import Grader, Options, bwrap_problem, discover
+from course_utils.authoring.grade import Grader, GradingError, Options, bwrap_problem, discover
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="bubblewrap is Linux only")
 
@@ -156,3 +156,17 @@ def test_bwrap_command_line_shares_only_the_socket_folder(tmp_path):
     assert "--unshare-all" in argv and "--die-with-parent" in argv and argv[-1] == "--"
     assert argv[argv.index("--size") + 1] == str(64 * 2**20) and argv[argv.index("--size") + 2] == "--tmpfs"
     assert not any(b[1] in ("/", "/etc", "/root", "/home", "/work") for b in binds)
+
+
+def test_sandbox_choice_is_explicit(kit, tmp_path):
+    assert "did not run" in bwrap_problem(str(tmp_path / "no-such-bwrap"))
+    solution = [kit / "solutions" / "lab9_demo" / "01_demo.ipynb"]
+
+    def make(**options):
+        return Grader(kit, solution, tmp_path / "out", Options(progress=False, **options))
+
+    with pytest.raises(GradingError, match="--sandbox 'nowhere'"):
+        make(sandbox="nowhere")
+    with pytest.raises(GradingError, match="--kernel-user is for --sandbox limits"):
+        make(sandbox="bwrap", kernel_user="nobody")
+    assert make(sandbox="limits").sandbox == "limits" and make().sandbox == "bwrap"

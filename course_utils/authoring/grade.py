@@ -252,16 +252,16 @@ class Grader:
             raise GradingError(f"every selected notebook has `graded = false` in {self.config.path}")
         names = {p.stem for p in solution_notebooks}
         self.stems = [p.spec.stem for p in self.plans if p.spec.stem in names]
-        if self.options.kernel_user:
-            kernels = sorted({p.spec.kernel for p in self.plans})
-            problem = kernel_user_problem(self.options.kernel_user, kernels)
-            if problem:
-                raise GradingError(f"--kernel-user {self.options.kernel_user}: {problem}")
         self.key = verdict.load_key(self.options.key_file)
         self.expected: dict[str, dict[str, Any]] = {}
         self.tampered = set()
         self.sandbox_problem: str | None = None
         self.sandbox = self._sandbox_mode()
+        if self.options.kernel_user:
+            kernels = sorted({p.spec.kernel for p in self.plans})
+            problem = kernel_user_problem(self.options.kernel_user, kernels)
+            if problem:
+                raise GradingError(f"--kernel-user {self.options.kernel_user}: {problem}")
         self.modules = {p.spec.stem: gnb.check_sources(self.package_dir, p.spec.check_modules)
                         for p in self.plans}
         self.fingerprint_base = self._fingerprint_base()
