@@ -27,7 +27,18 @@ setup:
 lab: setup
 	$(HOST)/course lab
 
-test: setup system-deps lint check-labs test-board test-host
+TIMED := $(PYTHON) scripts/timed.py
+
+# Each phase is timed (scripts/timed.py); the table and the slowest tests are printed at the end.
+test:
+	@$(TIMED) start
+	@$(TIMED) run setup -- $(MAKE) --no-print-directory setup
+	@$(TIMED) run system-deps -- $(MAKE) --no-print-directory system-deps
+	@$(TIMED) run lint -- $(MAKE) --no-print-directory lint
+	@$(TIMED) run check-labs -- $(MAKE) --no-print-directory check-labs
+	@$(TIMED) run test-board -- $(MAKE) --no-print-directory test-board
+	@$(TIMED) run test-host -- $(MAKE) --no-print-directory test-host
+	@$(TIMED) summary
 	@echo "make test: all tests passed"
 
 lint:
@@ -41,7 +52,8 @@ test-board:
 	cd tests/board && ../../$(BOARD)/python -m pytest -q -p no:cacheprovider .
 
 test-host:
-	$(HOST)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax tests solutions lectures
+	$(HOST)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --nbval-lax -m "not registry" \
+	  --durations=15 --durations-min=5 tests solutions lectures
 
 system-deps:
 	$(PYTHON) scripts/system_deps.py
@@ -62,6 +74,7 @@ lock:
 	$(PYTHON) scripts/lock.py
 	$(HOST)/python docker/envfiles.py
 	$(HOST)/python docker/envfiles.py --hub
+	$(HOST)/python -m pytest -q -p no:xdist -m registry tests/test_containers.py
 
 clean:
 	rm -rf build .pytest_cache

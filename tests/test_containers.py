@@ -449,6 +449,7 @@ def test_envfiles_rejects_a_malformed_lock(tmp_path):
         envfiles.environment_yml([("torch", "2.13.0"), ("numpy", "2.4.6")])
 
 
+@pytest.mark.registry
 @pytest.mark.slow
 def test_environment_yml_pip_section_resolves_to_the_lock(tmp_path):
     """conda runs `pip install -r <the pip section>` in environment.yml's folder: resolve exactly that."""
@@ -502,7 +503,32 @@ def test_environment_yml_pip_section_resolves_to_the_lock(tmp_path):
 
 
 @pytest.mark.slow
+def test_hub_constraints_were_resolved_from_the_repos_current_inputs():
+    """Offline: the constraints file names the jupyterhub and the host lock it was resolved from, and they are
+    the repo's. (Re-resolving against the index is `make lock`'s job, never a test's.)"""
+    recorded = envfiles.recorded_hub_inputs()
+    assert recorded, "docker/hub-constraints.txt has no `# inputs:` line: run `make lock`"
+    assert recorded == envfiles.hub_inputs(), (
+        f"docker/hub-constraints.txt is stale (resolved from {recorded}, the repo now has "
+        f"{envfiles.hub_inputs()}): run `make lock` and commit the result")
+    constraints = envfiles.read_pins(ROOT / "docker" / "hub-constraints.txt")
+    assert constraints, "jupyterhub adds packages beyond the lock; the constraints file must pin them"
+    locked = {envfiles.canonical(n) for n, _ in envfiles.read_pins(HOST_LOCK)}
+    repeated = locked & {envfiles.canonical(n) for n, _ in constraints}
+    assert not repeated, f"constraints repeat locked packages: {sorted(repeated)}"
+
+
+def test_recorded_hub_inputs_notice_a_changed_lock(tmp_path, monkeypatch):
+    lock = tmp_path / "host.lock"
+    lock.write_text(HOST_LOCK.read_text() + "six==1.16.0\n")
+    monkeypatch.setattr(envfiles, "HOST_LOCK", lock)
+    assert envfiles.recorded_hub_inputs()["host.lock-sha256"] != envfiles.hub_inputs()["host.lock-sha256"]
+
+
+@pytest.mark.registry
+@pytest.mark.slow
 def test_hub_constraints_pin_everything_jupyterhub_adds():
+    """Asks the package index (run by `make lock`, never by `make test`)."""
     why = _index_reachable()
     if why:
         pytest.skip(f"pip cannot reach a package index from here ({why}); set PIP_INDEX_URL to a mirror")
@@ -510,7 +536,6 @@ def test_hub_constraints_pin_everything_jupyterhub_adds():
     pinned = sorted((envfiles.canonical(n), v) for n, v in constraints)
     resolved = sorted((envfiles.canonical(n), v) for n, v in envfiles.resolve_hub(PY))
     assert resolved == pinned, "docker/hub-constraints.txt is stale: run `python docker/envfiles.py --hub`"
-    assert resolved, "jupyterhub adds packages beyond the lock; the constraints file must pin them"
 
 
 # ---------------------------------------------------------------- entrypoint and health check

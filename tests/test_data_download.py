@@ -4,7 +4,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
-import os
 import socket
 import threading
 import time
@@ -13,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _mirror import gz_bytes, needs_mirror
 
 from course_utils import data
 
-MIRROR = Path(os.environ.get("COURSE_DATA_MIRROR") or Path(__file__).resolve().parents[2] / "shared" / "data")
-needs_mirror = pytest.mark.skipif(not (MIRROR / "mnist").is_dir(),
-                                  reason=f"offline dataset mirror {MIRROR} not present")
 VARIANTS = ("good", "corrupt", "badhash", "truncated")  # anything else (e.g. /404/) is a 404
 
 
@@ -232,7 +229,7 @@ def test_real_mnist_over_http_after_a_truncated_mirror(server: _Server, tmp_path
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Real-size files: the whole of MNIST through HTTP, with a truncated mirror listed first."""
     for f in data.DATASETS["mnist"].files.values():
-        gz = (MIRROR / "mnist" / f.gz).read_bytes()
+        gz = gz_bytes("mnist", f.name)
         server.add("mnist", f.name, b"", gz=gz, variants=("good", "truncated"))
     monkeypatch.delenv("COURSE_DATA_MIRROR", raising=False)
     data.clear_cache()

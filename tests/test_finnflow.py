@@ -289,8 +289,13 @@ def test_estimate_summary_matches_finn_analyses(flow):
     est = ff.estimate_summary(flow.folded, 100.0)
     res = flow.folded.analysis(lambda m: res_estimation(m, ff.FPGA_PART))
     cycles = flow.folded.analysis(exp_cycles_per_layer)
-    for k in ("LUT", "BRAM_18K", "DSP"):
+    for k in ("LUT", "BRAM_18K"):
         assert est["resources"][k] == sum(r[k] for r in res.values())
+    # DSPs as mvu.sv instantiates them: 2 products per DSP48E1 with 8-bit inputs (layer 1), 4 with 4-bit
+    assert est["finn_dsp"] == sum(r["DSP"] for r in res.values())
+    assert est["resources"]["DSP"] == sum(ff.mvu_dsps(flow.folded, n) or 0 for n in flow.folded.graph.node)
+    first = est["layers"]["MVAU_rtl_0"]
+    assert first["DSP"] == -(-first["PE"] // 2) * first["SIMD"] == 2 * first["DSP_finn"]
     assert est["cycles_per_sample"] == max(cycles.values())
     assert est["fps"] == pytest.approx(100e6 / est["cycles_per_sample"])
     assert est["bottleneck"] == max(cycles, key=cycles.get)
@@ -363,7 +368,11 @@ def test_legal_values_and_illegal_folding_message(flow):
 def test_search_meets_target_within_budget_and_keeps_model(flow):
     model = _copy(flow.stages["07_specialized"])
     before = ff.get_folding(model)
-    for target in (100_000, 500_000, 1_000_000):
+    # counted as mvu.sv instantiates DSPs (2 products per DSP48E1 for 8-bit pixels), 1 M FPS needs 276 of the
+    # 154 DSPs that 70% of the xc7z020 allows: layer 1 alone needs 256 (FINN's own formula said 148)
+    with pytest.raises(ff.BudgetError, match=r"no folding reaches 1,000,000 FPS.*DSP 276 > 154"):
+        ff.search_folding(model, 1_000_000, 0.7)
+    for target in (100_000, 500_000):
         folding = ff.search_folding(model, target, 0.7)
         trial = ff.apply_folding(_copy(model), folding)
         est = ff.estimate_summary(trial)

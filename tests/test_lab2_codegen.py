@@ -97,8 +97,9 @@ def test_builder_codegen_matches_the_manual_flow(flow, build: Path, golden):
     _check_layer_code(built)
     reports = ff.read_reports(out / "output" / "report")
     total = reports["layers"].loc["total"]
-    for k in ("LUT", "BRAM_18K", "DSP"):
+    for k in ("LUT", "BRAM_18K"):
         assert float(total[k]) == flow.estimates["resources"][k], k
+    assert float(total["DSP"]) == flow.estimates["finn_dsp"]  # the kit counts DSPs as the RTL instantiates
     assert reports["performance"]["max_cycles"] == flow.estimates["cycles_per_sample"]
     assert reports["performance"]["critical_path_cycles"] == flow.estimates["latency_cycles"]
     result = ff.verify_stage(built, golden, "builder", quiet=True)

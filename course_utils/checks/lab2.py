@@ -312,3 +312,44 @@ def ex_4_2(dma_bytes: Any, streams: dict[str, dict[str, Any]]) -> None:
                 "the output stream: words per sample x padded width / 8 x batch.")
     n_in, n_out = streams["input"]["bytes_per_sample"], streams["output"]["bytes_per_sample"]
     passed("4.2", f"{n_in} bytes in and {n_out} bytes out per image.")
+
+
+# =========================================================================== notebook 05
+
+def ex_5_1(predict_interval: Any, folded: Any, measured: Any) -> None:
+    """Exercise 5.1: ``predict_interval(model) -> cycles`` from the folding; measured in RTL simulation.
+
+    ``measured``: the ``RunResult`` of the stitched RTL on a batch (its ``interval_cycles``). The
+    prediction is also tried on two other foldings of a copy, against FINN's per-layer cycles.
+    """
+    ff = _ff()
+    from qonnx.custom_op.registry import getCustomOp
+
+    not_done("5.1", predict_interval, "predict_interval")
+    hint = ("every layer works on its own sample at the same time, so the slowest one sets the pace: "
+            "max over layers of (MW/SIMD)*(MH/PE) for an MVAU, NumChannels/PE for Thresholding.")
+    trials = [_copy(folded)]
+    for simd_pe in ((1, 1), (2, 4)):
+        other = _copy(folded)
+        for node in ff.foldable_nodes(other):
+            inst = getCustomOp(node)
+            legal = ff.legal_values(other, node.name)
+            for attr, want in zip(("SIMD", "PE"), simd_pe):
+                if attr in legal:
+                    inst.set_nodeattr(attr, max(v for v in legal[attr] if v <= want))
+        trials.append(other)
+    for i, model in enumerate(trials):
+        got = _call("5.1", predict_interval, _copy(model))
+        if got is None or got is Ellipsis or not isinstance(got, (int, float, np.integer, np.floating)):
+            fail("5.1", f"predict_interval(model) returned {got!r}, expected a number of cycles.", hint)
+        want = max(r["cycles"] for r in ff.layer_estimates(model))
+        label = ff.folding.folding_label(ff.get_folding(model))
+        what = "the lab's folding" if i == 0 else f"another folding ({label})"
+        require("5.1", int(round(float(got))) == want, f"for {what} you predict {got} cycles per image, FINN "
+                f"expects {want}.", hint)
+    interval = float(getattr(measured, "interval_cycles", float("nan")))
+    want = max(r["cycles"] for r in ff.layer_estimates(folded))
+    require("5.1", abs(interval - want) <= 10, f"the RTL simulation measured {interval:g} cycles per image, "
+            f"your prediction is {want}.", "pass the RunResult of design.run(...) on a batch of images.")
+    passed("5.1", f"{want} cycles per image predicted from the folding, {interval:g} measured in RTL: "
+                  f"{100e6 / interval:,.0f} images/s at 100 MHz.")

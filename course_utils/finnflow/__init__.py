@@ -8,8 +8,9 @@
   model checks (``check_qonnx_ops``, ``check_integer_input``, ``check_streamlined``, ``check_hw_conversion``),
   ``output_scale``;
 * ``verify``: ``Golden``, ``execute``, ``verify_stage`` (bit-exact on integer outputs; names the first
-  differing tensor);
-* ``estimates``: ``layer_table``, ``estimate_summary``, ``fps_latency``, ``read_reports``, ``capacity``;
+  differing tensor; ``level="rtlsim"`` runs the stitched RTL, see ``course_utils.rtl``);
+* ``estimates``: ``layer_table``, ``estimate_summary``, ``fps_latency``, ``read_reports``, ``capacity``,
+  ``mvu_dsps`` (DSPs as the RTL MVU instantiates them);
 * ``folding``: ``legal_values``, ``check_folding``, ``apply_folding``, ``get_folding``, ``search_folding``,
   ``design_space``;
 * ``streams``: ``io_streams``, ``dma_report`` (AXI DMA widths, TLAST);
@@ -35,7 +36,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("Golden", "StageResult", "execute", "verify_stage", "first_difference",
                      "prepare_for_python"), "verify"),
     **dict.fromkeys(("layer_estimates", "layer_table", "estimate_summary", "fps_latency", "performance",
-                     "read_reports", "capacity", "utilization", "over_budget", "save_estimates"),
+                     "read_reports", "capacity", "utilization", "over_budget", "save_estimates", "mvu_dsps"),
                     "estimates"),
     **dict.fromkeys(("divisors", "legal_values", "check_folding", "apply_folding", "get_folding",
                      "search_folding", "design_space", "dma_width_ok", "DMA_WIDTHS", "foldable_nodes"),

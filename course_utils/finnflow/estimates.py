@@ -41,6 +41,41 @@ def fps_latency(cycles_per_sample: int, latency_cycles: int, clock_mhz: float) -
     return clock_mhz * 1e6 / cycles_per_sample, latency_cycles / clock_mhz
 
 
+def mvu_dsps(model: ModelWrapper, node: Any, fpgapart: str = FPGA_PART) -> int | None:
+    """DSP slices FINN's RTL MVU (``finn-rtllib/mvu/mvu.sv``) instantiates for ``node``; None if not one.
+
+    FINN's estimate assumes 4 products per DSP48 (``ceil(PE/4)*SIMD``), but ``mvu.sv`` packs as many
+    products into one DSP48's A input as lanes of ``WEIGHT_WIDTH + ACTIVATION_WIDTH - 1`` bits fit (25
+    bits on a DSP48E1, 27 on a DSP48E2): 4 with 4-bit weights and activations, only 2 with 8-bit
+    inputs (raw pixels). It then uses ``ceil(PE/lanes)`` DSP chains of ``SIMD`` slices each.
+    """
+    from finn.util.basic import get_dsp_block
+    from qonnx.custom_op.registry import getCustomOp
+
+    if node.op_type != "MVAU_rtl":
+        return None
+    inst = getCustomOp(node)
+    block = get_dsp_block(fpgapart)
+    if block not in ("DSP48E1", "DSP48E2") or int(inst.get_nodeattr("TH")) > 1:
+        return None
+    a_width = 25 if block == "DSP48E1" else 27
+    wdt = inst.get_input_datatype(1)
+    w_bits, a_bits = wdt.bitwidth(), inst.get_input_datatype(0).bitwidth()
+    weights = model.get_initializer(node.input[1])
+    narrow = not (weights is None or np.min(weights) == wdt.min()
+                  or inst.get_nodeattr("mem_mode") in ("dynamic", "external_mem"))
+    lane = w_bits + a_bits - 1
+    lanes = 1 if a_width == w_bits else 1 + (a_width - (not narrow) - w_bits) // lane
+    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
+    return (1 + (pe - 1) // lanes) * simd
+
+
+def _dsps(model: ModelWrapper, node: Any, res: dict, fpgapart: str) -> float:
+    """The DSP count of a layer: as the RTL instantiates it for RTL MVAUs, FINN's estimate otherwise."""
+    count = mvu_dsps(model, node, fpgapart)
+    return float(res.get("DSP", 0)) if count is None else float(count)
+
+
 def _hw_nodes(model: ModelWrapper) -> list:
     from finn.util.fpgadataflow import is_hls_node, is_rtl_node
 
@@ -54,11 +89,16 @@ def _hw_nodes(model: ModelWrapper) -> list:
 def layer_estimates(model: ModelWrapper, fpgapart: str = FPGA_PART) -> list[dict[str, Any]]:
     """One dict per hardware layer: folding, cycles, LUT/BRAM_18K/DSP/URAM, stream widths, what bounds it.
 
+    ``DSP`` counts what the RTL instantiates (``mvu_dsps``); ``DSP_finn`` is FINN's own estimate.
+
     ``bound`` is ``"input stream"`` when the layer needs no more cycles than words arrive on its input
     stream (only a wider input, i.e. more SIMD/PE on *this* stream, helps), else ``"compute"``.
     """
     from qonnx.custom_op.registry import getCustomOp
 
+    from course_utils.finnflow.folding import check_folding
+
+    check_folding(model)  # FINN estimates an illegal folding (PE=7 on 64 outputs) without complaint
     rows = []
     for node in _hw_nodes(model):
         inst = getCustomOp(node)
@@ -71,7 +111,8 @@ def layer_estimates(model: ModelWrapper, fpgapart: str = FPGA_PART) -> list[dict
             "SIMD": inst.get_nodeattr("SIMD") if "SIMD" in attrs else None,
             "PE": inst.get_nodeattr("PE") if "PE" in attrs else None,
             "cycles": cycles,
-            **{k: float(res.get(k, 0)) for k in ("LUT", "BRAM_18K", "DSP", "URAM")},
+            **{k: float(res.get(k, 0)) for k in ("LUT", "BRAM_18K", "URAM")},
+            "DSP": _dsps(model, node, res, fpgapart), "DSP_finn": float(res.get("DSP", 0)),
             "in_bits": int(inst.get_instream_width_padded()),
             "out_bits": int(inst.get_outstream_width_padded()),
             "in_words": in_words,
@@ -104,22 +145,25 @@ def estimate_summary(model: ModelWrapper, clock_mhz: float = DEFAULT_CLOCK_MHZ,
     """The accelerator's estimates in the deploy-package format (``accelerator.json`` ``estimates``).
 
     Keys: cycles_per_sample, latency_cycles, fps, latency_us, clock_mhz, fpga_part, resources
-    {LUT, BRAM_18K, DSP, URAM}, utilization {LUT, BRAM_18K, DSP} (fractions of the part), bottleneck
-    (layer name), bottleneck_kind ("compute" or "input stream"), layers (per-layer cycles and resources).
+    {LUT, BRAM_18K, DSP, URAM} (DSP as the RTL instantiates them, ``mvu_dsps``), finn_dsp (FINN's
+    own DSP estimate), utilization {LUT, BRAM_18K, DSP} (fractions of the part), bottleneck (layer
+    name), bottleneck_kind ("compute" or "input stream"), layers (per-layer cycles and resources).
     """
     layers = layer_estimates(model, fpgapart)
     perf = performance(model)
     cycles, latency = int(perf["max_cycles"]), int(perf["critical_path_cycles"])
     fps, latency_us = fps_latency(cycles, latency, clock_mhz)
     resources = {k: float(sum(r[k] for r in layers)) for k in ("LUT", "BRAM_18K", "DSP", "URAM")}
+    finn_dsp = float(sum(r["DSP_finn"] for r in layers))
     slowest = next(r for r in layers if r["layer"] == perf["max_cycles_node_name"])
     return {
         "cycles_per_sample": cycles, "latency_cycles": latency, "fps": fps, "latency_us": latency_us,
         "clock_mhz": float(clock_mhz), "fpga_part": fpgapart, "resources": resources,
         "utilization": utilization(resources, fpgapart),
-        "bottleneck": slowest["layer"], "bottleneck_kind": slowest["bound"],
+        "bottleneck": slowest["layer"], "bottleneck_kind": slowest["bound"], "finn_dsp": finn_dsp,
         "layers": {r["layer"]: {k: r[k] for k in ("op", "SIMD", "PE", "cycles", "LUT", "BRAM_18K", "DSP",
-                                                  "in_bits", "out_bits", "bound")} for r in layers},
+                                                  "DSP_finn", "in_bits", "out_bits", "bound")}
+                   for r in layers},
     }
 
 

@@ -162,6 +162,13 @@ class FlowResult:
     estimates: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
+    allowed_skipped: bool = False
+    """True when the caller accepted skipped verification (``run_flow(..., allow_skipped=True)``)."""
+
+    @property
+    def fully_verified(self) -> bool:
+        """Every stage was verified on the golden batch (nothing skipped)."""
+        return not self.skipped and len(self.verified) == len(self.stages)
 
     @property
     def folded(self) -> ModelWrapper:
@@ -174,14 +181,15 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
              folding: dict[str, dict[str, int]] | None = None, target_fps: float | None = DEFAULT_TARGET_FPS,
              budget: float | dict[str, float] = DEFAULT_BUDGET, clock_mhz: float = DEFAULT_CLOCK_MHZ,
              fpgapart: str = FPGA_PART, input_datatype: str | None = "UINT8", codegen: bool = False,
-             n_verify: int | None = None) -> FlowResult:
+             n_verify: int | None = None, allow_skipped: bool = False) -> FlowResult:
     """QONNX model -> the eight Lab 2 checkpoints, verified, folded, estimated (and code-generated).
 
     ``folding``: a FINN folding config; else ``target_fps`` searches the cheapest folding within
     ``budget`` (``search_folding``); with both None every layer stays fully folded (PE=SIMD=1).
     ``out_dir``: where the checkpoints are saved (None: not saved). ``golden``: the golden batch for
-    verification (default: Lab 1's). HLS layers cannot execute here, so their stages are verified
-    up to the generic hardware graph and reported in ``skipped``.
+    verification (default: Lab 1's). HLS layers cannot execute here: a stage that cannot be verified
+    raises ExecutionError, unless ``allow_skipped=True``, which verifies up to the generic hardware
+    graph and lists the rest in ``skipped`` (and ``allowed_skipped`` says so).
     """
     from course_utils.finnflow.estimates import estimate_summary
     from course_utils.finnflow.folding import apply_folding, search_folding
@@ -210,6 +218,11 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
             try:
                 prev = verified[name] = verify_stage(m, golden, name, previous=prev, n=n_verify, quiet=True)
             except ExecutionError as err:
+                if not allow_skipped:
+                    raise ExecutionError(
+                        f"verification of stage {name} (and later) would be skipped: {err} Pass "
+                        "allow_skipped=True to run the flow anyway; the result then lists the unverified "
+                        "stages in .skipped.") from err
                 skipped.append(f"{name} and later: {err}")
 
     def timed(key: str, fn: Any, *args: Any) -> Any:
@@ -250,4 +263,5 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     seconds["total"] = time.perf_counter() - t_all
     from course_utils.finnflow.folding import get_folding
 
-    return FlowResult(stages, verified, skipped, scale, get_folding(folded), estimates, seconds, out)
+    return FlowResult(stages, verified, skipped, scale, get_folding(folded), estimates, seconds, out,
+                      allow_skipped)

@@ -102,6 +102,8 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
 
     from qonnx.custom_op.registry import getCustomOp
 
+    from course_utils.finnflow.estimates import _dsps
+
     inst = getCustomOp(node)
     legal = legal_values(model, node.name)
     saved = {a: inst.get_nodeattr(a) for a in legal}
@@ -113,7 +115,8 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
                 inst.set_nodeattr(a, v)
             res = inst.node_res_estimation(fpgapart)
             out.append({"fold": fold, "cycles": int(inst.get_exp_cycles()),
-                        "res": {k: float(res.get(k, 0)) for k in ("LUT", "BRAM_18K", "DSP")},
+                        "res": {"LUT": float(res.get("LUT", 0)), "BRAM_18K": float(res.get("BRAM_18K", 0)),
+                                "DSP": _dsps(model, node, res, fpgapart)},
                         "in_bits": int(inst.get_instream_width_padded()),
                         "out_bits": int(inst.get_outstream_width_padded())})
     finally:

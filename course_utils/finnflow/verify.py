@@ -81,6 +81,11 @@ class StageResult:
     output_scale: float | None
     model: Any = field(default=None, repr=False)
     inputs: np.ndarray | None = field(default=None, repr=False)
+    level: str = "python"
+    diagnose: Any = field(default=None, repr=False)
+    """For ``rtlsim``: ``diagnose(sample) -> str`` names the first layer whose RTL output differs."""
+    rtl: Any = field(default=None, repr=False)
+    """For ``rtlsim``: the simulation's ``RunResult`` (cycles, latency, FIFO occupancy)."""
 
     @property
     def pred(self) -> np.ndarray:
@@ -268,7 +273,9 @@ def _where(result: StageResult, previous: StageResult | None, got: np.ndarray, w
     """Name the first differing tensor (vs the previous model when known, else the output tensor)."""
     sample = int(np.argwhere(_differs(got, want).any(axis=1))[0][0])
     found = None
-    if previous is not None and previous.model is not None and result.inputs is not None:
+    if result.diagnose is not None:
+        return result.diagnose(sample) + "."
+    if found is None and previous is not None and previous.model is not None and result.inputs is not None:
         found = first_difference(previous.model, result.model, result.inputs[sample])
     if found is None:
         found = (f"The output tensor {result.model.graph.output[0].name!r} is the first differing tensor "
@@ -278,19 +285,42 @@ def _where(result: StageResult, previous: StageResult | None, got: np.ndarray, w
                                    "are stale: run Lab 2 again from notebook 01).")
 
 
+LEVELS = ("python", "rtlsim")
+"""Verification levels: FINN's Python execution; the stitched RTL simulated with Verilator."""
+
+
 def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: StageResult | None = None,
-                 output_scale: float | None = None, n: int | None = None, quiet: bool = False) -> StageResult:
+                 output_scale: float | None = None, n: int | None = None, quiet: bool = False,
+                 level: str = "python", design: Any = None) -> StageResult:
     """Execute ``model`` on the golden inputs; check it against Brevitas and against ``previous``.
 
     The output scale comes from ``output_scale``, else the model's trailing scalar Mul, else the model
     metadata written by ``RemoveOutputScale``, else ``previous``. Prints one line and returns the
-    StageResult (pass it as ``previous`` to the next stage); raises StageMismatchError on a mismatch.
+    StageResult (pass it as ``previous`` to the next stage); raises StageMismatchError on a mismatch,
+    and also when nothing could be compared (integer outputs with no scale and no previous stage).
+    ``level="rtlsim"`` runs the folded model's stitched RTL (``course_utils.rtl``; ``design``: a
+    design built earlier) instead of FINN's Python execution; a mismatch names the first layer whose
+    RTL output differs.
     """
+    from course_utils.finnflow.folding import check_folding, foldable_nodes
     from course_utils.finnflow.stages import output_scale as trailing_scale
     from course_utils.finnflow.transforms import recorded_output_scale
 
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, not {level!r}.")
+    if foldable_nodes(model):
+        check_folding(model)
     x, note = stream_inputs(golden.x[:n], model)
-    y = execute(model, x)
+    if len(x) == 0:
+        raise StageMismatchError(f"stage {name}: compared nothing (an empty golden batch); verify on at "
+                                 "least one golden sample.")
+    diagnose = run = None
+    if level == "rtlsim":
+        from course_utils.rtl.verify import execute_rtl
+
+        y, run, diagnose = execute_rtl(model, x, design)
+    else:
+        y = execute(model, x)
     out_dt = model.get_tensor_datatype(model.graph.output[0].name)
     own_scale = output_scale or trailing_scale(model)
     if own_scale is None:
@@ -307,7 +337,7 @@ def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: Stage
         y_int = _as_int(y, scale)
     else:
         y_int = None
-    result = StageResult(name, y, y_int, scale, model, x)
+    result = StageResult(name, y, y_int, scale, model, x, level, diagnose, run)
     ref_logits = golden.logits[: len(x)]
     if y_int is not None and scale is not None:
         want = golden.integer_logits(scale)[: len(x)]
@@ -316,6 +346,11 @@ def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: Stage
                                                _where(result, previous, y_int, want, note)))
         how = f"integer outputs x {scale:.6g}, bit-exact"
     elif y_int is not None:
+        if previous is None:
+            raise StageMismatchError(
+                f"stage {name}: compared nothing: its outputs are integers ({out_dt.name}) but no output "
+                "scale is known to compare them with Brevitas, and no previous stage was given. Pass "
+                "previous=<the StageResult of the stage before> or output_scale=<the trailing Mul's scale>.")
         how = "integer outputs (scale not known yet: compared with the previous stage only)"
     else:
         got = y.reshape(ref_logits.shape)
@@ -327,7 +362,8 @@ def verify_stage(model: ModelWrapper, golden: Golden, name: str, previous: Stage
         _compare_previous(result, previous)
     if not quiet:
         same = f"; same as {previous.name}" if previous is not None else ""
-        print(f"{name}: {len(x)}/{len(x)} golden samples match Brevitas ({how}){same}.")
+        where = "" if level == "python" else " in RTL simulation"
+        print(f"{name}: {len(x)}/{len(x)} golden samples match Brevitas{where} ({how}){same}.")
     return result
 
 

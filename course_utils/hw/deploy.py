@@ -390,6 +390,7 @@ def write_deploy_package(
     bitstream: str | Path | None = None,
     hwh: str | Path | None = None,
     ip_vlnv: str | None = None,
+    rtl_verification: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the deploy package of ``model`` into the folder ``out_dir``; return its path.
 
@@ -397,7 +398,9 @@ def write_deploy_package(
     pixels (N, 784); ``output_scale``: logits = y_int * output_scale; ``estimates``: Lab 2's
     ``estimate_summary``; ``bitstream``/``hwh``: Vivado's files when built (else a placeholder .bit
     and a generated .hwh); ``ip_vlnv``: the stitched IP's VLNV (default FINN's, or the model's
-    ``vivado_stitch_vlnv`` metadata). Raises DeployError (nothing written) on any inconsistency.
+    ``vivado_stitch_vlnv`` metadata); ``rtl_verification``: what the RTL simulation verified and
+    measured (``course_utils.rtl.verify.deploy_record``), recorded as ``rtl_verification``. Raises
+    DeployError (nothing written) on any inconsistency, e.g. a folding that does not divide a layer.
     """
     from qonnx.core.modelwrapper import ModelWrapper as MW
 
@@ -413,6 +416,13 @@ def write_deploy_package(
         ps7_config(b, clock_mhz)
     except ValueError as err:
         raise DeployError(str(err)) from None
+    from course_utils.finnflow.errors import FoldingError
+    from course_utils.finnflow.folding import check_folding
+
+    try:
+        check_folding(model)
+    except FoldingError as err:
+        raise DeployError(f"cannot package this model: {err}") from None
     x, lab = _check_inputs(name, golden_x, float(output_scale), estimates, labels)
     est_clock = estimates.get("clock_mhz")
     if est_clock is not None and abs(float(est_clock) - float(clock_mhz)) > 1e-6:
@@ -460,6 +470,8 @@ def write_deploy_package(
         "hwh": {"file": f"{name}.hwh", "generated": hwh is None},
         "versions": _versions(),
     }
+    if rtl_verification is not None:
+        spec["rtl_verification"] = _jsonable(dict(rtl_verification))
 
     executor = AcceleratorModel.from_description(spec, arrays)
     y_numpy = executor.run(x)

@@ -1,11 +1,11 @@
 """Drive the course's JupyterLab in a real headless Chromium (Debian's), for tests/test_browser.py.
 
 The server is started the way `make lab` starts it: the kit's `course lab` command (JupyterLab on
-127.0.0.1, token required), here with a given port and token, the kit root given by COURSE_ROOT, and
+127.0.0.1, token required, the token given through COURSE_LAB_TOKEN), the kit root given by COURSE_ROOT, and
 private Jupyter config/data/runtime/IPython folders (the kernels installed in the host env's prefix are
 still found). Readiness is polled through the server's REST API (/api/status, /api/sessions,
 /api/kernels), never through the toolbar. Notebook results are read twice: from what the page shows and
-from the notebook file the page saves.
+from the notebook the page saves, as the server's contents API reads it back.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PRINTED_URL = re.compile(r"http://127\.0\.0\.1:\d+/lab/tree/\S*\?token=[0-9a-f]+")
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Exception): ", re.M)
 # JupyterLab user settings for the private config folder: no news/update toasts over the notebook.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings":
@@ -139,42 +141,54 @@ def private_jupyter_env(home: Path, extra: dict[str, str] | None = None) -> dict
 
 
 def start_lab(root: Path, home: Path, extra_env: dict[str, str] | None = None,
-              timeout: float = 90) -> LabServer:
-    """Start `course lab --port P --token T` on ``root`` (COURSE_ROOT) and wait until its API answers."""
+              timeout: float = 300) -> LabServer:
+    """Start `course lab` on ``root`` (COURSE_ROOT) as a student does (the token in the environment, never on
+    the command line), and take the URL it prints: `course lab` prints it only once that server answers."""
     course = Path(sys.executable).with_name("course")
     if not course.exists():
         raise LabError(f"{course} is missing: the kit is not installed in this environment (make setup).")
     token = secrets.token_hex(24)
-    port = free_port()
-    env = private_jupyter_env(home, {"COURSE_ROOT": str(root), **(extra_env or {})})
+    env = private_jupyter_env(home, {"COURSE_ROOT": str(root), "COURSE_LAB_TOKEN": token,
+                                     "COURSE_LAB_START_TIMEOUT": str(timeout), **(extra_env or {})})
     log = home / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([str(course), "lab", "--port", str(port), "--token", token], cwd=root,
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([str(course), "lab", "--port", str(free_port())], cwd=root, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     server = LabServer(root=root, home=home, token=token, proc=proc, log=log, env=env)
     try:
-        # course lab lets Jupyter move to the next free port: take the real URL from the runtime file
-        def server_info() -> dict | None:
+        def printed_url() -> str | None:
             if proc.poll() is not None:
                 raise LabError(f"`course lab` exited ({proc.returncode}):\n{server.log_tail()}")
-            for f in (home / "runtime").glob("jpserver-*.json"):
-                try:
-                    return json.loads(f.read_text())
-                except (OSError, ValueError):
-                    return None
-            return None
-        info = wait_for("the server's runtime file", server_info, timeout)
-        server.base_url = info["url"] if info["url"].endswith("/") else info["url"] + "/"
-        wait_for("/api/status with the token", lambda: server.api("status")[0] == 200, timeout)
+            m = PRINTED_URL.search(log.read_text(errors="replace")) if log.exists() else None
+            return m.group(0) if m else None
+        url = wait_for("the URL `course lab` prints once its server answers", printed_url, timeout + 30)
+        if f"token={token}" not in url:
+            raise LabError(f"`course lab` printed {url}, which lacks the token it was given")
+        server.base_url = url.split("/lab/", 1)[0] + "/"
+        status = server.api("status")[0]
+        if status != 200:
+            raise LabError(f"the printed URL {url} answers {status} with its token:\n{server.log_tail()}")
     except BaseException:
         server.stop()
         raise
     return server
 
 
+def contents_cells(server: LabServer, notebook: str) -> tuple[str, list[dict]] | None:
+    """(last_modified, cells) of the notebook as the server reads it (contents API), None if unreadable."""
+    status, model = server.api(f"contents/{urllib.parse.quote(notebook)}?content=1&type=notebook")
+    if status != 200 or not model or not isinstance(model.get("content"), dict):
+        return None
+    return model["last_modified"], cells_of(model["content"])
+
+
 def notebook_cell_sources(path: Path) -> list[dict]:
     """The notebook's cells as stored (type, source text, tags, outputs)."""
-    nb = json.loads(path.read_text())
+    return cells_of(json.loads(path.read_text()))
+
+
+def cells_of(nb: dict) -> list[dict]:
+    """A notebook's cells (type, source text, tags, outputs, execution count)."""
     return [{"type": c["cell_type"], "source": "".join(c.get("source", "")),
              "tags": c.get("metadata", {}).get("tags", []), "outputs": c.get("outputs", []),
              "execution_count": c.get("execution_count")} for c in nb["cells"]]
@@ -231,13 +245,27 @@ class NotebookPage:
         outputs = cell.locator(".jp-OutputArea-output")
         return "\n".join(outputs.nth(i).inner_text() for i in range(outputs.count()))
 
-    def save(self, path: Path, timeout: float = 30) -> list[dict]:
-        """Save with Ctrl+S and wait until the file on disk holds the run (an execution count)."""
-        before = path.stat().st_mtime_ns
-        self.page.keyboard.press("Control+s")
-        wait_for(f"{self.notebook} saved", lambda: path.stat().st_mtime_ns != before
-                 and any(c["execution_count"] for c in notebook_cell_sources(path)), timeout, 0.5)
-        return notebook_cell_sources(path)
+    def save(self, path: Path | None = None, timeout: float = 240) -> list[dict]:
+        """Save with Ctrl+S and return the cells the server then reads back (contents API).
+
+        Never reads the file while Jupyter may still be writing it: the server's own view is polled until its
+        modification time changed and it holds the run (an execution count). On a loaded machine a key press
+        can be lost while the page is busy, so Ctrl+S is pressed again (saving twice is harmless) every
+        ``resave`` seconds until the server has the run."""
+        before = contents_cells(self.server, self.notebook)
+        resave = 20.0
+        pressed = [0.0]
+
+        def saved() -> list[dict] | None:
+            now = contents_cells(self.server, self.notebook)
+            if now and (before is None or now[0] != before[0]) and any(c["execution_count"] for c in now[1]):
+                return now[1]
+            if time.monotonic() - pressed[0] >= resave:
+                self.page.keyboard.press("Escape")  # command mode, focus stays in the notebook
+                self.page.keyboard.press("Control+s")
+                pressed[0] = time.monotonic()
+            return None
+        return wait_for(f"{self.notebook} saved (server's contents API)", saved, timeout, 0.5)
 
 
 def launch_chromium(playwright: Any) -> Any:
