@@ -103,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     print(f"grading {len(subs)} submission(s) of {', '.join(grader.stems)} with {options.workers} worker(s) "
           f"into {out}")
+    import signal
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the workers and their sandboxes are killed
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         results = grader.grade(subs)
     except GradingError as err:
