@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Install the few Debian packages the tests need (Chromium for the real-browser test).
+"""Install the few Debian packages the tests need (Chromium for the real-browser test, bubblewrap for
+the grader's sandbox).
 
 Runs apt-get only when a package is missing and we are root on a Debian/Ubuntu system; otherwise
 it says what is missing and the tests that need it are skipped with that reason.
@@ -11,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-PACKAGES = {"chromium": "/usr/bin/chromium"}
+PACKAGES = {"chromium": "/usr/bin/chromium", "bubblewrap": "/usr/bin/bwrap"}
 
 
 def main() -> int:
@@ -22,7 +23,7 @@ def main() -> int:
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         print(f"[system-deps] missing {', '.join(missing)} and cannot install them here (need root and "
               f"apt-get): install with `sudo apt-get install {' '.join(missing)}`; the real-browser "
-              "tests are skipped until then.")
+              "tests are skipped and the grader's sandbox tests fail until then.")
         return 0
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     print(f"[system-deps] installing {', '.join(missing)} with apt-get", flush=True)

@@ -61,16 +61,21 @@ datasets = []
 [limits]
 cell_timeout = 8
 total_timeout = 60
-[notebooks."01_demo".exercises]
-"1.1" = 2
+[notebooks."01_demo".exercises."1.1"]
+checkpoint = 2
+probe = "value = [double(3), double(-2.5)]"
 [notebooks."01_demo".exercises."1.2"]
 checkpoint = 1
+probe = "value = clip([5, -5, 1], 0, 2)"
 [[notebooks."01_demo".exercises."1.2".hidden]]
 name = "clips to the upper bound"
 points = 1
+hint = "clip([10], 0, 3) should give [3]"
 code = """
-assert clip([10], 0, 3) == [3], "clip([10], 0, 3) should give [3]"
+value = clip([10], 0, 3)
 """
+[notebooks."01_demo".exercises."1.3"]
+probe = "value = scale"
 '''
 
 ANSWERS = {
@@ -78,6 +83,12 @@ ANSWERS = {
     "1.2": "# Exercise 1.2: clip a list\ndef clip(xs, lo, hi):\n    return [min(max(x, lo), hi) for x in xs]",
     "1.3": "# Exercise 1.3: the scale\nscale = 0.5",
 }
+
+
+@pytest.fixture(autouse=True)
+def _grader_key(tmp_path_factory, monkeypatch):
+    """The grader's HMAC key in a temp folder (never the user's config folder)."""
+    monkeypatch.setenv("COURSE_GRADER_KEY_FILE", str(tmp_path_factory.getbasetemp() / "grader-hmac.key"))
 
 
 def _cell(kind, src, *tags):
@@ -435,6 +446,40 @@ def test_resume_skips_graded_students_and_regrades_changed_ones(kit, tmp_path):
 
 
 @pytest.mark.slow
+def test_resume_regrades_a_result_changed_after_grading(kit, tmp_path):
+    subs = tmp_path / "submissions"
+    _save(subs, "ann", _student(kit))
+    _save(subs, "bob", _solved(kit))
+    out = tmp_path / "out"
+    first = {r["student"]: r for r in _grader(kit, out).grade(discover(subs, ["01_demo"]))}
+    assert first["ann"]["total"] == 0 and first["bob"]["total"] == 5
+    forged = json.loads((out / "results" / "ann.json").read_text())
+    forged["total"], forged["exercises"] = 5, {k: 9.0 for k in forged["exercises"]}  # fingerprint untouched
+    (out / "results" / "ann.json").write_text(json.dumps(forged))
+    grader = _grader(kit, out, resume=True)
+    again = {r["student"]: r for r in grader.grade(discover(subs, ["01_demo"]))}
+    assert grader.skipped == ["bob"], "bob's signed result is reused, ann's forged one is not"
+    assert again["ann"]["total"] == 0 and "changed after grading" in " ".join(again["ann"]["flags"])
+    assert "was graded again" in (out / "feedback" / "ann.md").read_text()
+    rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+    assert rows["ann"]["total"] == "0" and rows["bob"]["total"] == "5"
+
+
+def test_verdict_compares_values_outside_the_kernel():
+    from course_utils.authoring.verdict import compare, sign, verify
+    arr = {"__array__": "int64", "shape": [2, 2], "data": [[1, 2], [3, 4]]}
+    assert compare(arr, {"__array__": "float64", "shape": [2, 2], "data": [[1.0, 2.0], [3.0, 4.0]]}) is None
+    assert "shape (4,)" in compare(arr, {"__array__": "int64", "shape": [4], "data": [1, 2, 3, 4]})
+    assert "expected 3" in compare(arr, {"__array__": "int64", "shape": [2, 2], "data": [[1, 2], [5, 4]]})
+    assert compare(1.0, 1.0 + 1e-9) is None and compare(1.0, 1.1) is not None
+    assert compare({"a": [1, "x"]}, {"a": [1, "x"]}) is None and "keys differ" in compare({"a": 1}, {"b": 1})
+    assert compare(None, None) is None and compare(True, 1) is not None and compare(None, 0) is not None
+    key = b"k" * 32
+    signed = sign({"total": 3}, key)
+    assert verify(signed, key) and not verify({**signed, "total": 4}, key) and not verify(signed, b"x" * 32)
+
+
+@pytest.mark.slow
 def test_cli_interrupted_run_leaves_results_and_no_processes_then_resumes(kit, tmp_path):
     subs = tmp_path / "submissions"
     for i in range(4):
@@ -455,14 +500,29 @@ def test_cli_interrupted_run_leaves_results_and_no_processes_then_resumes(kit, t
     assert "run again with --resume" in text
     done = sorted(p.stem for p in (out / "results").glob("*.json"))
     assert 1 <= len(done) < 4
-    time.sleep(1)
-    leftover = subprocess.run(["pgrep", "-f", str(scratch)], capture_output=True, text=True).stdout.split()
-    assert leftover == [], f"processes of the interrupted run are still alive: {leftover}"
+    assert _gone(str(scratch), within=30) == [], "processes of the interrupted run are still alive"
     res = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"{len(done)} already graded (--resume)" in res.stdout
     rows = list(csv.DictReader((out / "gradebook.csv").open()))
     assert [(r["student"], r["total"]) for r in rows] == [(f"s{i}", "5") for i in range(4)]
+
+
+def _gone(marker: str, within: float) -> list[int]:
+    """Poll (bounded) until no process mentions ``marker`` in its command line; return those left."""
+    deadline = time.monotonic() + within
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                        left.append(int(entry.name))
+                except OSError:
+                    continue
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def test_cli_errors_are_clear(kit, tmp_path):
@@ -522,7 +582,8 @@ def _corpus_module():
 
 
 @pytest.mark.slow
-def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path):
+def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "the grader's own secret")
     corpus = _corpus_module()
     notebook = ROOT / "solutions" / f"{corpus.DEFAULT_NOTEBOOK}.ipynb"
     if not notebook.exists():
@@ -542,11 +603,15 @@ def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path):
         res = results[name]
         feedback = (out / "feedback" / f"{name}.md").read_text()
         per_ex = {ex: res["exercises"][f"Exercise {ex}"] for ex in exp.per_exercise}
+        executed = out / "executed" / name / f"{notebook.stem}.ipynb"
+        outputs = json.dumps([c.get("outputs", []) for c in nbformat.read(executed, as_version=4).cells]) \
+            if executed.exists() else ""
         ok = (per_ex == exp.per_exercise and res["status"] == exp.status
               and (not exp.feedback or re.search(exp.feedback, feedback))
-              and all(f in res["flags"] for f in exp.flags))
+              and (not exp.output or re.search(exp.output, json.loads(json.dumps(outputs))))
+              and sorted(res["flags"]) == sorted(exp.flags))
         lines.append(f"{'ok ' if ok else 'BAD'} {name:<24} {res['total']:>4g} / {res['max']:g} expected "
-                     f"{exp.points:g} ({exp.status})")
+                     f"{exp.points:g} ({exp.status}) flags={res['flags']}")
         if not ok:
             wrong.append(f"{name}: got {per_ex} {res['status']} flags={res['flags']}, expected "
                          f"{exp.per_exercise} {exp.status} /{exp.feedback}/ flags={exp.flags}\n{feedback}")

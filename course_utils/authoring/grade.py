@@ -41,10 +41,11 @@ from typing import Any
 import nbformat
 
 from course_utils.authoring import grading_notebook as gnb
+from course_utils.authoring import verdict
 from course_utils.authoring.grading_config import LabConfig, Limits, load_config
 from course_utils.fileio import write_text_atomic
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 SANDBOX_PATH = Path(__file__).with_name("sandbox.py")
 WORKER_GRACE = 45.0
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._@+-]+")
@@ -74,6 +75,8 @@ class Options:
     limits: dict[str, float] = field(default_factory=dict)
     scratch_root: Path | None = None
     progress: bool = True
+    sandbox: str = "auto"        # "bwrap" (Linux, bubblewrap), "limits" (resource limits only), "auto"
+    key_file: Path | None = None  # the HMAC key of the result files (default: verdict.default_key_file())
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -100,6 +103,30 @@ def _fmt(points: float) -> str:
 def _kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def bwrap_problem(bwrap: str | None = None) -> str | None:
+    """Why a bubblewrap sandbox cannot run here (None when it can): tried for real, once."""
+    import platform
+    if platform.system() != "Linux":
+        return f"bubblewrap needs Linux (this is {platform.system()}): grade in the container"
+    exe = bwrap or shutil.which("bwrap")
+    if not exe:
+        return "bubblewrap is not installed (Debian/Ubuntu: `sudo apt-get install bubblewrap`)"
+    from course_utils.authoring import sandbox as sb
+    with tempfile.TemporaryDirectory(prefix="cg-probe-") as ipc:
+        argv = sb.bwrap_argv(programs=[sys.executable], ro_binds={}, dirs=[f"{sb.INSIDE_ROOT}/tmp"],
+                             ipc_dir=ipc, disk_mb=1, bwrap=exe)
+        try:
+            res = subprocess.run([*argv, sys.executable, "-I", "-S", "-c", "import os; print(os.getuid())"],
+                                 capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"{exe} did not run: {err}"
+    if res.returncode != 0 or res.stdout.strip() != str(sb.SANDBOX_UID):
+        return (f"{exe} cannot create a sandbox here ({(res.stderr or res.stdout).strip()[:300]}): user "
+                "namespaces may be disabled (e.g. in a container); grade in the course container with "
+                "--kernel-user, or enable unprivileged user namespaces")
+    return None
 
 
 def kernel_user_problem(user: str, kernels: list[str]) -> str | None:
@@ -216,15 +243,20 @@ class Grader:
         lab_dir = solution_notebooks[0].parent
         self.lab = lab_dir.name
         self.config: LabConfig = load_config(lab_dir)
-        self.plans = [self._plan(p) for p in solution_notebooks if self.config.notebook(p.stem).graded]
-        if not self.plans:
-            raise GradingError(f"every selected notebook has `graded = false` in {self.config.path}")
-        names = {p.stem for p in solution_notebooks}
         unknown_nb = sorted(set(self.config.notebooks) - {p.stem for p in lab_dir.glob("*.ipynb")})
         if unknown_nb:
             raise GradingError(f"{self.config.path} names notebook(s) {unknown_nb} that {lab_dir} "
                                "does not have")
+        self.plans = [self._plan(p) for p in solution_notebooks if self.config.notebook(p.stem).graded]
+        if not self.plans:
+            raise GradingError(f"every selected notebook has `graded = false` in {self.config.path}")
+        names = {p.stem for p in solution_notebooks}
         self.stems = [p.spec.stem for p in self.plans if p.spec.stem in names]
+        self.key = verdict.load_key(self.options.key_file)
+        self.expected: dict[str, dict[str, Any]] = {}
+        self.tampered = set()
+        self.sandbox_problem: str | None = None
+        self.sandbox = self._sandbox_mode()
         if self.options.kernel_user:
             kernels = sorted({p.spec.kernel for p in self.plans})
             problem = kernel_user_problem(self.options.kernel_user, kernels)
@@ -238,6 +270,26 @@ class Grader:
         self.kernel_pids: set[int] = set()
         self.stopping = threading.Event()
         self.run_dir: Path | None = None
+
+    def _sandbox_mode(self) -> str:
+        """"bwrap" or "limits", from the option; "bwrap" when asked and not possible is an error."""
+        wanted = self.options.sandbox
+        if wanted not in ("auto", "bwrap", "limits"):
+            raise GradingError(f"--sandbox {wanted!r}: use auto, bwrap or limits")
+        if wanted == "limits":
+            return "limits"
+        if wanted == "auto" and self.options.kernel_user:
+            return "limits"  # the container path: kernels switched to another user
+        problem = bwrap_problem()
+        if problem is None:
+            if self.options.kernel_user:
+                raise GradingError("--kernel-user is for --sandbox limits (a bubblewrap sandbox already runs "
+                                   "the kernel as its own non-root user)")
+            return "bwrap"
+        if wanted == "bwrap":
+            raise GradingError(f"--sandbox bwrap: {problem}")
+        self.sandbox_problem = problem
+        return "limits"
 
     def _package_dir(self) -> Path:
         local = self.kit_root / "course_utils"
@@ -257,13 +309,14 @@ class Grader:
         if unknown:
             raise GradingError(f"{self.config.path} names exercise(s) {unknown} for {spec.stem}, which has "
                                f"only {spec.exercises}")
-        no_check = [ex for ex in spec.exercises
-                    if ex not in spec.checkpoints and not self.config.exercise(spec.stem, ex).hidden]
-        if no_check:
-            raise GradingError(f"{path}: exercise(s) {no_check} have no checkpoint cell (tagged "
-                               "'checkpoint') and no hidden test: they cannot be graded")
+        no_probe = [ex for ex in spec.exercises if not self.config.exercise(spec.stem, ex).probe]
+        if no_probe:
+            where = self.config.path or path.parent / "grading.toml"
+            raise GradingError(f"{where}: exercise(s) {no_probe} of {spec.stem} have no `probe` (code that "
+                               "assigns `value`, compared with the solution's value outside the kernel): "
+                               "they cannot be graded; see docs/grading.md")
         limits = replace(self.config.notebook(spec.stem).limits, **{
-            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb") else float(v))
+            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb", "disk_mb") else float(v))
             for k, v in self.options.limits.items() if v})
         return NotebookPlan(spec=spec, limits=limits, lab_folder=path.parent.name)
 
@@ -371,15 +424,20 @@ class Grader:
                 os.chown(Path(root) / name, entry.pw_uid, entry.pw_gid)
 
     def kernel_env(self, scratch: Path, plan: NotebookPlan) -> dict[str, str]:
-        """The kernel's whole environment: nothing from the grader's, everything pointing into scratch."""
+        """The kernel's whole environment: nothing from the grader's, everything pointing into scratch
+        (in a bubblewrap sandbox: the sandbox's own ``/course``, whatever the folder outside)."""
+        if self.sandbox == "bwrap":
+            from course_utils.authoring.sandbox import INSIDE_ROOT
+            scratch = Path(INSIDE_ROOT)
+        kit = self._kit_in(scratch)
         threads = str(max(1, (os.cpu_count() or 1) // max(1, self.options.workers)))
         env = {
             "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(scratch / "home"),
             "TMPDIR": str(scratch / "tmp"), "MPLCONFIGDIR": str(scratch / "home" / ".matplotlib"),
             "IPYTHONDIR": str(scratch / "home" / ".ipython"), "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(scratch / "kit"),
-            "COURSE_ROOT": str(scratch / "kit"), "COURSE_BUILD_DIR": str(scratch / "kit" / "build"),
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(kit),
+            "COURSE_ROOT": str(kit), "COURSE_BUILD_DIR": str(kit / "build"),
             "COURSE_DATA_DIR": str(scratch / "data"), "COURSE_DATA_URLS": "http://127.0.0.1:9/",
             "COURSE_DATA_TIMEOUT": "5", "COURSE_GRADING": "1", "MALLOC_ARENA_MAX": "2",
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
@@ -388,20 +446,53 @@ class Grader:
         env.update(self.config.env)
         return env
 
-    def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path) -> list[str]:
+    def _kit_in(self, scratch: Path) -> Path:
+        """The kit's folder as the kernel sees it (the sandbox's /course, or scratch/kit)."""
+        return scratch if self.sandbox == "bwrap" else scratch / "kit"
+
+    def _bwrap(self, plan: NotebookPlan, notebook: Path, ipc_dir: Path) -> list[str]:
+        """The bubblewrap command line of one notebook's kernel (see sandbox.bwrap_argv)."""
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        from course_utils.authoring import sandbox as sb
+        argv0 = KernelSpecManager().get_kernel_spec(plan.spec.kernel).argv[0]
+        program = sys.executable if argv0 in ("python", "python3") else argv0
+        inside = sb.INSIDE_ROOT
+        lab = f"{inside}/labs/{plan.lab_folder}"
+        binds = {str(self.template / "course_utils"): f"{inside}/course_utils"}
+        for name in ("pretrained", "pyproject.toml", "LICENSE"):
+            if (self.template / name).exists():
+                binds[str(self.template / name)] = f"{inside}/{name}"
+        for name, folder in self.datasets.items():
+            binds[str(folder)] = f"{inside}/data/{name}"
+        binds[str(notebook)] = f"{lab}/{plan.spec.stem}.ipynb"
+        dirs = [f"{inside}/{d}" for d in ("build", "home", "tmp", "data")] + [lab]
+        return sb.bwrap_argv(programs=[program, sys.executable], ro_binds=binds, dirs=dirs,
+                             ipc_dir=str(ipc_dir), disk_mb=plan.limits.disk_mb, chdir=lab,
+                             bwrap=shutil.which("bwrap") or "bwrap")
+
+    def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path,
+                       bwrap: list[str] | None = None, ipc_dir: Path | None = None) -> list[str]:
         """The sandbox wrapper's command line (run isolated from the scratch copy: -I -S, by file)."""
         lim = plan.limits
         cpu = int(lim.total_timeout * (os.cpu_count() or 1) + 60)
         prefix = [sys.executable, "-I", "-S", str(SANDBOX_PATH), "--memory-mb", str(lim.memory_mb),
                   "--file-mb", str(lim.file_mb), "--cpu-seconds", str(cpu), "--pidfile", str(pidfile)]
+        if bwrap:
+            from course_utils.authoring.sandbox import INSIDE_IPC
+            return [*prefix, "--ipc", f"{ipc_dir}:{INSIDE_IPC}", "--", *bwrap]
         if self.options.kernel_user:
             prefix += ["--user", self.options.kernel_user, "--home", str(scratch / "home")]
         return [*prefix, "--"]
 
     # ----------------------------------------------------------------------- running one notebook
 
-    def run_notebook(self, student: str, plan: NotebookPlan, path: Path, scratch: Path) -> dict[str, Any]:
-        """Grade one submitted notebook; returns its result record (never raises for student errors)."""
+    def run_notebook(self, student: str, plan: NotebookPlan, path: Path, scratch: Path,
+                     expected: dict[str, Any] | None = None, executed: Path | None = None) -> dict[str, Any]:
+        """Grade one submitted notebook; returns its result record (never raises for student errors).
+
+        ``expected``: the solution's probe values (``expectations()``); None runs the solution itself
+        and returns the raw values in ``record["values"]``."""
         stem = plan.spec.stem
         record: dict[str, Any] = {"notebook": stem, "file": str(path), "parts": [], "problems": [],
                                   "notes": [], "stopped": None, "seconds": 0.0}
@@ -414,30 +505,89 @@ class Grader:
             record["parts"] = self._unreached(plan, f"not graded: {err}")
             return record
         record["notes"] += merged.notes
-        record["flags"] = merged.flags
-        nb_dir = scratch / "kit" / "labs" / plan.lab_folder
-        nb_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
-        if self.options.kernel_user:
-            self._give_to_user(nb_dir)
+        record["flags"] = []
         assert self.run_dir is not None
         job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.private))
+        ipc_dir, bwrap = None, None
+        if self.sandbox == "bwrap":
+            # unix socket paths are limited to ~100 characters: a short private folder
+            ipc_dir = Path(tempfile.mkdtemp(prefix="cg-"))
+            nb_copy = job_dir / f"{stem}.submitted.ipynb"
+            shutil.copyfile(path, nb_copy)
+            bwrap = self._bwrap(plan, nb_copy, ipc_dir)
+            nb_dir = job_dir  # the launcher's folder outside; inside, bwrap changes to the lab's folder
+        else:
+            nb_dir = scratch / "kit" / "labs" / plan.lab_folder
+            nb_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
+            if self.options.kernel_user:
+                self._give_to_user(nb_dir)
         grading_nb = job_dir / f"{stem}.grading.ipynb"
         nbformat.write(merged.nb, grading_nb)
-        executed = self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
+        executed = executed or self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
         job = {"notebook": str(grading_nb), "executed": str(executed),
                "events": str(job_dir / "events.jsonl"), "kernel_log": str(job_dir / "kernel.log"),
                "kernel": plan.spec.kernel, "cwd": str(nb_dir),
                "env": self.kernel_env(scratch, plan), "nonce": merged.nonce, "limits": plan.limits.__dict__,
-               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch)}
-        killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch, bwrap, ipc_dir),
+               "ipc_dir": str(ipc_dir or "")}
+        try:
+            killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+        finally:
+            if ipc_dir:
+                shutil.rmtree(ipc_dir, ignore_errors=True)
         events = _read_events(job_dir / "events.jsonl")
-        record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log")))
+        record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
+                               expected=expected, rules=self.part_rules(plan)))
         record["seconds"] = round(time.monotonic() - start, 2)
         if not self.options.keep_scratch:
             shutil.rmtree(job_dir, ignore_errors=True)
         return record
+
+    def part_rules(self, plan: NotebookPlan) -> dict[str, dict[str, Any]]:
+        """"exercise|part" -> tolerance and hint of every graded part of a notebook."""
+        rules = {}
+        for ex in plan.spec.exercises:
+            rule = self.config.exercise(plan.spec.stem, ex)
+            rules[f"{ex}|checkpoint"] = {"rtol": rule.rtol, "atol": rule.atol, "hint": "",
+                                         "judge": rule.judge}
+            for h in rule.hidden:
+                rules[f"{ex}|hidden: {h.name}"] = {"rtol": h.rtol, "atol": h.atol, "hint": h.hint}
+        return rules
+
+    def expectations(self) -> dict[str, dict[str, Any]]:
+        """The value of every probe on the solution notebooks (run in the same sandbox, once; cached
+        in the output folder, authenticated, keyed by the grader's fingerprint)."""
+        cache = self.out / "expected" / "values.json"
+        old = _load_json(cache)
+        if old and verdict.verify(old, self.key) and old.get("fingerprint") == self.fingerprint_base:
+            return old["values"]
+        values: dict[str, dict[str, Any]] = {}
+
+        def run(plan: NotebookPlan) -> dict[str, Any]:
+            scratch = self._scratch() if self.sandbox != "bwrap" else Path(tempfile.mkdtemp(dir=self.run_dir))
+            try:
+                return self.run_notebook("solution", plan, plan.spec.path, scratch, expected=None,
+                                         executed=self.out / "expected" / f"{plan.spec.stem}.ipynb")
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+        plans = [p for p in self.plans if p.spec.stem in self.stems]
+        with ThreadPoolExecutor(max_workers=max(1, self.options.workers)) as pool:
+            records = list(pool.map(run, plans))
+        for plan, record in zip(plans, records, strict=True):
+            broken = [f"Exercise {p['exercise']} ({p['part']}): {p.get('reason', 'no value')}"
+                      for p in record["parts"] if not p.get("passed")]
+            if broken or record.get("stopped"):
+                raise GradingError(f"the solution notebook {plan.spec.path} does not pass its own grading "
+                                   f"(fix the probe in {self.config.path} or the notebook): "
+                                   + "; ".join(broken[:5] or [str(record.get('stop_text'))])
+                                   + f"; see {self.out / 'expected' / (plan.spec.stem + '.ipynb')}")
+            values[plan.spec.stem] = record["values"]
+        atomic_write(cache, json.dumps(verdict.sign({"fingerprint": self.fingerprint_base, "values": values},
+                                                    self.key), default=str))
+        return values
 
     def _run_worker(self, job: dict[str, Any], job_dir: Path, total_timeout: float) -> str | None:
         """Start the worker, feed it the job, wait; kill it (and its kernel) past the time limit."""
@@ -510,9 +660,10 @@ class Grader:
                 result["notebooks"].append({"notebook": plan.spec.stem, "missing": True, "problems": [],
                                             "notes": [], "parts": self._unreached(plan, why)})
                 continue
-            scratch = self._scratch()
+            scratch = self._scratch() if self.sandbox != "bwrap" else Path(tempfile.mkdtemp(dir=self.run_dir))
             try:
-                result["notebooks"].append(self.run_notebook(sub.student, plan, path, scratch))
+                result["notebooks"].append(self.run_notebook(sub.student, plan, path, scratch,
+                                                             expected=self.expected.get(plan.spec.stem, {})))
             finally:
                 if not self.options.keep_scratch:
                     shutil.rmtree(scratch, ignore_errors=True)
@@ -528,16 +679,22 @@ class Grader:
             (self.out / sub).mkdir(exist_ok=True)
         done: dict[str, dict[str, Any]] = {}
         todo = []
+        self.tampered: set[str] = set()
         for sub in submissions:
             old = _load_json(self.result_path(sub.student))
-            if self.options.resume and old and old.get("fingerprint") == self.fingerprint(sub) \
-                    and old.get("status") != "grader_error":
+            if not self.options.resume or old is None:
+                todo.append(sub)
+            elif not verdict.verify(old, self.key):
+                self.tampered.add(sub.student)  # changed after grading: regrade, and say so
+                todo.append(sub)
+            elif old.get("fingerprint") == self.fingerprint(sub) and old.get("status") != "grader_error":
                 done[sub.student] = old
             else:
                 todo.append(sub)
         self.skipped = sorted(done)
         self.prepare()
         try:
+            self.expected = self.expectations() if todo else {}
             self._write_gradebook(submissions, done)
             self._grade_parallel(todo, submissions, done, on_result)
         finally:
@@ -573,7 +730,12 @@ class Grader:
     def _safe_grade(self, sub: Submission) -> dict[str, Any]:
         """grade_student, turning a grader bug into a recorded 'grader_error' (the others go on)."""
         try:
-            return self.grade_student(sub)
+            res = self.grade_student(sub)
+            if sub.student in self.tampered:
+                res["flags"] = sorted({*res["flags"], FLAG_TAMPERED})
+                res["notes"].append("The stored result of this submission had been changed after grading "
+                                    "(its signature did not match); it was graded again.")
+            return res
         except KeyboardInterrupt:
             raise
         except Exception as err:  # noqa: BLE001 - one broken submission must not stop the rest
@@ -591,7 +753,9 @@ class Grader:
             _kill_group(proc.pid)
 
     def _save(self, res: dict[str, Any]) -> None:
-        atomic_write(self.result_path(res["student"]), json.dumps(res, indent=1, default=str))
+        signed = verdict.sign(json.loads(json.dumps(res, default=str)), self.key)
+        res["hmac"] = signed["hmac"]
+        atomic_write(self.result_path(res["student"]), json.dumps(signed, indent=1, default=str))
         atomic_write(self.out / "feedback" / f"{safe_name(res['student'])}.md", feedback(res, self))
 
     def _write_gradebook(self, everyone: list[Submission], done: dict[str, dict[str, Any]]) -> None:
@@ -619,6 +783,12 @@ def _load_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
 
+
+FLAG_REFUTED = "a check reported success that the grader's own comparison refutes"
+FLAG_FORGED = "forged or extra grader messages in a check cell"
+FLAG_NO_RESULT = "a grader check cell published no result (the notebook interfered with it)"
+FLAG_DETACHED = "left processes running outside its kernel's session (killed with its sandbox)"
+FLAG_TAMPERED = "its stored result was changed after grading (regraded)"
 
 STOP_REASONS = {
     "total_timeout": "the notebook reached its total time limit of {total:g} s",
@@ -659,10 +829,57 @@ def _last_error_line(log: Path) -> str:
     return next((ln.strip()[:300] for ln in reversed(lines) if ln.strip() and "WARNING" not in ln), "")
 
 
+def _judge(part: dict[str, Any], res: dict[str, Any], key: str, expected: dict[str, Any] | None,
+           rule: dict[str, Any], values: dict[str, Any], flags: set[str]) -> None:
+    """Decide one part from the harness's message: compare the probe's value with the solution's
+    (outside the kernel); the course's check gives only the feedback text."""
+    check = res.get("check") if isinstance(res.get("check"), dict) else None
+    said = str(check.get("message", "")) if check and not check.get("passed") else ""
+    if res.get("probe_error"):
+        part["reason"] = said or f"the grader's test of your code raised {res['probe_error']}"
+        if res.get("harness_error") and not said:
+            flags.add(FLAG_NO_RESULT)
+        return
+    judge = None
+    if rule.get("judge"):
+        from course_utils.authoring.judges import JUDGES
+        judge = JUDGES[rule["judge"]]
+    if expected is None:  # the solution's own run: record its value
+        values[key] = res.get("value")
+        part["passed"] = check is None or bool(check.get("passed"))
+        if not part["passed"]:
+            part["reason"] = said or "the course's check failed on the solution"
+        elif judge is not None:
+            verdict_text = judge(res.get("value"), None)
+            if verdict_text:
+                part["passed"] = False
+                part["reason"] = f"the judge {rule['judge']} rejects the solution: {verdict_text}"
+        return
+    if key not in expected:
+        part["reason"] = "the grader has no expected value for this part (a grader error)"
+        return
+    if judge is not None:
+        try:
+            diff = judge(res.get("value"), expected[key])
+        except Exception as err:  # noqa: BLE001 - a malformed answer is a wrong answer
+            diff = f"your answer could not be checked: {type(err).__name__}: {err}"
+    else:
+        diff = verdict.compare(expected[key], res.get("value"), rule.get("rtol", 1e-6),
+                               rule.get("atol", 1e-9))
+    if diff is None:
+        part["passed"] = True
+        return
+    part["reason"] = said or rule.get("hint") or f"your results differ from the expected ones: {diff}"
+    if check and check.get("passed"):
+        flags.add(FLAG_REFUTED)
+
+
 def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: NotebookPlan,
-             killed: str | None, kernel_said: str = "") -> dict[str, Any]:
+             killed: str | None, kernel_said: str = "", expected: dict[str, Any] | None = None,
+             rules: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Turn the worker's events into parts (per check) and cell problems (per student cell)."""
     limits = plan.limits
+    rules = rules or {}
     cells = {e["index"]: e for e in events if e.get("event") == "cell"}
     stops = [e for e in events if e.get("event") == "stopped"]
     started = any(e.get("event") == "started" for e in events)
@@ -676,30 +893,31 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
     if reason is None and not any(e.get("event") == "finished" for e in events):
         reason = "kernel_died"
     stop_text = _stop_text(reason, stop, limits, merged) if reason else None
+    flags: set[str] = set()
+    if any(e.get("event") == "detached" for e in events):
+        flags.add(FLAG_DETACHED)
+    values: dict[str, Any] = {}
     parts = []
+    timeout_text = (f"the check did not finish within {limits.cell_timeout:g} s and was "
+                    "interrupted: look for an infinite loop or very slow code")
     for inj in merged.injected:
         ev = cells.get(inj.index)
+        key = f"{inj.exercise}|{inj.part}"
         part = {"exercise": inj.exercise, "part": inj.part, "max": inj.points, "points": 0.0, "passed": False}
         if ev is None:
             part["reason"] = "not graded: the run stopped before this check (see below)"
-        elif ev.get("result") is not None:
-            res = ev["result"]
-            part["passed"] = bool(res.get("passed"))
-            if ev.get("timed_out") or (res.get("error") == "KeyboardInterrupt" and not part["passed"]):
-                part["passed"] = False
-                part["reason"] = (f"the check did not finish within {limits.cell_timeout:g} s and was "
-                                  "interrupted: look for an infinite loop or very slow code")
-            elif not part["passed"]:
-                part["reason"] = res.get("message") or "failed"
         elif ev.get("timed_out"):
-            part["reason"] = (f"the check did not finish within {limits.cell_timeout:g} s and was "
-                              "interrupted: look for an infinite loop or very slow code")
+            part["reason"] = timeout_text
+        elif ev.get("result") is not None:
+            _judge(part, ev["result"], key, expected, rules.get(key, {}), values, flags)
         elif ev.get("error"):
             ename, evalue = ev["error"]
             part["reason"] = f"the check could not run: {_explain_error(ename, evalue, limits)}"
+            flags.add(FLAG_NO_RESULT)
         else:
             part["reason"] = ev.get("problem") or ("no result was recorded (the notebook interfered with the "
                                                    "grader's output)")
+            flags.add(FLAG_FORGED if ev.get("problem") else FLAG_NO_RESULT)
         if part["passed"]:
             part["points"] = inj.points
         parts.append(part)
@@ -716,8 +934,11 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
         if ev.get("truncated"):
             problems.append(f"{where} printed more than {limits.output_kb} KB; the rest of its output "
                             "was cut.")
-    return {"parts": parts, "problems": problems, "stopped": reason, "stop_text": stop_text,
-            "executed_cells": len(cells)}
+    out = {"parts": parts, "problems": problems, "stopped": reason, "stop_text": stop_text,
+           "executed_cells": len(cells), "flags": sorted(flags)}
+    if expected is None:
+        out["values"] = values
+    return out
 
 
 # --------------------------------------------------------------------------- scoring and reports

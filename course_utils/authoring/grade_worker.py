@@ -10,6 +10,7 @@ ignores the interrupt or dies ends the run with a recorded reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -29,9 +30,28 @@ PROBE_TIMEOUT = 5.0
 
 
 class SandboxKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through ``course_utils.authoring.sandbox``."""
+    """A kernel manager that starts the kernel through ``course_utils.authoring.sandbox``.
+
+    With ``ipc_dir`` set (a bubblewrap sandbox: no network, not even loopback) the kernel's sockets
+    are unix sockets in that folder, and interrupts travel as messages on the control channel (a
+    signal to the sandbox's launcher would not reach the kernel in its own session)."""
 
     sandbox_prefix: list[str] = []
+    ipc_dir: str = ""
+
+    def use_ipc(self, folder: str) -> None:
+        """Unix-socket transport in ``folder`` (shared with the sandbox), interrupts by message."""
+        self.ipc_dir = folder
+        self.transport = "ipc"
+        self.ip = str(Path(folder) / "k")
+
+    @property
+    def kernel_spec(self) -> Any:
+        """The kernel spec, with message interrupts when the kernel runs in a bubblewrap sandbox."""
+        spec = AsyncKernelManager.kernel_spec.fget(self)  # type: ignore[attr-defined]
+        if spec is not None and self.ipc_dir:
+            spec.interrupt_mode = "message"
+        return spec
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernel's command line, prefixed with the sandbox wrapper."""
@@ -41,8 +61,10 @@ class SandboxKernelManager(AsyncKernelManager):
 class GradingClient(NotebookClient):
     """nbclient with a cap on the output kept per cell (output floods cost neither memory nor disk)."""
 
-    def __init__(self, *args: Any, output_limit: int, sandbox_prefix: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, output_limit: int, sandbox_prefix: list[str], ipc_dir: str = "",
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.ipc_dir = ipc_dir
         self.output_limit = output_limit
         self.sandbox_prefix = sandbox_prefix
         self.output_bytes: dict[int, int] = {}
@@ -52,6 +74,8 @@ class GradingClient(NotebookClient):
         """A SandboxKernelManager for the forced kernel name."""
         km = SandboxKernelManager(kernel_name=self.kernel_name, config=self.config)
         km.sandbox_prefix = self.sandbox_prefix
+        if self.ipc_dir:
+            km.use_ipc(self.ipc_dir)
         self.km = km
         return km
 
@@ -69,6 +93,44 @@ class GradingClient(NotebookClient):
                     text=f"\n[course grader: output cut after {self.output_limit // 1024} KB]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _process_table() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, session id, command name) of every process (Linux /proc)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), int(fields[3]), comm)
+    return table
+
+
+def detached_processes(root_pid: int) -> list[int]:
+    """Processes started by the kernel (under ``root_pid``, the sandbox launcher) that left its session:
+    a `setsid` + double fork meant to outlive the grader. Empty where /proc is missing."""
+    if not Path("/proc/self/stat").exists():
+        return []
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _sid, _comm) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    below, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            below.append(child)
+            todo.append(child)
+    tree = [p for p in [root_pid, *below] if p in table and table[p][2] != "bwrap"]
+    if not tree:
+        return []
+    kernel_sid = table[tree[0]][1]
+    return [p for p in tree[1:] if table[p][1] != kernel_sid]
 
 
 def _error_of(cell: Any) -> tuple[str, str] | None:
@@ -94,7 +156,8 @@ class Run:
                               "traceback": []},
             timeout_func=self._timeout, iopub_timeout=4, shutdown_kernel="immediate",
             resources={"metadata": {"path": job["cwd"]}}, record_timing=False,
-            output_limit=int(limits["output_kb"]) * 1024, sandbox_prefix=job["sandbox_prefix"])
+            output_limit=int(limits["output_kb"]) * 1024, sandbox_prefix=job["sandbox_prefix"],
+            ipc_dir=job.get("ipc_dir", ""))
         self.client.on_cell_executed = self._on_executed
         self.last_reply: dict[str, Any] | None = None
 
@@ -150,6 +213,7 @@ class Run:
                                                       stderr=kernel_log):
                 self.emit(event="started", kernel=self.job["kernel"])
                 await self._cells()
+                self._report_detached()
         finally:
             kernel_log.close()
 
@@ -173,6 +237,19 @@ class Run:
                 self.emit(event="stopped", reason="kernel_stuck", index=index)
                 return
         self.emit(event="finished")
+
+    def _report_detached(self) -> None:
+        """Record (and kill) processes the notebook detached from its kernel's session."""
+        provisioner = getattr(self.client.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if not pid:
+            return
+        found = detached_processes(int(pid))
+        for child in found:
+            with contextlib.suppress(OSError):
+                os.kill(child, 9)
+        if found:
+            self.emit(event="detached", count=len(found))
 
     def _on_executed(self, cell: Any, cell_index: int, execute_reply: dict[str, Any]) -> None:
         """nbclient hook: keep the execute reply (a timed-out cell's reply names the timeout)."""

@@ -47,7 +47,8 @@ from typing import Any
 import tomllib
 
 CONFIG_NAME = "grading.toml"
-LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb")
+LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb", "disk_mb")
+_INT_LIMITS = ("memory_mb", "file_mb", "output_kb", "disk_mb")
 _NOTEBOOK_KEYS = {"graded", "exercises", *LIMIT_KEYS}
 _TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel", "env"}
 # Set by the grader for isolation; grading.toml cannot change them.
@@ -68,23 +69,38 @@ class Limits:
     memory_mb: int = 4096
     file_mb: int = 256
     output_kb: int = 256
+    disk_mb: int = 512
+
+
+DEFAULT_RTOL = 1e-6
+DEFAULT_ATOL = 1e-9
 
 
 @dataclass(frozen=True)
 class HiddenTest:
-    """A grading-only test of one exercise (never shipped to students)."""
+    """A grading-only test of one exercise (never shipped to students): a probe with its own points."""
 
     name: str
     points: float
     code: str
+    hint: str = ""
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
 
 
 @dataclass(frozen=True)
 class ExerciseRule:
-    """Points of one exercise: its checkpoint plus optional hidden tests (partial credit)."""
+    """Points of one exercise: its probe (the checkpoint part) plus optional hidden tests (partial credit).
+
+    ``probe`` is code run in the student's namespace that assigns ``value``; the grader compares
+    that value, outside the kernel, with the value the same code gives on the solution notebook."""
 
     checkpoint: float = 1.0
     hidden: tuple[HiddenTest, ...] = ()
+    probe: str = ""
+    rtol: float = DEFAULT_RTOL
+    atol: float = DEFAULT_ATOL
+    judge: str = ""              # a grader-side judge (authoring/judges.py) instead of equality
 
     @property
     def max_points(self) -> float:
@@ -149,7 +165,7 @@ def _limits(path: Path, where: str, table: dict[str, Any], base: Limits) -> Limi
         if key in table:
             minimum = 1.0
             num = _number(path, f"{where}.{key}", table[key], minimum)
-            values[key] = int(num) if key in ("memory_mb", "file_mb", "output_kb") else num
+            values[key] = int(num) if key in _INT_LIMITS else num
     limits = replace(base, **values)
     if limits.cell_timeout > limits.total_timeout:
         raise _err(path, f"{where}: cell_timeout ({limits.cell_timeout:g} s) is longer than "
@@ -165,24 +181,40 @@ def _hidden(path: Path, where: str, items: Any) -> tuple[HiddenTest, ...]:
         w = f"{where}.hidden[{n}]"
         if not isinstance(item, dict) or not isinstance(item.get("code"), str) or not item["code"].strip():
             raise _err(path, f"{w} needs a non-empty `code = '''...'''`")
-        unknown = set(item) - {"name", "points", "code"}
+        unknown = set(item) - {"name", "points", "code", "hint", "rtol", "atol"}
         if unknown:
-            raise _err(path, f"{w}: unknown key(s) {sorted(unknown)}; use name, points, code")
+            raise _err(path, f"{w}: unknown key(s) {sorted(unknown)}; use name, points, code, hint, rtol, "
+                             "atol")
+        if "value" not in item["code"]:
+            raise _err(path, f"{w}.code must assign `value` (what the grader compares with the solution's)")
         tests.append(HiddenTest(name=str(item.get("name", f"hidden test {n + 1}")),
                                 points=_number(path, f"{w}.points", item.get("points", 1)),
-                                code=item["code"]))
+                                code=item["code"], hint=str(item.get("hint", "")),
+                                rtol=_number(path, f"{w}.rtol", item.get("rtol", DEFAULT_RTOL)),
+                                atol=_number(path, f"{w}.atol", item.get("atol", DEFAULT_ATOL))))
     return tuple(tests)
 
 
 def _exercise(path: Path, where: str, value: Any, default_points: float) -> ExerciseRule:
     if not isinstance(value, dict):
         return ExerciseRule(checkpoint=_number(path, where, value))
-    unknown = set(value) - {"checkpoint", "hidden", "points"}
+    unknown = set(value) - {"checkpoint", "hidden", "points", "probe", "rtol", "atol", "judge"}
     if unknown:
-        raise _err(path, f"{where}: unknown key(s) {sorted(unknown)}; use checkpoint and [[...hidden]]")
+        raise _err(path, f"{where}: unknown key(s) {sorted(unknown)}; use checkpoint, probe, rtol, atol "
+                         "and [[...hidden]]")
     points = value.get("checkpoint", value.get("points", default_points))
+    probe = value.get("probe", "")
+    if not isinstance(probe, str) or (probe and "value" not in probe):
+        raise _err(path, f"{where}.probe must be code that assigns `value`")
+    judge = value.get("judge", "")
+    if judge:
+        from course_utils.authoring.judges import JUDGES
+        if judge not in JUDGES:
+            raise _err(path, f"{where}.judge: unknown judge {judge!r}; known: {sorted(JUDGES)}")
     return ExerciseRule(checkpoint=_number(path, f"{where}.checkpoint", points),
-                        hidden=_hidden(path, where, value.get("hidden", [])))
+                        hidden=_hidden(path, where, value.get("hidden", [])), probe=probe,
+                        rtol=_number(path, f"{where}.rtol", value.get("rtol", DEFAULT_RTOL)),
+                        atol=_number(path, f"{where}.atol", value.get("atol", DEFAULT_ATOL)), judge=judge)
 
 
 def parse_config(data: dict[str, Any], path: Path) -> LabConfig:

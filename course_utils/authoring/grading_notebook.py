@@ -29,19 +29,6 @@ _TAG_RE = re.compile(r"^exercise-(\d+\.\d+[a-z]?)$")
 HARNESS_PATH = Path(__file__).with_name("_harness.py")
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
 
-# Code that can subvert the grader from inside the kernel: flagged for an instructor's review.
-SUSPICIOUS = {
-    "registers IPython event hooks": re.compile(r"events\s*\.\s*register"),
-    "touches the display machinery": re.compile(r"display_pub|publish_display_data|sys\.displayhook"),
-    "rebinds builtins": re.compile(r"\bbuiltins\b|__builtins__"),
-    "edits sys.modules": re.compile(r"sys\s*\.\s*modules\s*\["),
-    "mentions the grader": re.compile(r"course[-_]grader|" + re.escape(GRADER_MIME)),
-    "reads kernel input history": re.compile(r"\b_ih\b|\bIn\s*\[|history_manager"),
-    "mentions the solutions folder": re.compile(r"solutions"),
-    "changes the course's checks": re.compile(r"checks\._common|setattr\(\s*checks|checks\.\w+\.\w+\s*="),
-}
-
-
 class SubmissionError(ValueError):
     """The submission cannot be graded at all (not a notebook); the message says why."""
 
@@ -187,29 +174,28 @@ def _harness_cell(args: dict[str, Any], meta: dict[str, Any]) -> nbformat.Notebo
     return cell
 
 
+def exercise_parts(spec: SolutionSpec, ex: str, rule: ExerciseRule) -> list[tuple[str, str, str, float]]:
+    """(part, solution checkpoint source, probe code, points) of one exercise: the checkpoint part
+    (feedback from the solution's checkpoint, points from the probe), then each hidden test."""
+    sources = spec.checkpoints.get(ex, [])
+    parts: list[tuple[str, str, str, float]] = []
+    if sources or rule.probe:
+        parts.append(("checkpoint", "\n".join(sources), rule.probe, rule.checkpoint))
+    for h in rule.hidden:
+        parts.append((f"hidden: {h.name}", "", h.code, h.points))
+    return parts
+
+
 def _injected_for(spec: SolutionSpec, ex: str, rule: ExerciseRule, nonce: str,
                   modules: dict[str, str]) -> list[tuple[nbformat.NotebookNode, InjectedCell]]:
     """The injected cells of one exercise: its checkpoint(s), then its hidden tests."""
     cells = []
-    sources = spec.checkpoints.get(ex, [])
-    parts: list[tuple[str, str, float]] = []
-    if sources:
-        parts.append(("checkpoint", "\n".join(sources), rule.checkpoint))
-    for h in rule.hidden:
-        parts.append((f"hidden: {h.name}", h.code, h.points))
-    for slot, (part, code, points) in enumerate(parts):
-        args = {"nonce": nonce, "mime": GRADER_MIME, "exercise": ex, "part": part, "code": code,
-                "modules": modules}
+    for slot, (part, check, probe, points) in enumerate(exercise_parts(spec, ex, rule)):
+        args = {"nonce": nonce, "mime": GRADER_MIME, "exercise": ex, "part": part, "check": check,
+                "probe": probe, "modules": modules}
         meta = {"exercise": ex, "part": part, "points": points, "slot": slot}
         cells.append((_harness_cell(args, meta), InjectedCell(ex, part, points)))
     return cells
-
-
-def _flags(cells: list[Any]) -> list[str]:
-    """Suspicious patterns in the student's code (for an instructor's review, never a penalty)."""
-    text = "\n".join(c.get("source", "") for c in cells if c.get("cell_type") == "code"
-                     and isinstance(c.get("source"), str))
-    return [what for what, rx in SUSPICIOUS.items() if rx.search(text)]
 
 
 def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConfig,
@@ -280,8 +266,7 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
     if isinstance(sub_kernel, dict) and sub_kernel.get("name") not in (None, spec.kernel):
         notes.append(f"The notebook asked for kernel '{sub_kernel.get('name')}'; "
                      f"it was graded with the course kernel '{spec.kernel}'.")
-    return GradingNotebook(nb=nb, injected=injected, nonce=nonce, notes=notes, flags=_flags(kept),
-                           origin=origin)
+    return GradingNotebook(nb=nb, injected=injected, nonce=nonce, notes=notes, origin=origin)
 
 
 def unknown_exercises(spec: SolutionSpec, config: LabConfig) -> list[str]:
@@ -290,7 +275,8 @@ def unknown_exercises(spec: SolutionSpec, config: LabConfig) -> list[str]:
 
 
 def read_result(cell: Any, nonce: str, exercise: str, part: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The harness's result in an injected cell's outputs, or (None, why none was accepted)."""
+    """The harness's message in an injected cell's outputs (the check's feedback and the probe's
+    value, never a verdict), or (None, why none was accepted)."""
     found = []
     for out in cell.get("outputs", []):
         data = out.get("data", {}) if isinstance(out, dict) else {}

@@ -4,6 +4,10 @@ Standard library only. Sets ``RLIMIT_AS`` (memory), ``RLIMIT_FSIZE`` (file size:
 fails with "File too large"), ``RLIMIT_CPU`` (a backstop for runaway children), no core files,
 asks Linux to kill the process when its parent dies, writes its pid, optionally drops root
 privileges to another user, then ``exec``s the command (so the pid is the kernel's).
+
+With ``--ipc OUTSIDE:INSIDE`` the command is a bubblewrap sandbox (``bwrap_argv`` builds it) whose
+kernel talks to the grader over unix sockets in a folder the sandbox sees at another path: the
+kernel's connection file is copied there with its socket prefix rewritten to the inside path.
 """
 from __future__ import annotations
 
@@ -56,6 +60,96 @@ def _drop_to(user: str, cmd: list[str], home: Path) -> list[str]:
     return cmd
 
 
+# Files of /etc a Python kernel needs (dynamic linker, users, time zone, certificates); the rest of
+# /etc (shadow, the grader's configuration) is not visible in the sandbox.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "hosts",
+             "localtime", "ssl", "ca-certificates", "alternatives", "fonts", "mime.types", "os-release")
+SANDBOX_UID = 1000
+INSIDE_ROOT = "/course"
+INSIDE_IPC = "/run/kernel"
+
+
+def python_roots(program: str) -> list[str]:
+    """The folders an interpreter needs: its virtual environment (if any) and its installation."""
+    exe = Path(program)
+    roots: list[Path] = []
+    venv = exe.parent.parent
+    cfg = venv / "pyvenv.cfg"
+    if cfg.is_file():
+        roots.append(venv.resolve())
+        for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and value.strip():
+                roots.append(Path(value.strip()).resolve().parent)
+    roots.append(exe.resolve().parent.parent)
+    out: list[str] = []
+    for root in roots:
+        if str(root) not in out and not any(str(root).startswith(o + "/") for o in out):
+            out.append(str(root))
+    return [r for r in out if r not in ("/usr", "/")]
+
+
+def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str], ipc_dir: str,
+               disk_mb: int, chdir: str = INSIDE_ROOT, bwrap: str = "bwrap") -> list[str]:
+    """A bubblewrap command line (ending in ``--``) that isolates one kernel.
+
+    Own user (uid 1000, no capabilities), PID, network (loopback included), IPC and UTS namespaces;
+    killed with its parent; a read-only system (/usr and a few /etc files) and interpreters; an
+    empty size-limited tmpfs at ``/course`` (``disk_mb``: every file the notebook writes counts)
+    holding ``dirs``, with ``ro_binds`` (outside path -> inside path) mounted read-only in it; /tmp
+    is a link into that tmpfs; ``ipc_dir`` (the kernel's sockets) is the only folder shared with
+    the grader."""
+    argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--die-with-parent", "--new-session", "--hostname", "grading-sandbox",
+            # the launcher's pid means nothing in the sandbox's PID namespace (the kernel would exit)
+            "--unsetenv", "JPY_PARENT_PID",
+            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            argv += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            argv += ["--ro-bind", str(path), str(path)]
+    for name in ETC_FILES:
+        if (Path("/etc") / name).exists():
+            argv += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    if Path("/sys/devices/system/cpu").is_dir():  # core counts for numpy / torch
+        argv += ["--ro-bind", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    roots: list[str] = []
+    for program in programs:
+        roots += [r for r in python_roots(program) if r not in roots]
+    for root in roots:
+        argv += ["--ro-bind", root, root]
+    argv += ["--size", str(int(disk_mb) * MB), "--tmpfs", INSIDE_ROOT]
+    for d in dirs:
+        argv += ["--dir", d]
+    argv += ["--symlink", f"{INSIDE_ROOT}/tmp", "/tmp"]
+    for src, dst in ro_binds.items():
+        argv += ["--ro-bind", src, dst]
+    argv += ["--bind", ipc_dir, INSIDE_IPC, "--chdir", chdir, "--"]
+    return argv
+
+
+def _move_connection(cmd: list[str], outside: str, inside: str) -> list[str]:
+    """Copy the kernel's connection file into the shared socket folder, as the sandbox sees it."""
+    import json
+    if "-f" not in cmd:
+        raise SystemExit("sandbox: --ipc needs a kernel command with -f CONNECTION_FILE")
+    i = len(cmd) - 1 - cmd[::-1].index("-f") + 1
+    info = json.loads(Path(cmd[i]).read_text(encoding="utf-8"))
+    if info.get("transport") != "ipc":
+        raise SystemExit("sandbox: --ipc needs a kernel started with transport 'ipc'")
+    prefix = Path(str(info["ip"]))
+    if str(prefix.parent) != outside:
+        raise SystemExit(f"sandbox: the kernel's sockets ({prefix}) are not in {outside}")
+    info["ip"] = f"{inside}/{prefix.name}"
+    target = Path(outside) / "kernel-connection.json"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(info, fh)
+    return [*cmd[:i], f"{inside}/kernel-connection.json", *cmd[i + 1:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Apply the limits given on the command line, then exec the command after ``--``."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -69,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pidfile", default="")
     parser.add_argument("--user", default="")
     parser.add_argument("--home", default="")
+    parser.add_argument("--ipc", default="", help="OUTSIDE:INSIDE socket folder of a bubblewrap kernel")
     args = parser.parse_args(argv[:split])
     cmd = argv[split + 1:]
     if not cmd:
@@ -83,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     _limit(resource.RLIMIT_CORE, 0)
     if args.pidfile:
         Path(args.pidfile).write_text(str(os.getpid()))
+    if args.ipc:
+        outside, _, inside = args.ipc.partition(":")
+        cmd = _move_connection(cmd, outside, inside or INSIDE_IPC)
     if args.user:
         cmd = _drop_to(args.user, cmd, Path(args.home or os.getcwd()))
     os.execv(cmd[0], cmd)

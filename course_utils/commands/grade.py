@@ -29,6 +29,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-mb", type=int, help="memory limit of each kernel (overrides grading.toml)")
     parser.add_argument("--kernel-user", metavar="USER",
                         help="run the kernels as this user (the grader must run as root), e.g. nobody")
+    parser.add_argument("--sandbox", choices=("auto", "bwrap", "limits"), default="auto",
+                        help="how kernels are isolated: bwrap (bubblewrap: own namespaces, no network, "
+                             "read-only kit, disk quota; Linux), limits (resource limits only; with "
+                             "--kernel-user in the container), auto (bwrap when it works; default)")
     parser.add_argument("--scratch", type=Path, help="where scratch copies go (default: the system temp)")
     parser.add_argument("--keep-scratch", action="store_true", help="keep scratch copies (debugging)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                   "memory_mb": args.memory_mb}
         options = Options(workers=max(1, args.workers), resume=args.resume, kernel_user=args.kernel_user,
                           keep_scratch=args.keep_scratch, limits={k: v for k, v in limits.items() if v},
-                          scratch_root=args.scratch, progress=not args.no_progress)
+                          scratch_root=args.scratch, progress=not args.no_progress,
+                          sandbox=args.sandbox)
         if out.resolve().is_relative_to(args.submissions.resolve()):
             raise GradingError("--out must not be inside the submissions folder (it is never written)")
         grader = Grader(root, notebooks, out, options)
@@ -88,10 +93,22 @@ def run(args: argparse.Namespace) -> int:
     except (GradingError, GradingConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    for warning in _warnings(root, args.kernel_user):
-        print(f"warning: {warning}", file=sys.stderr)
+    if grader.sandbox == "bwrap":
+        print("sandbox: bubblewrap (one per submission: own processes, no network, read-only kit, "
+              "disk quota, a non-root uid, nothing of the grader's files)")
+    else:
+        if grader.sandbox_problem:
+            print(f"warning: no bubblewrap sandbox: {grader.sandbox_problem}", file=sys.stderr)
+        for warning in _warnings(root, args.kernel_user):
+            print(f"warning: {warning}", file=sys.stderr)
     print(f"grading {len(subs)} submission(s) of {', '.join(grader.stems)} with {options.workers} worker(s) "
           f"into {out}")
+    import signal
+
+    def _terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the workers and their sandboxes are killed
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         results = grader.grade(subs)
     except GradingError as err:

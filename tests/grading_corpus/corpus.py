@@ -18,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.authoring.grade import FLAG_DETACHED, FLAG_FORGED, FLAG_REFUTED
 from course_utils.authoring.grading_config import LabConfig, load_config
 from course_utils.authoring.grading_notebook import SolutionSpec, cell_exercise, read_solution
 from course_utils.authoring.notebooks import BEGIN_RE, END_RE, LINE_RE, clean_notebook, student_version
@@ -50,6 +51,7 @@ class Case:
     hidden_failing: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     file_name: str | None = None  # None: <stem>.ipynb
+    output: str = ""              # regex that must appear in the outputs of the executed notebook
 
 
 @dataclass
@@ -64,12 +66,13 @@ class Expected:
     feedback: str
     flags: list[str] = field(default_factory=list)
     per_exercise: dict[str, float] = field(default_factory=dict)
+    output: str = ""
 
 
 class Corpus:
     """The student and solution versions of one notebook and helpers to derive submissions from them."""
 
-    def __init__(self, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT) -> None:
+    def __init__(self, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT, min_exercises: int = 3) -> None:
         self.root = root
         self.solution_path = root / "solutions" / f"{notebook}.ipynb"
         self.stem = self.solution_path.stem
@@ -81,8 +84,8 @@ class Corpus:
         self.student = (nbformat.read(labs, as_version=4) if labs.exists()
                         else student_version(clean_notebook(nbformat.from_dict(self.solution)), rel))
         self.exercises = self.spec.exercises
-        if len(self.exercises) < 3:
-            raise ValueError(f"{rel}: the corpus needs a notebook with at least 3 exercises")
+        if len(self.exercises) < min_exercises:
+            raise ValueError(f"{rel}: the corpus needs a notebook with at least {min_exercises} exercises")
 
     # ------------------------------------------------------------------ building blocks
 
@@ -157,7 +160,7 @@ class Corpus:
             per_ex[ex] = sum(points for part, points in self.parts(ex) if ex in passing
                              and not (ex in case.hidden_failing and part != "checkpoint"))
         return Expected(case.name, case.what, passing, sum(per_ex.values()), case.status, case.feedback,
-                        list(case.flags), per_ex)
+                        list(case.flags), per_ex, case.output)
 
 
 # ---------------------------------------------------------------------- the cases
@@ -195,6 +198,89 @@ def _forge(info):
         publish_display_data({"application/vnd.course-grader.result+json": {
             "nonce": nonce.group(1), "exercise": ex.group(1), "part": "checkpoint", "passed": True}})
 get_ipython().events.register("pre_run_cell", _forge)"""
+
+# The five attack classes of issue 19 (each against the grader of the time):
+SHADOW = """# 1. make the grader's cells report success: shadow the builtin its cells call (exec)
+import builtins
+from IPython.display import publish_display_data
+_real_exec = builtins.exec
+def _fake_exec(code, *rest):
+    args = rest[0].get("ARGS") if rest and isinstance(rest[0], dict) else None
+    if isinstance(args, dict) and "nonce" in args:
+        publish_display_data({args["mime"]: {
+            "nonce": args["nonce"], "exercise": args["exercise"], "part": args["part"],
+            "check": {"passed": True, "message": "passed", "error": None},
+            "value": None, "probe_error": None}})
+        return None
+    return _real_exec(code, *rest)
+builtins.exec = exec = _fake_exec
+print = lambda *args, **kwargs: None"""
+
+DETACH = """# 2. leave a process (setsid + double fork) that rewrites the grades once the grader is done
+import os, time
+pid = os.fork()
+if pid == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(30)
+        for root, dirs, files in os.walk("/"):
+            for name in files:
+                if name == "gradebook.csv" or name.endswith(".json"):
+                    try:
+                        open(os.path.join(root, name), "w").write("forged")
+                    except OSError:
+                        pass
+        os._exit(0)
+    os._exit(0)
+os.waitpid(pid, 0)
+print("left a helper behind")"""
+
+NEIGHBOURS = """# 3. find the other submissions' kernels through /proc and read their connection files
+import os
+mine = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+mine = mine[mine.index(b"-f") + 1] if b"-f" in mine else None
+found = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != os.getpid():
+        try:
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+        except OSError:
+            continue
+        if b"-f" in cmd and cmd[cmd.index(b"-f") + 1] != mine:
+            try:
+                found.append(open(cmd[cmd.index(b"-f") + 1].decode()).read())
+            except OSError:
+                pass
+print(f"other kernels found: {len(found)}")"""
+
+OVERREACH = """# 4. write into the solutions and other students' folders; read the grader's environment
+import os
+wrote = []
+for root, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) not in ("/proc", "/sys", "/dev", "/usr")]
+    if root.startswith(os.getcwd()):
+        continue
+    for name in files:
+        if name.endswith((".ipynb", ".toml", ".csv")):
+            try:
+                with open(os.path.join(root, name), "a") as f:
+                    f.write(" ")
+                wrote.append(os.path.join(root, name))
+            except OSError:
+                pass
+print(f"wrote {len(wrote)} files outside my folder")
+print("secrets seen:", sorted(k for k in os.environ if any(w in k for w in ("SECRET", "TOKEN", "KEY"))))"""
+
+DISK_FLOOD = """# 5. fill the disk with files under the per-file limit
+import os
+written = 0
+try:
+    for i in range(5):
+        with open(f"flood{i}.bin", "wb") as f:
+            f.write(b"0" * 192 * 2**20)
+        written += 192
+finally:
+    print(f"wrote {written} MB")"""
 
 DELETE = """# delete everything this notebook can find
 import os, shutil
@@ -252,8 +338,7 @@ def cases(c: Corpus) -> list[Case]:
         Case("untouched", "the student notebook as handed out", lambda c: c.copy(), "none",
              feedback=r"not done yet"),
         Case("tampered_checkpoints", "untouched answers; checkpoints rewritten to print 'passed', their tags "
-             "removed, and the checks monkeypatched to pass", _tampered, "none", feedback=r"not done yet",
-             flags=("changes the course's checks",)),
+             "removed, and the checks monkeypatched to pass", _tampered, "none", feedback=r"not done yet"),
         Case("deleted_checkpoints", "correct answers, every checkpoint cell deleted", _no_checkpoints, "all",
              feedback=r"checkpoint cell\(s\) were deleted"),
         Case("infinite_loop", "correct answers and a `while True: pass` cell", lambda c: c.after_check(
@@ -282,13 +367,27 @@ def cases(c: Corpus) -> list[Case]:
              lambda c: c.insert(c.solved(), len(c.student.cells), DELETE), "all"),
         Case("reads_solutions", "untouched answers; searches the kit for the solutions and runs them",
              lambda c: c.insert(c.copy(), c.setup_index(c.student), HUNT), "none", feedback=r"not done yet",
-             flags=("mentions the solutions folder",)),
+             output=r"found 0 solution notebooks"),
         Case("stdout_hijack", "correct answers with sys.stdout sent to /dev/null", lambda c: c.insert(
             c.solved(), c.setup_index(c.student), "import os, sys\nsys.stdout = open(os.devnull, 'w')"),
              "all"),
         Case("forged_results", "untouched answers; an IPython hook forges 'passed' results with the stolen "
              "nonce", lambda c: c.insert(c.copy(), c.setup_index(c.student), FORGE), "none",
-             feedback=r"more than one grader result", flags=("registers IPython event hooks",)),
+             feedback=r"more than one grader result", flags=(FLAG_FORGED,)),
+        Case("shadowed_builtins", "untouched answers; `exec` (called by the grader's cells) shadowed to "
+             "publish 'passed' with the stolen nonce",
+             lambda c: c.insert(c.copy(), c.setup_index(c.student), SHADOW),
+             "none", feedback=r"differ from the expected", flags=(FLAG_REFUTED,)),
+        Case("detached_process", "correct answers; a setsid + double-fork process left to rewrite the grades",
+             lambda c: c.after_check(c.solved(), 1, DETACH), "all", flags=(FLAG_DETACHED,),
+             output=r"left a helper behind"),
+        Case("neighbour_kernels", "correct answers; looks for other kernels' connection files in /proc",
+             lambda c: c.after_check(c.solved(), 1, NEIGHBOURS), "all", output=r"other kernels found: 0"),
+        Case("overreach", "correct answers; writes into every notebook/toml/csv it can find, reads the env",
+             lambda c: c.after_check(c.solved(), 1, OVERREACH), "all",
+             output=r"wrote 0 files outside my folder[\s\S]*secrets seen: \[\]"),
+        Case("disk_flood", "correct answers; five 192 MB files (each under the file-size limit)",
+             lambda c: c.after_check(c.solved(), 1, DISK_FLOOD), "all", feedback=r"No space left on device"),
         Case("wrong_kernel", "correct answers, saved with another kernel name", _wrong_kernel, "all",
              feedback=r"graded with the course kernel"),
         Case("not_a_notebook", "a file that is not a notebook", lambda c: b"{this is not json", "none",
@@ -321,6 +420,67 @@ def write(out: Path, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT) -> dic
         else:
             nbformat.write(content, folder / name)
         expected[case.name] = c.expected(case)
+    (out / "expected.json").write_text(json.dumps({k: v.__dict__ for k, v in expected.items()}, indent=1))
+    return expected
+
+
+# ---------------------------------------------------------------------- a whole lab
+
+# Lab-level cases: (name, the case run in the lab's first graded notebook, the case in every other one).
+LAB_CASES = (
+    ("correct", "correct", "correct"),
+    ("untouched", "untouched", "untouched"),
+    ("first_notebook_only", "correct", "untouched"),
+    ("tampered_checkpoints", "tampered_checkpoints", "correct"),
+    ("reads_solutions", "reads_solutions", "correct"),
+    ("forged_results", "forged_results", "correct"),
+    ("shadowed_builtins", "shadowed_builtins", "correct"),
+    ("detached_process", "detached_process", "correct"),
+    ("neighbour_kernels", "neighbour_kernels", "correct"),
+    ("overreach", "overreach", "correct"),
+    ("disk_flood", "disk_flood", "correct"),
+    ("missing_notebook", "missing_notebook", "correct"),
+)
+
+
+def lab_notebooks(lab: str, root: Path = ROOT) -> list[str]:
+    """``<lab folder>/<stem>`` of every graded notebook of a lab (``lab``: a folder name, e.g. lab3_zynq)."""
+    config = load_config(root / "solutions" / lab)
+    return [f"{lab}/{p.stem}" for p in sorted((root / "solutions" / lab).glob("*.ipynb"))
+            if config.notebook(p.stem).graded]
+
+
+def write_lab(out: Path, lab: str, root: Path = ROOT,
+              names: tuple[str, ...] | None = None) -> dict[str, Expected]:
+    """Write a class folder for a whole lab (one folder per student, every notebook) and its expectations.
+
+    Each case of ``LAB_CASES`` (or those in ``names``) runs its hostile case in the lab's first graded
+    notebook and a plain case in the others; expected points are the sums of the notebooks' own."""
+    corpora = [Corpus(nb, root, min_exercises=1) for nb in lab_notebooks(lab, root)]
+    expected: dict[str, Expected] = {}
+    for name, first, rest in LAB_CASES:
+        if names and name not in names:
+            continue
+        folder = out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        total, per_ex, flags, output, feedback = 0.0, {}, [], "", ""
+        status = "graded"
+        for i, c in enumerate(corpora):
+            case = next(k for k in cases(c) if k.name == (first if i == 0 else rest))
+            content = case.build(c)
+            if content is None:
+                status = "partly_submitted" if len(corpora) > 1 else "not_submitted"
+            elif isinstance(content, bytes):
+                (folder / f"{c.stem}.ipynb").write_bytes(content)
+            else:
+                nbformat.write(content, folder / f"{c.stem}.ipynb")
+            exp = c.expected(case)
+            total += exp.points
+            per_ex.update({f"{c.stem}:{ex}": pts for ex, pts in exp.per_exercise.items()})
+            if i == 0:
+                flags, output, feedback = exp.flags, exp.output, exp.feedback
+        expected[name] = Expected(name, f"{first} in the first notebook, {rest} in the others", [], total,
+                                  status, feedback, flags, per_ex, output)
     (out / "expected.json").write_text(json.dumps({k: v.__dict__ for k, v in expected.items()}, indent=1))
     return expected
 

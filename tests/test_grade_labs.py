@@ -1,0 +1,70 @@
+"""Class folders of Labs 2 and 3 graded end to end in the bubblewrap sandbox (slow): ordinary and hostile
+submissions (derived from the current notebooks by tests/grading_corpus) get exactly their expected points,
+status, feedback, executed outputs and flags. Lab 2 runs FINN without Vivado; Lab 3 runs on the virtual
+board, in the board environment's kernel."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import test_grade
+
+from course_utils.authoring.grade import Grader, Options, discover
+
+ROOT = Path(__file__).resolve().parent.parent
+_grader_key = test_grade._grader_key
+
+CASES = {
+    "lab3_zynq": ("correct", "untouched", "first_notebook_only", "tampered_checkpoints", "shadowed_builtins",
+                  "detached_process", "neighbour_kernels", "overreach", "disk_flood", "missing_notebook"),
+    "lab2_finn": ("correct", "untouched", "shadowed_builtins", "missing_notebook"),
+}
+
+
+def _corpus():
+    sys.path.insert(0, str(Path(__file__).parent / "grading_corpus"))
+    try:
+        import corpus
+    finally:
+        sys.path.pop(0)
+    return corpus
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", sorted(CASES))
+def test_a_class_folder_of_the_lab_is_graded_with_the_expected_scores(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "the grader's own secret")
+    expected = _corpus().write_lab(tmp_path / "class", lab, names=CASES[lab])
+    notebooks = sorted((ROOT / "solutions" / lab).glob("*.ipynb"))
+    out = tmp_path / "out"
+    grader = Grader(ROOT, notebooks, out, Options(workers=2, progress=False, sandbox="bwrap"))
+    results = {r["student"]: r for r in grader.grade(discover(tmp_path / "class", grader.stems))}
+    lines, wrong = [], []
+    for name, exp in expected.items():
+        res = results[name]
+        per_ex = {f"{nb['notebook']}:{p['exercise']}": 0.0 for nb in res["notebooks"] for p in nb["parts"]}
+        for nb in res["notebooks"]:
+            for p in nb["parts"]:
+                per_ex[f"{nb['notebook']}:{p['exercise']}"] += p["points"]
+        feedback = (out / "feedback" / f"{name}.md").read_text()
+        first = grader.stems[0]
+        executed = out / "executed" / name / f"{first}.ipynb"
+        outputs = json.dumps([c.get("outputs", []) for c in nbformat.read(executed, as_version=4).cells]) \
+            if executed.exists() else ""
+        ok = (per_ex == exp.per_exercise and res["status"] == exp.status
+              and (not exp.feedback or re.search(exp.feedback, feedback))
+              and (not exp.output or re.search(exp.output, outputs))
+              and sorted(res["flags"]) == sorted(exp.flags))
+        lines.append(f"{'ok ' if ok else 'BAD'} {lab} {name:<22} {res['total']:>4g} / {res['max']:g} "
+                     "expected "
+                     f"{exp.points:g} ({exp.status}) flags={res['flags']}")
+        if not ok:
+            wrong.append(f"{name}: got {per_ex} {res['status']} {res['flags']}, expected {exp.per_exercise} "
+                         f"{exp.status} /{exp.feedback}/ /{exp.output}/ {exp.flags}\n{feedback}")
+    print("\n".join(lines))
+    assert not wrong, "\n\n".join(wrong)
+    assert results["correct"]["total"] == results["correct"]["max"] > 0
