@@ -139,6 +139,10 @@ class Timing:
     samples: int
     modelled_s: float | None = None
     board: str = "board"
+    accelerator: str | None = None
+    """On the virtual board: "RTL-simulated" (the accelerator's Verilator RTL) or "model" (numpy model)."""
+    cycles: float | None = None
+    """On the virtual board: the FCLK0 cycles of the modelled time."""
 
     @property
     def seconds(self) -> float:
@@ -149,7 +153,12 @@ class Timing:
     def label(self) -> str:
         """How :attr:`seconds` was obtained."""
         if self.modelled_s is not None:
-            return "modelled (virtual board: DMA + accelerator cycles at FCLK0, CPU time not included)"
+            cyc = f"{self.cycles:,.0f} cycles" if self.cycles else "cycles"
+            if self.accelerator == "RTL-simulated":
+                return (f"RTL-simulated (virtual board: {cyc} at FCLK0 from the accelerator's Verilator "
+                        "simulation + the DMA model; CPU time not included)")
+            return (f"{self.accelerator or 'model'} (virtual board: {cyc} at FCLK0 from FINN's estimates, "
+                    "numpy model; CPU time not included)")
         return f"measured on the {self.board} (wall clock: CPU + DMA + accelerator)"
 
     @property
@@ -187,7 +196,8 @@ class Stopwatch:
         wall = time.perf_counter() - self._t0
         if self._virtual:
             modelled, samples = self.device.modelled_seconds(self._mark)
-            self.timing = Timing(wall, self.samples or samples, modelled, "virtual board")
+            source, cycles = self.device.timing_source(self._mark)
+            self.timing = Timing(wall, self.samples or samples, modelled, "virtual board", source, cycles)
         else:
             self.timing = Timing(wall, self.samples or 0, None, board_kind(self.device))
 

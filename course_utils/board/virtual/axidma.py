@@ -52,6 +52,8 @@ class TransferRecord:
     nbytes: int
     samples: int
     modelled_s: float
+    source: str = "model"   # what timed it: "RTL-simulated" (measured RTL cycles) or "model" (estimates)
+    cycles: float = 0.0     # FCLK0 cycles of the modelled time
 
 
 class Channel:
@@ -344,7 +346,9 @@ class AxiDmaModel:
         seconds = self.packet_seconds(frames) if self.endpoint is not None else s2mm.done / self.s2mm_bpc / (
             self.device.fclk0_mhz() * 1e6)
         s2mm.t_done = max(s2mm.t_start, self.last_send_start) + seconds
-        self.device.log(TransferRecord(self.name, "S2MM", s2mm.done, frames, seconds))
+        source = self.endpoint.label if self.endpoint is not None else "model"
+        self.device.log(TransferRecord(self.name, "S2MM", s2mm.done, frames, seconds, source,
+                                       seconds * self.device.fclk0_mhz() * 1e6))
 
     # ---- timing ---------------------------------------------------------------------------------
     def initiation_interval(self) -> float:

@@ -251,6 +251,13 @@ class VirtualZynqDevice(Device):
         recs = [r for r in self.records[since:] if r.channel == "S2MM"]
         return sum(r.modelled_s for r in recs), sum(r.samples for r in recs)
 
+    def timing_source(self, since: int = 0) -> tuple[str, float]:
+        """What timed the S2MM packets after record ``since`` ("RTL-simulated", "model", or both joined
+        with " + "), and their FCLK0 cycles."""
+        recs = [r for r in self.records[since:] if r.channel == "S2MM"]
+        sources = sorted({r.source for r in recs}) or ["model"]
+        return " + ".join(sources), sum(r.cycles for r in recs)
+
 
 def now() -> float:
     """Wall clock used by the timing helpers (perf_counter)."""
