@@ -238,3 +238,31 @@ def test_placeholder_bitstream_on_a_real_board_is_refused(pkg, monkeypatch):
     monkeypatch.setattr(runtime, "board_kind", lambda device=None: "board")
     with pytest.raises(PackageError, match="placeholder.*real board cannot load it"):
         runtime.check_environment(pkg)
+
+
+def test_freed_buffers_are_silent_on_both_sides_and_alias_the_next_allocation(overlay, pkg, device):
+    """Before: receiving into a freed buffer raised, sending from one was silent. A board: silent for both."""
+    dma = overlay.axi_dma_0
+    ibuf, obuf = allocate((4, 49, 16), np.uint8), allocate((4, 5, 4), np.uint8)
+    expected = fill(pkg, 4, ibuf)
+    ibuf.freebuffer()
+    obuf.freebuffer()
+    dma.recvchannel.transfer(obuf)          # no error: the DMA writes wherever it is told
+    dma.sendchannel.transfer(ibuf)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()
+    off = obuf.physical_address - device.memory.base
+    written = device.memory.ddr[off:off + 80].reshape(4, 5, 4)
+    assert np.array_equal(pkg.output.unpack(written), expected)  # the results landed in the freed pages
+
+
+@pytest.mark.timeout(60)
+def test_a_polling_loop_that_sleeps_between_polls_ends_with_a_diagnosis(overlay):
+    """Before: `while not ch.idle: time.sleep(0.5)` never ended (polls > 0.25 s apart were not a loop)."""
+    dma = overlay.axi_dma_0
+    polls = 0
+    with pytest.raises(VirtualBoardHang, match="No send transfer was started"):
+        while not dma.sendchannel.idle:
+            polls += 1
+            time.sleep(0.4)                     # longer than the poll gap and the 0.3 s test timeout
+    assert polls <= 3

@@ -41,6 +41,29 @@ CR_RESET_VALUE = 0x00010002  # PG021: IRQThreshold = 1, bit 1 reads as 1
 SR_RESET_VALUE = 0x00010001  # PG021: halted, IRQThresholdSts = 1
 IN_SLACK_FRAMES = 2          # input frames the stream can hold in front of a busy accelerator
 POLL_GAP_S = 0.25            # status reads further apart than this are not a busy-wait loop
+HP_PORT_BYTES = 8            # the Zynq-7000 S_AXI_HP port the DMA uses: 64 bit per FCLK0 cycle
+DMA_START_CYCLES = 30
+"""DMA/DDR overhead per transfer (an assumption, documented in docs/board.md): from the LENGTH write to
+the first beat in the stream, the DMA issues its first AXI read burst and the DDR controller answers
+(about 100-200 ns on a Zynq-7020), i.e. ~30 cycles at 100 MHz. Later bursts are pipelined: in steady
+state the DMA moves min(stream width, memory-map width, HP port width) bytes per FCLK0 cycle."""
+
+
+_real_sleep = time.sleep
+SLEEPS = [0]  # time.sleep calls since start-up (a poll after a sleep belongs to a polling loop)
+
+
+def _sleep(seconds: float) -> None:
+    """``time.sleep`` on the virtual board: counted, so a loop that polls the DMA between sleeps of any
+    length is recognised as a busy-wait (and ends with a diagnosis where a board would hang)."""
+    SLEEPS[0] += 1
+    _real_sleep(seconds)
+
+
+def install_sleep_hook() -> None:
+    """Route ``time.sleep`` through :func:`_sleep` (idempotent)."""
+    if time.sleep is not _sleep:
+        time.sleep = _sleep
 
 
 @dataclass
@@ -77,6 +100,7 @@ class Channel:
         self.t_done: float | None = None  # completed, idle once the wall clock passes this
         self.stuck_since: float | None = None
         self.last_poll = 0.0
+        self.sleeps = 0             # SLEEPS[0] at the last status read
 
     @property
     def phys(self) -> int:
@@ -196,7 +220,7 @@ class AxiDmaModel:
                 "own memory). On a board the DMA would read or overwrite it (garbage, or a crash). "
                 "Program the DMA with buffer.physical_address of a buffer from pynq.allocate().")
         owner = self.device.memory.owner(off, nbytes)
-        if owner is None:
+        if owner is None and self.device.memory.overlaps(off, nbytes):
             if ch is self.s2mm:
                 ch.busy = False
                 raise VirtualBoardError(
@@ -207,6 +231,8 @@ class AxiDmaModel:
             warnings.warn(f"{self.name}.sendchannel reads {nbytes:,} bytes at {ch.phys:#x}, beyond the "
                           "buffer it starts in: the accelerator gets whatever memory follows.",
                           stacklevel=user_stacklevel())
+        # A freed buffer (no live buffer there at all): the DMA reads or writes that memory silently, as on
+        # a board; a buffer allocated there later shares it (aliasing shows as wrong results).
         ch.offset = off
         if ch is self.mm2s:
             self.packet_start = self.arrived
@@ -363,7 +389,7 @@ class AxiDmaModel:
             return 0.0
         ep = self.endpoint
         latency = max(ep.latency_cycles, ep.in_frame_bytes / self.mm2s_bpc)
-        cycles = latency + (samples - 1) * self.initiation_interval()
+        cycles = DMA_START_CYCLES + latency + (samples - 1) * self.initiation_interval()
         return cycles / (self.device.fclk0_mhz() * 1e6)
 
     # ---- status and hangs -------------------------------------------------------------------------
@@ -379,9 +405,11 @@ class AxiDmaModel:
             if not ch.cr & RS:
                 ch.sr |= HALTED
         want, halted, idle = ch.want_rs, bool(ch.sr & HALTED), bool(ch.sr & IDLE)
+        sleeps, ch.sleeps = ch.sleeps, SLEEPS[0]
         waiting = (want and not halted and not idle) or (want and halted) or (not want and not halted)
         if waiting and ch.t_done is None:
-            if ch.stuck_since is None or now - ch.last_poll > POLL_GAP_S:
+            slept = SLEEPS[0] != sleeps  # time.sleep between two polls: still the same waiting loop
+            if ch.stuck_since is None or (now - ch.last_poll > POLL_GAP_S and not slept):
                 ch.stuck_since = now
             ch.last_poll = now
             limit = self.device.hang_timeout_s
@@ -447,7 +475,8 @@ def _error_names(sr: int) -> str:
 
 
 def _bytes_per_cycle(params: dict, side: str) -> float:
-    """Bytes per cycle a channel moves: the narrower of its memory-map and stream widths."""
+    """Bytes per cycle a channel moves: the narrowest of its memory-map and stream widths and the 64-bit
+    HP port between the DMA and DDR (a 128-bit stream still gets at most 8 bytes per FCLK0 cycle)."""
     stream_key = "c_m_axis_mm2s_tdata_width" if side == "mm2s" else "c_s_axis_s2mm_tdata_width"
     widths = [int(params[k]) for k in (f"c_m_axi_{side}_data_width", stream_key) if k in params]
-    return max(1, min(widths) // 8) if widths else 4
+    return max(1, min(*widths, HP_PORT_BYTES * 8) // 8) if widths else 4

@@ -28,7 +28,7 @@ import numpy as np
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
-from .axidma import AxiDmaModel, TransferRecord
+from .axidma import AxiDmaModel, TransferRecord, install_sleep_hook
 from .errors import VirtualBoardError, user_stacklevel
 from .memory import ContiguousMemory
 
@@ -118,6 +118,7 @@ class VirtualZynqDevice(Device):
     def __init__(self, board: str = "Pynq-Z2"):
         super().__init__("virtual0")
         self.name = board
+        install_sleep_hook()
         self.ddr_size = DDR_SIZES[board]
         self.arch = "armv7l"  # pynq.ps.Clocks takes the Zynq-7000 path
         self.capabilities = {"REGISTER_RW": True, "MEMORY_MAPPED": False, "CALLABLE": False}
