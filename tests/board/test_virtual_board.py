@@ -143,7 +143,7 @@ def test_completion_waits_for_the_modelled_time_and_follows_fclk0(overlay, pkg, 
         run_batch(dma, pkg, x)
     t100 = sw.timing
     assert t100.samples == len(x)
-    assert "modelled" in t100.label and t100.modelled_s is not None
+    assert t100.label.startswith("model (") and t100.accelerator == "model" and t100.modelled_s is not None
     expected = (30 + 420 + (len(x) - 1) * 196) / 100e6   # DMA start + latency + (n-1) x II at 100 MHz
     assert t100.seconds == pytest.approx(expected)
     Clocks.fclk0_mhz = 50                        # pynq reprograms the SLCR; the model follows
