@@ -266,3 +266,32 @@ def test_a_polling_loop_that_sleeps_between_polls_ends_with_a_diagnosis(overlay)
             polls += 1
             time.sleep(0.4)                     # longer than the poll gap and the 0.3 s test timeout
     assert polls <= 3
+
+
+@pytest.mark.timeout(120)
+def test_reading_the_receive_buffer_before_wait_sees_partial_results(overlay, pkg):
+    """Before: complete, correct results right after transfer(). A board: only what has arrived so far."""
+    from pynq.ps import Clocks
+
+    dma = overlay.axi_dma_0
+    n = 4000
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    obuf[:] = 0xAB                              # what the buffer held before
+    Clocks.fclk0_mhz = 0.5                      # ~1.6 s of simulated transfer: the race is visible
+    try:
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)
+        first = np.array(obuf)                  # the bug: reading right after transfer()
+        time.sleep(0.2)                         # ... or a little later, still before recvchannel.wait()
+        early = np.array(obuf)
+        dma.sendchannel.wait()
+        dma.recvchannel.wait()
+    finally:
+        Clocks.fclk0_mhz = 100
+    assert (first != 0xAB).any(axis=(1, 2)).sum() < n
+    arrived = int((early != 0xAB).any(axis=(1, 2)).sum())
+    assert 0 < arrived < n                      # partial: the rest is still the old bytes
+    assert (early[arrived:] == 0xAB).all()
+    assert np.array_equal(pkg.output.unpack(early[:arrived]), expected[:arrived])
+    assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)   # after wait(): all of it

@@ -50,6 +50,7 @@ state the DMA moves min(stream width, memory-map width, HP port width) bytes per
 
 
 _real_sleep = time.sleep
+ACTIVE: list = []  # the AXI DMA models of the loaded overlay (time.sleep lets their data arrive)
 SLEEPS = [0]  # time.sleep calls since start-up (a poll after a sleep belongs to a polling loop)
 
 
@@ -58,6 +59,8 @@ def _sleep(seconds: float) -> None:
     length is recognised as a busy-wait (and ends with a diagnosis where a board would hang)."""
     SLEEPS[0] += 1
     _real_sleep(seconds)
+    for dma in list(ACTIVE):
+        dma.settle()
 
 
 def install_sleep_hook() -> None:
@@ -139,6 +142,8 @@ class AxiDmaModel:
         self.out_abs = 0                    # stream position of out_q[0]
         self.marks: deque[int] = deque()    # stream positions right after a TLAST beat
         self.last_send_start = 0.0
+        self.pending: deque[tuple[int, bytes, int, float]] = deque()
+        """S2MM writes not yet visible in DDR: (DDR offset, bytes, first frame index, packet start)."""
 
     # ---- AXI-Lite -------------------------------------------------------------------------------
     def _channel(self, off: int) -> tuple[Channel, int]:
@@ -179,6 +184,7 @@ class AxiDmaModel:
     def _control(self, ch: Channel, value: int) -> None:
         """A DMACR write: soft reset, or RS (run/stop)."""
         if value & RESET:  # soft reset: the whole DMA (both channels); streams outside it keep data
+            self.settle(flush=True)
             self.mm2s.reset()
             self.s2mm.reset()
             return
@@ -204,7 +210,7 @@ class AxiDmaModel:
         ch.started, ch.busy, ch.done, ch.t_done = True, True, 0, None
         ch.sr &= ~IDLE
         ch.length = nbytes
-        ch.t_start = time.perf_counter()
+        ch.t_start = self.device.clock()
         if nbytes == 0:
             self._error(ch, INTERR, "LENGTH was written with 0.")
             return
@@ -248,9 +254,13 @@ class AxiDmaModel:
 
     def _pump(self) -> None:
         """Move data MM2S -> accelerator -> S2MM until nothing can move without a new register write."""
-        for _ in range(1_000_000):
-            if not self._step():
-                return
+        t0 = time.perf_counter()
+        try:
+            for _ in range(1_000_000):
+                if not self._step():
+                    return
+        finally:  # the emulator's own compute time is no board time (see device.clock)
+            self.device.emulation_s += time.perf_counter() - t0
 
     def _frame_bytes(self) -> tuple[int, int]:
         """Bytes of one input and one output sample (1, 1 for a loopback)."""
@@ -341,7 +351,12 @@ class AxiDmaModel:
         n = min(n, space)
         if n > 0:
             o = s2mm.offset + s2mm.done
-            self.device.memory.ddr[o:o + n] = np.frombuffer(bytes(self.out_q[:n]), dtype=np.uint8)
+            data = bytes(self.out_q[:n])
+            if self.endpoint is None:
+                self.device.memory.ddr[o:o + n] = np.frombuffer(data, dtype=np.uint8)
+            else:  # visible in DDR frame by frame as simulated time passes (see settle)
+                fout = self.endpoint.out_frame_bytes
+                self.pending.append((o, data, s2mm.done // fout, max(s2mm.t_start, self.last_send_start)))
             del self.out_q[:n]
             self.out_abs += n
             s2mm.done += n
@@ -392,16 +407,58 @@ class AxiDmaModel:
         cycles = DMA_START_CYCLES + latency + (samples - 1) * self.initiation_interval()
         return cycles / (self.device.fclk0_mhz() * 1e6)
 
+    def settle(self, flush: bool = False) -> None:
+        """Write to DDR the received frames whose simulated arrival time has passed (all with ``flush``).
+
+        Frame ``j`` of a packet reaches DDR ``packet_seconds(j + 1)`` after the packet started, so a program
+        that reads the receive buffer before ``wait()`` sees the frames written so far and stale bytes
+        after them, as on a board. Called on every register read, ``time.sleep`` and cache invalidate.
+        """
+        if not self.pending:
+            return
+        now = self.device.clock()
+        ddr = self.device.memory.ddr
+        fout = self.endpoint.out_frame_bytes if self.endpoint is not None else 1
+        while self.pending:
+            o, data, first, t0 = self.pending[0]
+            frames = len(data) // fout
+            if flush:
+                k = frames
+            else:
+                k = 0
+                while k < frames and t0 + self.packet_seconds(first + k + 1) <= now:
+                    k += 1 if frames - k < 64 else self._frames_by(t0, first + k, frames - k, now)
+            if k:
+                ddr[o:o + k * fout] = np.frombuffer(data[:k * fout], dtype=np.uint8)
+            if k < frames:
+                self.pending[0] = (o + k * fout, data[k * fout:], first + k, t0)
+                return
+            self.pending.popleft()
+
+    def _frames_by(self, t0: float, first: int, most: int, now: float) -> int:
+        """How many of ``most`` frames from index ``first`` have arrived by ``now`` (at least 1)."""
+        lo, hi = 1, most
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if t0 + self.packet_seconds(first + mid) <= now:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
     # ---- status and hangs -------------------------------------------------------------------------
     def _status(self, ch: Channel) -> int:
         """A DMASR read: settle completions, detect a busy-wait that can never end."""
         self._pump()
-        now = time.perf_counter()
+        self.settle()
+        now = self.device.clock()
         if ch.t_done is not None and not ch.busy and not ch.sr & ERRORS:
             if now < ch.t_done:
                 return ch.sr  # the modelled transfer time has not passed yet
             ch.sr |= IDLE | IOC_IRQ
             ch.t_done = None
+            if ch is self.s2mm:
+                self.settle(flush=True)
             if not ch.cr & RS:
                 ch.sr |= HALTED
         want, halted, idle = ch.want_rs, bool(ch.sr & HALTED), bool(ch.sr & IDLE)
