@@ -52,7 +52,8 @@ def worker(out_dir: Path) -> None:
         np.save(out_dir / f"y_board_{batch}.npy", y)
     with runtime.Stopwatch(ol, samples=1) as one:
         runtime.infer(ol, pkg, x[:1], batch=1, progress=False)
-    result = {"accelerator": runtime.accelerator_source(ol), "package": str(pkg.path), "source": pkg.source, "n": len(x), "board": runtime.board_kind(),
+    result = {"accelerator": runtime.accelerator_source(ol), "package": str(pkg.path),
+              "source": pkg.source, "n": len(x), "board": runtime.board_kind(),
               "import_s": t_import - t_start, "setup_s": t_ready - t_import, "runs": runs,
               "latency_s": one.timing.seconds, "latency_label": one.timing.label,
               "total_s": time.perf_counter() - t_start, "estimates": pkg.estimates}
@@ -144,8 +145,8 @@ def main() -> None:
     lab2 = lab2_rtl_measurement(pkg_dir, x)
     if lab2:
         print(f"  Lab 2's RTL measurement (1,000 images streamed at full rate): interval "
-              f"{lab2['interval']:g} cycles = {lab2['fps']:,.0f} images/s, latency {lab2['latency']} cycles = "
-              f"{lab2['latency_us']:.2f} us")
+              f"{lab2['interval']:g} cycles = {lab2['fps']:,.0f} images/s, latency {lab2['latency']} "
+              f"cycles = {lab2['latency_us']:.2f} us")
     print(f"  ({res['runs'][str(BATCH)]['label']})")
     for b, y in ys.items():
         same_np = int((y == y_np).all(axis=1).sum())

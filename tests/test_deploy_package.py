@@ -277,3 +277,19 @@ def test_the_package_runs_on_the_virtual_board(package: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "MATCH"
+
+
+def test_shipped_package_rtl_matches_its_content_key() -> None:
+    """The pretrained package's rtl/ (HDL + harness) hashes to the key in its design.json: the board side
+    finds or compiles exactly the library Lab 2's RTL flow builds (a stale rtl/ fails here)."""
+    from course_utils.rtl.verilate import content_key
+
+    rtl = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4" / "rtl"
+    meta = json.loads((rtl / "design.json").read_text())
+    assert content_key(rtl / "hdl", (rtl / "harness.cpp").read_text()) == meta["key"]
+    assert list((rtl / "hdl").glob("*.dat")), "the weight/threshold files travel with the HDL"
+
+
+def test_rtl_goes_only_into_a_deploy_package(tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match="not a deploy package"):
+        deploy.add_rtl_to_package(object(), tmp_path)
