@@ -295,3 +295,25 @@ def test_reading_the_receive_buffer_before_wait_sees_partial_results(overlay, pk
     assert (early[arrived:] == 0xAB).all()
     assert np.array_equal(pkg.output.unpack(early[:arrived]), expected[:arrived])
     assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)   # after wait(): all of it
+
+
+@pytest.mark.timeout(120)
+def test_a_second_send_while_the_first_is_still_moving_is_not_idle(overlay, pkg):
+    """Before: accepted (the emulation finished the whole batch inside transfer()). pynq on a board raises."""
+    from pynq.ps import Clocks
+
+    dma = overlay.axi_dma_0
+    n = 2000
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    Clocks.fclk0_mhz = 5                        # 2,000 images: ~80 ms of simulated transfer
+    try:
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)
+        with pytest.raises(RuntimeError, match="DMA channel not idle"):
+            dma.sendchannel.transfer(ibuf)
+        dma.sendchannel.wait()
+        dma.recvchannel.wait()
+    finally:
+        Clocks.fclk0_mhz = 100
+    assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
