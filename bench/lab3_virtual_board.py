@@ -133,7 +133,7 @@ def main() -> None:
     print(f"Lab 3 on the virtual board: {n:,} MNIST test images, deploy package {pkg_dir.name}, found in "
           f"{res['source']}")
     print(f"  wall time, whole board-env process (start, import pynq, load data + overlay, runs): "
-          f"{wall:.2f} s (target <= 60 s)")
+          f"{wall:.2f} s (two full runs)")
     print(f"  accelerator: {res['accelerator']}")
     for b, run in res["runs"].items():
         transfers = -(-n // int(b))
@@ -164,8 +164,10 @@ def main() -> None:
     print(f"  accuracy on the virtual board: {acc:.2%}")
     ok = all((y == y_np).all() for y in ys.values()) and (y_finn is None or all(
         (y == y_finn.astype(np.int64)).all() for y in ys.values()))
-    print("  RESULT:", "identical predictions and outputs" if ok else "MISMATCH", "| wall",
-          "within" if wall <= 60 else "OVER", "the 60 s target")
+    lab3 = res["runs"][str(BATCH)]["wall_s"]
+    print("  RESULT:", "identical predictions and outputs" if ok else "MISMATCH",
+          f"| the Lab 3 run (batch {BATCH:,}): {lab3:.1f} s wall,", "within" if lab3 <= 60 else "OVER",
+          "the 60 s target")
     if not ok:
         sys.exit(1)
 
