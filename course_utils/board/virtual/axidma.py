@@ -18,6 +18,7 @@ one S2MM packet after the frames of each MM2S packet. Modelled, like the hardwar
 """
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections import deque
@@ -142,6 +143,8 @@ class AxiDmaModel:
         self.out_abs = 0                    # stream position of out_q[0]
         self.marks: deque[int] = deque()    # stream positions right after a TLAST beat
         self.last_send_start = 0.0
+        self._settle_lock = getattr(self, "_settle_lock", None) or threading.RLock()
+        self._arrivals_running = getattr(self, "_arrivals_running", False)
         self.pending: deque[tuple[int, bytes, int, float]] = deque()
         """S2MM writes not yet visible in DDR: (DDR offset, bytes, first frame index, packet start)."""
 
@@ -357,6 +360,7 @@ class AxiDmaModel:
             else:  # visible in DDR frame by frame as simulated time passes (see settle)
                 fout = self.endpoint.out_frame_bytes
                 self.pending.append((o, data, s2mm.done // fout, max(s2mm.t_start, self.last_send_start)))
+                self._start_arrivals()
             del self.out_q[:n]
             self.out_abs += n
             s2mm.done += n
@@ -407,7 +411,31 @@ class AxiDmaModel:
         cycles = DMA_START_CYCLES + latency + (samples - 1) * self.initiation_interval()
         return cycles / (self.device.fclk0_mhz() * 1e6)
 
+    def _start_arrivals(self) -> None:
+        """A daemon thread that keeps writing arrived frames while some are pending, so a program that polls
+        the receive buffer itself (``while not obuf[-1].any(): pass``) sees them, as on a board."""
+        with self._settle_lock:
+            if self._arrivals_running:
+                return
+            self._arrivals_running = True
+
+        def run() -> None:
+            while True:
+                _real_sleep(0.001)
+                with self._settle_lock:
+                    self._settle(False)
+                    if not self.pending:
+                        self._arrivals_running = False
+                        return
+
+        threading.Thread(target=run, name=f"{self.name}-s2mm-arrivals", daemon=True).start()
+
     def settle(self, flush: bool = False) -> None:
+        """Write the frames that have arrived by now (see :meth:`_settle`); thread-safe."""
+        with self._settle_lock:
+            self._settle(flush)
+
+    def _settle(self, flush: bool = False) -> None:
         """Write to DDR the received frames whose simulated arrival time has passed (all with ``flush``).
 
         Frame ``j`` of a packet reaches DDR ``packet_seconds(j + 1)`` after the packet started, so a program
