@@ -277,3 +277,50 @@ def test_the_package_runs_on_the_virtual_board(package: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "MATCH"
+
+
+def test_shipped_package_rtl_matches_its_content_key() -> None:
+    """The pretrained package's rtl/ (HDL + harness) hashes to the key in its design.json: the board side
+    finds or compiles exactly the library Lab 2's RTL flow builds (a stale rtl/ fails here)."""
+    from course_utils.rtl.verilate import content_key
+
+    rtl = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4" / "rtl"
+    meta = json.loads((rtl / "design.json").read_text())
+    assert content_key(rtl / "hdl", (rtl / "harness.cpp").read_text()) == meta["key"]
+    assert list((rtl / "hdl").glob("*.dat")), "the weight/threshold files travel with the HDL"
+
+
+def test_rtl_goes_only_into_a_deploy_package(tmp_path: Path) -> None:
+    with pytest.raises(DeployError, match="not a deploy package"):
+        deploy.add_rtl_to_package(object(), tmp_path)
+
+
+@pytest.mark.timeout(1800)
+def test_write_deploy_package_carries_the_stitched_rtl(build, tmp_path: Path) -> None:
+    """rtl.build of the shipped model, then write_deploy_package(..., rtl_design=): rtl/ is the HDL, weight
+    files and harness the board side needs, with the same content key as the shipped package's rtl/."""
+    import filecmp
+    import shutil
+
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from course_utils import rtl
+
+    shipped = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4"
+    model = ModelWrapper(str(shipped / "dataflow.onnx"))
+    design = rtl.build(model, ROOT / "build" / "tests" / "rtl_deploy" / "stitched", quiet=True,
+                       cache=ROOT / "build" / "rtl" / "cache")
+    pkg = tmp_path / "mnist_w4a4"
+    shutil.copytree(shipped, pkg, ignore=shutil.ignore_patterns("rtl"))
+    deploy.add_rtl_to_package(design, pkg)
+    meta = json.loads((pkg / "rtl" / "design.json").read_text())
+    assert meta == json.loads((shipped / "rtl" / "design.json").read_text())
+    cmp = filecmp.dircmp(pkg / "rtl" / "hdl", shipped / "rtl" / "hdl")
+    differ = (cmp.left_only, cmp.right_only, cmp.diff_files)
+    assert not any(differ), differ
+    spec = json.loads((pkg / "accelerator.json").read_text())
+    spec["output"]["stream_width_bits"] = 64
+    (pkg / "accelerator.json").write_text(json.dumps(spec))
+    with pytest.raises(DeployError, match="come from different models"):
+        deploy.add_rtl_to_package(design, pkg)
+    assert (pkg / "rtl" / "design.json").is_file()   # the refused call left the earlier rtl/ in place

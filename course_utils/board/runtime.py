@@ -61,6 +61,43 @@ def check_environment(pkg: DeployPackage) -> str:
     return f"{where}: {getattr(dev, 'name', type(dev).__name__)}"
 
 
+def accelerator_source(overlay: Any) -> str:
+    """What computes the outputs: the FPGA, or on the virtual board its RTL simulation or numpy model."""
+    dev = getattr(overlay, "device", overlay)
+    if board_kind(dev) != "virtual":
+        return "the FPGA (the bitstream's accelerator)"
+    eps = [d.endpoint for d in getattr(dev, "dmas", {}).values() if d.endpoint is not None]
+    if not eps:
+        return "no accelerator behind the DMA (loopback or unconnected)"
+    ep = eps[0]
+    if ep.mode == "rtl":
+        return (f"RTL-simulated: the accelerator's stitched RTL from the deploy package, compiled with "
+                f"Verilator (library {ep.rtl.key}); cycle-accurate outputs and cycles")
+    return ("model: the deploy package's numpy executor (the same code that wrote the golden outputs; "
+            "timings from FINN's estimates). Set PYNQ_VIRTUAL_ACCEL=rtl for the RTL")
+
+
+def where_time_goes(overlay: Any, pkg: DeployPackage, x: np.ndarray) -> dict[str, float]:
+    """Per image: accelerator cycles, HP-port cycles (bytes in and out at 8 bytes per FCLK0 cycle) and the
+    CPU's packing time (measured here on ``x``). On the virtual board the accelerator's cycles are what its
+    RTL simulation measured (or FINN's estimate with the numpy model); on a board FINN's estimate."""
+    dev = getattr(overlay, "device", overlay)
+    cycles = float(pkg.estimates.get("cycles_per_sample", 0))
+    source = "FINN's estimate"
+    for d in getattr(dev, "dmas", {}).values():
+        if d.endpoint is not None:
+            cycles, source = d.endpoint.cycles_per_sample, d.endpoint.label
+    t0 = time.perf_counter()
+    pkg.input.pack(x)
+    pack_s = (time.perf_counter() - t0) / max(1, len(x))
+    hp = 8  # the S_AXI_HP port: 64 bit per FCLK0 cycle
+    return {"accelerator_cycles": cycles, "accelerator_source": source,
+            "hp_in_cycles": pkg.input.bytes_per_sample / hp,
+            "hp_out_cycles": pkg.output.bytes_per_sample / hp,
+            "stream_in_cycles": pkg.input.bytes_per_sample / (pkg.input.stream_width_bits / 8),
+            "cpu_pack_us": pack_s * 1e6, "clock_mhz": float(pkg.clock_mhz)}
+
+
 def max_batch(dma: Any, pkg: DeployPackage) -> int:
     """Most samples one transfer may carry: the DMA's length limit over the bytes per sample (both ways)."""
     limit = int(dma.buffer_max_size)
@@ -139,6 +176,10 @@ class Timing:
     samples: int
     modelled_s: float | None = None
     board: str = "board"
+    accelerator: str | None = None
+    """On the virtual board: "RTL-simulated" (the accelerator's Verilator RTL) or "model" (numpy model)."""
+    cycles: float | None = None
+    """On the virtual board: the FCLK0 cycles of the modelled time."""
 
     @property
     def seconds(self) -> float:
@@ -149,7 +190,12 @@ class Timing:
     def label(self) -> str:
         """How :attr:`seconds` was obtained."""
         if self.modelled_s is not None:
-            return "modelled (virtual board: DMA + accelerator cycles at FCLK0, CPU time not included)"
+            cyc = f"{self.cycles:,.0f} cycles" if self.cycles else "cycles"
+            if self.accelerator == "RTL-simulated":
+                return (f"RTL-simulated (virtual board: {cyc} at FCLK0 from the accelerator's Verilator "
+                        "simulation + the DMA model; CPU time not included)")
+            return (f"{self.accelerator or 'model'} (virtual board: {cyc} at FCLK0 from FINN's estimates, "
+                    "numpy model; CPU time not included)")
         return f"measured on the {self.board} (wall clock: CPU + DMA + accelerator)"
 
     @property
@@ -187,7 +233,8 @@ class Stopwatch:
         wall = time.perf_counter() - self._t0
         if self._virtual:
             modelled, samples = self.device.modelled_seconds(self._mark)
-            self.timing = Timing(wall, self.samples or samples, modelled, "virtual board")
+            source, cycles = self.device.timing_source(self._mark)
+            self.timing = Timing(wall, self.samples or samples, modelled, "virtual board", source, cycles)
         else:
             self.timing = Timing(wall, self.samples or 0, None, board_kind(self.device))
 

@@ -391,6 +391,7 @@ def write_deploy_package(
     hwh: str | Path | None = None,
     ip_vlnv: str | None = None,
     rtl_verification: Mapping[str, Any] | None = None,
+    rtl_design: Any = None,
 ) -> Path:
     """Write the deploy package of ``model`` into the folder ``out_dir``; return its path.
 
@@ -399,7 +400,9 @@ def write_deploy_package(
     ``estimate_summary``; ``bitstream``/``hwh``: Vivado's files when built (else a placeholder .bit
     and a generated .hwh); ``ip_vlnv``: the stitched IP's VLNV (default FINN's, or the model's
     ``vivado_stitch_vlnv`` metadata); ``rtl_verification``: what the RTL simulation verified and
-    measured (``course_utils.rtl.verify.deploy_record``), recorded as ``rtl_verification``. Raises
+    measured (``course_utils.rtl.verify.deploy_record``), recorded as ``rtl_verification``;
+    ``rtl_design``: the stitched ``course_utils.rtl`` design, copied into ``rtl/`` for the virtual
+    board (:func:`add_rtl_to_package`). Raises
     DeployError (nothing written) on any inconsistency, e.g. a folding that does not divide a layer.
     """
     from qonnx.core.modelwrapper import ModelWrapper as MW
@@ -497,8 +500,68 @@ def write_deploy_package(
             (tmp / f"{name}.bit").write_text(PLACEHOLDER_TEXT.format(name=name))
         (tmp / "vivado").mkdir()
         write_params_tcl(params_from_accelerator(spec), tmp / "vivado" / "params.tcl", {"name": name})
+        if rtl_design is not None:
+            add_rtl_to_package(rtl_design, tmp)
         _install(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+# ----------------------------------------------------------------------------- the accelerator's RTL
+def rtl_files(design: Any) -> tuple[dict[str, Any], str]:
+    """``(design.json, harness.cpp)`` that let the board side load or compile a stitched ``design``.
+
+    The harness is regenerated exactly as ``course_utils.rtl.build`` generated it, so its content key
+    (and the compiled library in the cache) is the same.
+    """
+    from course_utils.rtl import top as gen
+
+    if design.kind != "stitched":
+        raise DeployError(f"the deploy package needs the stitched design, not a '{design.kind}' one.")
+    first, last = design.nodes[0], design.nodes[-1]
+    harness = gen.harness([(first.in_bits, last.out_bits, True)], design.taps, len(design.fifos))
+    meta = {
+        "key": design.key, "kind": design.kind, "clock_mhz": float(design.clock_mhz),
+        "in_bits": int(first.in_bits), "out_bits": int(last.out_bits),
+        "in_words": int(np.prod(first.in_folded[1:-1])), "out_words": int(np.prod(last.out_folded[1:-1])),
+        "in_dtype": first.in_dtype, "out_dtype": last.out_dtype, "n_taps": len(design.taps),
+        "n_fifos": len(design.fifos), "nodes": [n.name for n in design.nodes],
+    }
+    return meta, harness
+
+
+def add_rtl_to_package(design: Any, package: str | Path) -> Path:
+    """Copy the stitched ``design``'s HDL, weight files and harness into ``package/rtl`` (atomically).
+
+    What the virtual board needs to run the accelerator's real RTL without FINN: ``rtl/hdl/`` (the
+    patched sources and ``*.dat`` files), ``rtl/harness.cpp`` and ``rtl/design.json``. The compiled
+    library stays in the content-keyed cache (``build/rtl/cache/<key>``), where ``rtl.build`` put it.
+    """
+    package = Path(package)
+    if not (package / "accelerator.json").is_file():
+        raise DeployError(f"{package} is not a deploy package (no accelerator.json).")
+    spec = json.loads((package / "accelerator.json").read_text())
+    meta, harness = rtl_files(design)
+    in_bits, out_bits = spec["input"]["stream_width_bits"], spec["output"]["stream_width_bits"]
+    if (meta["in_bits"], meta["out_bits"]) != (in_bits, out_bits):
+        raise DeployError(
+            f"the RTL design streams {meta['in_bits']} -> {meta['out_bits']} bits, the package "
+            f"{in_bits} -> {out_bits}: they come from different models. Build the RTL of the packaged model.")
+    tmp = Path(tempfile.mkdtemp(prefix=".rtl.tmp-", dir=package))
+    try:
+        shutil.copytree(design.hdl, tmp / "hdl", ignore=shutil.ignore_patterns("fifo_gauge*", "*.log"))
+        (tmp / "harness.cpp").write_text(harness)
+        (tmp / "design.json").write_text(json.dumps(meta, indent=1) + "\n")
+        tmp.chmod(0o755)
+        old = package / ".rtl.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (package / "rtl").exists():
+            (package / "rtl").rename(old)
+        tmp.rename(package / "rtl")
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return package / "rtl"

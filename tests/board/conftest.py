@@ -15,6 +15,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("PYNQ_VIRTUAL_BOARD", "Pynq-Z2")
 os.environ["PYNQ_VIRTUAL_BOARD_TIMEOUT"] = "0.3"
+os.environ.setdefault("PYNQ_VIRTUAL_ACCEL", "model")  # the tiny fixture package has no RTL
 os.environ.setdefault("MPLBACKEND", "Agg")
 shared = HERE.parents[2] / "shared" / "data"
 if not os.environ.get("COURSE_DATA_MIRROR") and (shared / "mnist").is_dir():

@@ -27,7 +27,7 @@ def test_host_only_packages_are_absent_here() -> None:
     assert r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("module", ["packing", "package", "runtime", "accel", "cgen", "plots"])
+@pytest.mark.parametrize("module", ["packing", "package", "runtime", "accel", "cgen", "plots", "rtlsim"])
 def test_board_modules_import_without_pynq_or_host_packages(module: str) -> None:
     r = run(f"import sys, course_utils.board.{module}; "
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HOST_ONLY + ('pynq',)!r}))")
@@ -140,3 +140,11 @@ def test_pynqbuffer_frees_through_pointer_and_return_to(device) -> None:
     b.freebuffer()  # twice is harmless (pynq calls it again from __del__)
     view = allocate((32,), np.uint8)[8:]
     assert view.physical_address % 8 == 0 and view.device is device
+
+
+def test_the_rtl_compile_path_imports_no_host_packages() -> None:
+    """The board side compiles a package's RTL with course_utils.rtl.verilate: no FINN/torch on that path."""
+    r = run("import sys, course_utils.board.rtlsim, course_utils.rtl.verilate as v; v.verilator_version(); "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HOST_ONLY!r}))")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

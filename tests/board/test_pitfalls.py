@@ -238,3 +238,99 @@ def test_placeholder_bitstream_on_a_real_board_is_refused(pkg, monkeypatch):
     monkeypatch.setattr(runtime, "board_kind", lambda device=None: "board")
     with pytest.raises(PackageError, match="placeholder.*real board cannot load it"):
         runtime.check_environment(pkg)
+
+
+def test_freed_buffers_are_silent_on_both_sides_and_alias_the_next_allocation(overlay, pkg, device):
+    """Before: receiving into a freed buffer raised, sending from one was silent. A board: silent for both."""
+    dma = overlay.axi_dma_0
+    ibuf, obuf = allocate((4, 49, 16), np.uint8), allocate((4, 5, 4), np.uint8)
+    expected = fill(pkg, 4, ibuf)
+    ibuf.freebuffer()
+    obuf.freebuffer()
+    dma.recvchannel.transfer(obuf)          # no error: the DMA writes wherever it is told
+    dma.sendchannel.transfer(ibuf)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()
+    off = obuf.physical_address - device.memory.base
+    written = device.memory.ddr[off:off + 80].reshape(4, 5, 4)
+    assert np.array_equal(pkg.output.unpack(written), expected)  # the results landed in the freed pages
+
+
+@pytest.mark.timeout(60)
+def test_a_polling_loop_that_sleeps_between_polls_ends_with_a_diagnosis(overlay):
+    """Before: `while not ch.idle: time.sleep(0.5)` never ended (polls > 0.25 s apart were not a loop)."""
+    dma = overlay.axi_dma_0
+    polls = 0
+    with pytest.raises(VirtualBoardHang, match="No send transfer was started"):
+        while not dma.sendchannel.idle:
+            polls += 1
+            time.sleep(0.4)                     # longer than the poll gap and the 0.3 s test timeout
+    assert polls <= 3
+
+
+@pytest.mark.timeout(120)
+def test_reading_the_receive_buffer_before_wait_sees_partial_results(overlay, pkg):
+    """Before: complete, correct results right after transfer(). A board: only what has arrived so far."""
+    from pynq.ps import Clocks
+
+    dma = overlay.axi_dma_0
+    n = 4000
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    obuf[:] = 0xAB                              # what the buffer held before
+    Clocks.fclk0_mhz = 0.5                      # ~1.6 s of simulated transfer: the race is visible
+    try:
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)
+        first = np.array(obuf)                  # the bug: reading right after transfer()
+        time.sleep(0.2)                         # ... or a little later, still before recvchannel.wait()
+        early = np.array(obuf)
+        dma.sendchannel.wait()
+        dma.recvchannel.wait()
+    finally:
+        Clocks.fclk0_mhz = 100
+    assert (first != 0xAB).any(axis=(1, 2)).sum() < n
+    arrived = int((early != 0xAB).any(axis=(1, 2)).sum())
+    assert 0 < arrived < n                      # partial: the rest is still the old bytes
+    assert (early[arrived:] == 0xAB).all()
+    assert np.array_equal(pkg.output.unpack(early[:arrived]), expected[:arrived])
+    assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)   # after wait(): all of it
+
+
+@pytest.mark.timeout(120)
+def test_a_second_send_while_the_first_is_still_moving_is_not_idle(overlay, pkg):
+    """Before: accepted (the emulation finished the whole batch inside transfer()). pynq on a board raises."""
+    from pynq.ps import Clocks
+
+    dma = overlay.axi_dma_0
+    n = 2000
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    Clocks.fclk0_mhz = 5                        # 2,000 images: ~80 ms of simulated transfer
+    try:
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)
+        with pytest.raises(RuntimeError, match="DMA channel not idle"):
+            dma.sendchannel.transfer(ibuf)
+        dma.sendchannel.wait()
+        dma.recvchannel.wait()
+    finally:
+        Clocks.fclk0_mhz = 100
+    assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
+
+
+@pytest.mark.timeout(60)
+def test_polling_the_receive_buffer_itself_ends_when_the_results_arrive(overlay, pkg):
+    """A loop that reads only the buffer (no register reads, no sleep) still sees the data arrive."""
+    dma = overlay.axi_dma_0
+    n = 64
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    obuf[:] = 0
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    while not np.asarray(obuf)[-1].any():       # on a board: ends once the last result is written
+        pass
+    assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()

@@ -143,8 +143,8 @@ def test_completion_waits_for_the_modelled_time_and_follows_fclk0(overlay, pkg, 
         run_batch(dma, pkg, x)
     t100 = sw.timing
     assert t100.samples == len(x)
-    assert "modelled" in t100.label and t100.modelled_s is not None
-    expected = (420 + (len(x) - 1) * 196) / 100e6   # latency + (n-1) x II cycles at 100 MHz
+    assert t100.label.startswith("model (") and t100.accelerator == "model" and t100.modelled_s is not None
+    expected = (30 + 420 + (len(x) - 1) * 196) / 100e6   # DMA start + latency + (n-1) x II at 100 MHz
     assert t100.seconds == pytest.approx(expected)
     Clocks.fclk0_mhz = 50                        # pynq reprograms the SLCR; the model follows
     try:
@@ -194,3 +194,25 @@ def test_unmapped_mmio_access_is_an_error_not_a_silent_zero(overlay):
 def test_board_kind_and_environment_check(pkg, device):
     assert runtime.board_kind() == "virtual"
     assert "virtual board" in runtime.check_environment(pkg)
+
+
+def test_a_128_bit_input_stream_is_reported_at_the_hp_port_limit(tmp_path):
+    """The accelerator could take 16 bytes per cycle, but the HP port carries 8: 98 cycles per image."""
+    import json
+
+    import fixtures
+
+    from course_utils.board.package import load_package
+
+    folder = fixtures.make_package(tmp_path)
+    spec = json.loads((folder / "accelerator.json").read_text())
+    spec["estimates"].update(cycles_per_sample=10, latency_cycles=100)   # a much faster accelerator
+    (folder / "accelerator.json").write_text(json.dumps(spec))
+    pkg = load_package(folder)
+    ol = Overlay(str(pkg.bitfile))
+    x = np.random.default_rng(1).integers(0, 256, (64, 784)).astype(np.uint8)
+    with runtime.Stopwatch(ol) as sw:
+        run_batch(ol.axi_dma_0, pkg, x)
+    per_image = 784 / 8                  # HP port: 64 bit per FCLK0 cycle (the stream alone: 784 / 16 = 49)
+    assert sw.timing.seconds == pytest.approx((30 + 100 + (len(x) - 1) * per_image) / 100e6)
+    assert sw.timing.fps < 100e6 / per_image * 1.05  # ~1.0 M images/s, not the stream's 2.0 M

@@ -18,6 +18,7 @@ one S2MM packet after the frames of each MM2S packet. Modelled, like the hardwar
 """
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections import deque
@@ -41,6 +42,32 @@ CR_RESET_VALUE = 0x00010002  # PG021: IRQThreshold = 1, bit 1 reads as 1
 SR_RESET_VALUE = 0x00010001  # PG021: halted, IRQThresholdSts = 1
 IN_SLACK_FRAMES = 2          # input frames the stream can hold in front of a busy accelerator
 POLL_GAP_S = 0.25            # status reads further apart than this are not a busy-wait loop
+HP_PORT_BYTES = 8            # the Zynq-7000 S_AXI_HP port the DMA uses: 64 bit per FCLK0 cycle
+DMA_START_CYCLES = 30
+"""DMA/DDR overhead per transfer (an assumption, documented in docs/board.md): from the LENGTH write to
+the first beat in the stream, the DMA issues its first AXI read burst and the DDR controller answers
+(about 100-200 ns on a Zynq-7020), i.e. ~30 cycles at 100 MHz. Later bursts are pipelined: in steady
+state the DMA moves min(stream width, memory-map width, HP port width) bytes per FCLK0 cycle."""
+
+
+_real_sleep = time.sleep
+ACTIVE: list = []  # the AXI DMA models of the loaded overlay (time.sleep lets their data arrive)
+SLEEPS = [0]  # time.sleep calls since start-up (a poll after a sleep belongs to a polling loop)
+
+
+def _sleep(seconds: float) -> None:
+    """``time.sleep`` on the virtual board: counted, so a loop that polls the DMA between sleeps of any
+    length is recognised as a busy-wait (and ends with a diagnosis where a board would hang)."""
+    SLEEPS[0] += 1
+    _real_sleep(seconds)
+    for dma in list(ACTIVE):
+        dma.settle()
+
+
+def install_sleep_hook() -> None:
+    """Route ``time.sleep`` through :func:`_sleep` (idempotent)."""
+    if time.sleep is not _sleep:
+        time.sleep = _sleep
 
 
 @dataclass
@@ -52,6 +79,8 @@ class TransferRecord:
     nbytes: int
     samples: int
     modelled_s: float
+    source: str = "model"   # what timed it: "RTL-simulated" (measured RTL cycles) or "model" (estimates)
+    cycles: float = 0.0     # FCLK0 cycles of the modelled time
 
 
 class Channel:
@@ -75,6 +104,7 @@ class Channel:
         self.t_done: float | None = None  # completed, idle once the wall clock passes this
         self.stuck_since: float | None = None
         self.last_poll = 0.0
+        self.sleeps = 0             # SLEEPS[0] at the last status read
 
     @property
     def phys(self) -> int:
@@ -113,6 +143,10 @@ class AxiDmaModel:
         self.out_abs = 0                    # stream position of out_q[0]
         self.marks: deque[int] = deque()    # stream positions right after a TLAST beat
         self.last_send_start = 0.0
+        self._settle_lock = getattr(self, "_settle_lock", None) or threading.RLock()
+        self._arrivals_running = getattr(self, "_arrivals_running", False)
+        self.pending: deque[tuple[int, bytes, int, float]] = deque()
+        """S2MM writes not yet visible in DDR: (DDR offset, bytes, first frame index, packet start)."""
 
     # ---- AXI-Lite -------------------------------------------------------------------------------
     def _channel(self, off: int) -> tuple[Channel, int]:
@@ -153,6 +187,7 @@ class AxiDmaModel:
     def _control(self, ch: Channel, value: int) -> None:
         """A DMACR write: soft reset, or RS (run/stop)."""
         if value & RESET:  # soft reset: the whole DMA (both channels); streams outside it keep data
+            self.settle(flush=True)
             self.mm2s.reset()
             self.s2mm.reset()
             return
@@ -178,7 +213,7 @@ class AxiDmaModel:
         ch.started, ch.busy, ch.done, ch.t_done = True, True, 0, None
         ch.sr &= ~IDLE
         ch.length = nbytes
-        ch.t_start = time.perf_counter()
+        ch.t_start = self.device.clock()
         if nbytes == 0:
             self._error(ch, INTERR, "LENGTH was written with 0.")
             return
@@ -194,7 +229,7 @@ class AxiDmaModel:
                 "own memory). On a board the DMA would read or overwrite it (garbage, or a crash). "
                 "Program the DMA with buffer.physical_address of a buffer from pynq.allocate().")
         owner = self.device.memory.owner(off, nbytes)
-        if owner is None:
+        if owner is None and self.device.memory.overlaps(off, nbytes):
             if ch is self.s2mm:
                 ch.busy = False
                 raise VirtualBoardError(
@@ -205,6 +240,8 @@ class AxiDmaModel:
             warnings.warn(f"{self.name}.sendchannel reads {nbytes:,} bytes at {ch.phys:#x}, beyond the "
                           "buffer it starts in: the accelerator gets whatever memory follows.",
                           stacklevel=user_stacklevel())
+        # A freed buffer (no live buffer there at all): the DMA reads or writes that memory silently, as on
+        # a board; a buffer allocated there later shares it (aliasing shows as wrong results).
         ch.offset = off
         if ch is self.mm2s:
             self.packet_start = self.arrived
@@ -220,9 +257,13 @@ class AxiDmaModel:
 
     def _pump(self) -> None:
         """Move data MM2S -> accelerator -> S2MM until nothing can move without a new register write."""
-        for _ in range(1_000_000):
-            if not self._step():
-                return
+        t0 = time.perf_counter()
+        try:
+            for _ in range(1_000_000):
+                if not self._step():
+                    return
+        finally:  # the emulator's own compute time is no board time (see device.clock)
+            self.device.emulation_s += time.perf_counter() - t0
 
     def _frame_bytes(self) -> tuple[int, int]:
         """Bytes of one input and one output sample (1, 1 for a loopback)."""
@@ -313,7 +354,13 @@ class AxiDmaModel:
         n = min(n, space)
         if n > 0:
             o = s2mm.offset + s2mm.done
-            self.device.memory.ddr[o:o + n] = np.frombuffer(bytes(self.out_q[:n]), dtype=np.uint8)
+            data = bytes(self.out_q[:n])
+            if self.endpoint is None:
+                self.device.memory.ddr[o:o + n] = np.frombuffer(data, dtype=np.uint8)
+            else:  # visible in DDR frame by frame as simulated time passes (see settle)
+                fout = self.endpoint.out_frame_bytes
+                self.pending.append((o, data, s2mm.done // fout, max(s2mm.t_start, self.last_send_start)))
+                self._start_arrivals()
             del self.out_q[:n]
             self.out_abs += n
             s2mm.done += n
@@ -344,7 +391,9 @@ class AxiDmaModel:
         seconds = self.packet_seconds(frames) if self.endpoint is not None else s2mm.done / self.s2mm_bpc / (
             self.device.fclk0_mhz() * 1e6)
         s2mm.t_done = max(s2mm.t_start, self.last_send_start) + seconds
-        self.device.log(TransferRecord(self.name, "S2MM", s2mm.done, frames, seconds))
+        source = self.endpoint.label if self.endpoint is not None else "model"
+        self.device.log(TransferRecord(self.name, "S2MM", s2mm.done, frames, seconds, source,
+                                       seconds * self.device.fclk0_mhz() * 1e6))
 
     # ---- timing ---------------------------------------------------------------------------------
     def initiation_interval(self) -> float:
@@ -359,25 +408,93 @@ class AxiDmaModel:
             return 0.0
         ep = self.endpoint
         latency = max(ep.latency_cycles, ep.in_frame_bytes / self.mm2s_bpc)
-        cycles = latency + (samples - 1) * self.initiation_interval()
+        cycles = DMA_START_CYCLES + latency + (samples - 1) * self.initiation_interval()
         return cycles / (self.device.fclk0_mhz() * 1e6)
+
+    def _start_arrivals(self) -> None:
+        """A daemon thread that keeps writing arrived frames while some are pending, so a program that polls
+        the receive buffer itself (``while not obuf[-1].any(): pass``) sees them, as on a board."""
+        with self._settle_lock:
+            if self._arrivals_running:
+                return
+            self._arrivals_running = True
+
+        def run() -> None:
+            while True:
+                _real_sleep(0.001)
+                with self._settle_lock:
+                    self._settle(False)
+                    if not self.pending:
+                        self._arrivals_running = False
+                        return
+
+        threading.Thread(target=run, name=f"{self.name}-s2mm-arrivals", daemon=True).start()
+
+    def settle(self, flush: bool = False) -> None:
+        """Write the frames that have arrived by now (see :meth:`_settle`); thread-safe."""
+        with self._settle_lock:
+            self._settle(flush)
+
+    def _settle(self, flush: bool = False) -> None:
+        """Write to DDR the received frames whose simulated arrival time has passed (all with ``flush``).
+
+        Frame ``j`` of a packet reaches DDR ``packet_seconds(j + 1)`` after the packet started, so a program
+        that reads the receive buffer before ``wait()`` sees the frames written so far and stale bytes
+        after them, as on a board. Called on every register read, ``time.sleep`` and cache invalidate.
+        """
+        if not self.pending:
+            return
+        now = self.device.clock()
+        ddr = self.device.memory.ddr
+        fout = self.endpoint.out_frame_bytes if self.endpoint is not None else 1
+        while self.pending:
+            o, data, first, t0 = self.pending[0]
+            frames = len(data) // fout
+            if flush:
+                k = frames
+            else:
+                k = 0
+                while k < frames and t0 + self.packet_seconds(first + k + 1) <= now:
+                    k += 1 if frames - k < 64 else self._frames_by(t0, first + k, frames - k, now)
+            if k:
+                ddr[o:o + k * fout] = np.frombuffer(data[:k * fout], dtype=np.uint8)
+            if k < frames:
+                self.pending[0] = (o + k * fout, data[k * fout:], first + k, t0)
+                return
+            self.pending.popleft()
+
+    def _frames_by(self, t0: float, first: int, most: int, now: float) -> int:
+        """How many of ``most`` frames from index ``first`` have arrived by ``now`` (at least 1)."""
+        lo, hi = 1, most
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if t0 + self.packet_seconds(first + mid) <= now:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     # ---- status and hangs -------------------------------------------------------------------------
     def _status(self, ch: Channel) -> int:
         """A DMASR read: settle completions, detect a busy-wait that can never end."""
         self._pump()
-        now = time.perf_counter()
+        self.settle()
+        now = self.device.clock()
         if ch.t_done is not None and not ch.busy and not ch.sr & ERRORS:
             if now < ch.t_done:
                 return ch.sr  # the modelled transfer time has not passed yet
             ch.sr |= IDLE | IOC_IRQ
             ch.t_done = None
+            if ch is self.s2mm:
+                self.settle(flush=True)
             if not ch.cr & RS:
                 ch.sr |= HALTED
         want, halted, idle = ch.want_rs, bool(ch.sr & HALTED), bool(ch.sr & IDLE)
+        sleeps, ch.sleeps = ch.sleeps, SLEEPS[0]
         waiting = (want and not halted and not idle) or (want and halted) or (not want and not halted)
         if waiting and ch.t_done is None:
-            if ch.stuck_since is None or now - ch.last_poll > POLL_GAP_S:
+            slept = SLEEPS[0] != sleeps  # time.sleep between two polls: still the same waiting loop
+            if ch.stuck_since is None or (now - ch.last_poll > POLL_GAP_S and not slept):
                 ch.stuck_since = now
             ch.last_poll = now
             limit = self.device.hang_timeout_s
@@ -443,7 +560,8 @@ def _error_names(sr: int) -> str:
 
 
 def _bytes_per_cycle(params: dict, side: str) -> float:
-    """Bytes per cycle a channel moves: the narrower of its memory-map and stream widths."""
+    """Bytes per cycle a channel moves: the narrowest of its memory-map and stream widths and the 64-bit
+    HP port between the DMA and DDR (a 128-bit stream still gets at most 8 bytes per FCLK0 cycle)."""
     stream_key = "c_m_axis_mm2s_tdata_width" if side == "mm2s" else "c_s_axis_s2mm_tdata_width"
     widths = [int(params[k]) for k in (f"c_m_axi_{side}_data_width", stream_key) if k in params]
-    return max(1, min(widths) // 8) if widths else 4
+    return max(1, min(*widths, HP_PORT_BYTES * 8) // 8) if widths else 4

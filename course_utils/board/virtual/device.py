@@ -28,7 +28,7 @@ import numpy as np
 from pynq.buffer import PynqBuffer
 from pynq.pl_server.device import Device
 
-from .axidma import AxiDmaModel, TransferRecord
+from .axidma import AxiDmaModel, TransferRecord, install_sleep_hook
 from .errors import VirtualBoardError, user_stacklevel
 from .memory import ContiguousMemory
 
@@ -118,6 +118,7 @@ class VirtualZynqDevice(Device):
     def __init__(self, board: str = "Pynq-Z2"):
         super().__init__("virtual0")
         self.name = board
+        install_sleep_hook()
         self.ddr_size = DDR_SIZES[board]
         self.arch = "armv7l"  # pynq.ps.Clocks takes the Zynq-7000 path
         self.capabilities = {"REGISTER_RW": True, "MEMORY_MAPPED": False, "CALLABLE": False}
@@ -126,6 +127,7 @@ class VirtualZynqDevice(Device):
         self.slcr = RegisterFile(SLCR_BASE, 0x1000, SLCR_RESET)
         self.slaves: list[Any] = [self.slcr]
         self.dmas: dict[str, AxiDmaModel] = {}
+        self.emulation_s = 0.0  # wall time spent computing the accelerator (RTL or model) and DMA moves
         self.records: list[TransferRecord] = []
         self.hang_timeout_s = float(os.environ.get("PYNQ_VIRTUAL_BOARD_TIMEOUT", DEFAULT_HANG_TIMEOUT_S))
         self.stream_slack_bytes = int(os.environ.get("PYNQ_VIRTUAL_BOARD_FIFO_BYTES",
@@ -172,7 +174,12 @@ class VirtualZynqDevice(Device):
             else:
                 model = RegisterFile(int(ip["phys_addr"]), int(ip["addr_range"]))
             slaves.append(model)
+        from . import axidma
+
+        for old in getattr(self, "dmas", {}).values():
+            old.settle(flush=True)  # what the old design's DMA already wrote stays in DDR
         self.slaves, self.dmas = slaves, dmas
+        axidma.ACTIVE[:] = list(dmas.values())
         self._check_clock(parser)
         super().post_download(bitstream, parser, self.name)
 
@@ -225,7 +232,9 @@ class VirtualZynqDevice(Device):
         self.memory.flush(bo, offset, size)
 
     def invalidate(self, bo: int, offset: int, ptr: int, size: int) -> None:
-        """DDR -> CPU view (PynqBuffer.invalidate)."""
+        """DDR -> CPU view (PynqBuffer.invalidate): what the DMA has written by now."""
+        for dma in getattr(self, "dmas", {}).values():
+            dma.settle()
         self.memory.invalidate(bo, offset, size)
 
     # ---- clocks and the timing log ------------------------------------------------------------------
@@ -240,6 +249,16 @@ class VirtualZynqDevice(Device):
             return 100.0
         return PS_CLK_MHZ * fdiv / div0 / div1
 
+    def clock(self) -> float:
+        """The board's time in seconds: the wall clock minus the time the emulator spent computing.
+
+        Simulated transfers run against this clock, so a batch that takes the RTL simulation a second of
+        wall time still arrives at its simulated rate: a program that reads the receive buffer right after
+        transfer() sees only what a board would have written by then. Everything a program does while it
+        waits (register reads, wait(), time.sleep, its own Python) advances it.
+        """
+        return time.perf_counter() - self.emulation_s
+
     def log(self, record: TransferRecord) -> None:
         """Keep a completed transfer's modelled timing (bounded log)."""
         self.records.append(record)
@@ -250,6 +269,13 @@ class VirtualZynqDevice(Device):
         """Modelled hardware time and samples of the S2MM packets logged after record ``since``."""
         recs = [r for r in self.records[since:] if r.channel == "S2MM"]
         return sum(r.modelled_s for r in recs), sum(r.samples for r in recs)
+
+    def timing_source(self, since: int = 0) -> tuple[str, float]:
+        """What timed the S2MM packets after record ``since`` ("RTL-simulated", "model", or both joined
+        with " + "), and their FCLK0 cycles."""
+        recs = [r for r in self.records[since:] if r.channel == "S2MM"]
+        sources = sorted({r.source for r in recs}) or ["model"]
+        return " + ".join(sources), sum(r.cycles for r in recs)
 
 
 def now() -> float:

@@ -104,3 +104,7 @@ class ContiguousMemory:
             if buf.offset <= off and off + nbytes <= buf.offset + buf.size:
                 return buf
         return None
+
+    def overlaps(self, off: int, nbytes: int) -> bool:
+        """True if region bytes ``[off, off+nbytes)`` touch a live buffer (False: freed, never allocated)."""
+        return any(b.offset < off + nbytes and off < b.offset + b.size for b in self.buffers.values())
