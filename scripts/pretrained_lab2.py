@@ -47,9 +47,18 @@ def write_deploy(out: Path) -> Path:
     if result.skipped:
         raise SystemExit(f"verification incomplete: {result.skipped}")
     est = result.estimates
+    # the stitched RTL, verified on the golden batch: recorded in the package and shipped in its rtl/ folder,
+    # so the virtual board runs the real accelerator (course_utils.rtl; compiled once, cached by content hash)
+    from course_utils import rtl
+
+    design = rtl.build(result.folded, clock_mhz=est["clock_mhz"])
+    rtlsim = ff.verify_stage(result.folded, golden, "09_rtlsim", output_scale=result.output_scale,
+                             level="rtlsim", design=design)
     package = write_deploy_package(result.folded, out / "deploy" / NAME, name=NAME, board="pynq-z2",
                                    clock_mhz=est["clock_mhz"], golden_x=golden.x,
-                                   output_scale=result.output_scale, labels=golden.labels, estimates=est)
+                                   output_scale=result.output_scale, labels=golden.labels, estimates=est,
+                                   rtl_verification=rtl.deploy_record(rtlsim.rtl, result.folded, design),
+                                   rtl_design=design)
     _write_json(out / "design.json", {"name": NAME, "qonnx": "pretrained/lab1/model_qonnx.onnx",
                                       "folding": result.folding, "output_scale": result.output_scale,
                                       "estimates": est, "streams": ff.io_streams(result.folded)})

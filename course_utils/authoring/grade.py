@@ -376,7 +376,29 @@ class Grader:
         for name in ("pyproject.toml", "LICENSE"):
             if (self.kit_root / name).is_file():
                 shutil.copy2(self.kit_root / name, self.template / name)
+        self._prebuild_rtl()
         self.datasets = self._datasets()
+
+    def _prebuild_rtl(self) -> None:
+        """Lab 3's virtual board runs the shipped package's RTL (board/rtlsim): compile it once here, on the
+        host (or take it from the kit's cache), into the template's build cache, so that no sandbox spends
+        its time limit compiling Verilator (minutes) and every submission runs the same library."""
+        assert self.template is not None
+        found = self.template.glob("pretrained/*/deploy/*/rtl/design.json")
+        packages = sorted(p.parent.parent for p in found)
+        if not packages:
+            return
+        from course_utils.board import rtlsim
+
+        dest = self.template / "build" / "rtl" / "cache"
+        for pkg in packages:
+            try:
+                compiled = rtlsim.load_package_rtl(pkg, quiet=True)
+            except rtlsim.RTLUnavailable as err:
+                raise GradingError(f"the shipped deploy package {pkg.name} needs its RTL compiled for the "
+                                   f"virtual board: {err}") from None
+            (dest / compiled.key).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(compiled.lib, dest / compiled.key / compiled.lib.name)
 
     def _datasets(self) -> dict[str, Path]:
         """The grader's verified dataset folders (fetched offline from the mirror when missing)."""
