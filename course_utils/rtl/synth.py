@@ -262,7 +262,8 @@ def _script(top: str, files: list[str]) -> str:
             "tee -o stat.txt stat\n")
 
 
-_CELL = re.compile(r"^\s*(\d+)\s+(?:[\d.]+\s+)?(\$?[A-Za-z_]\w*)\s*$", re.M)
+_CELL = re.compile(r"^\s*(\d+)\s+(?:[\d.]+\s+)?(\$?[A-Za-z_]\w*)\s*$", re.M)  # Yosys >= 0.4x: "  3 CARRY4"
+_CELL_OLD = re.compile(r"^\s*(\$?[A-Za-z_]\w*)\s+(\d+)\s*$", re.M)  # older Yosys: "  CARRY4  3"
 
 
 def parse_stat(text: str) -> dict[str, int]:
@@ -270,6 +271,8 @@ def parse_stat(text: str) -> dict[str, int]:
     cells: dict[str, int] = {}
     for m in _CELL.finditer(text):
         cells[m.group(2)] = int(m.group(1))
+    for m in _CELL_OLD.finditer(text):
+        cells.setdefault(m.group(1), int(m.group(2)))
 
     def total(pattern: str) -> int:
         return sum(v for k, v in cells.items() if re.fullmatch(pattern, k))
@@ -558,4 +561,31 @@ def budget_violations(results: dict[str, SynthResult], budget: float | dict[str,
             out.append(f"{k}: {used:,} synthesized is {100 * used / cap[k]:.0f}% of the part, above the "
                        f"{100 * frac:.0f}% budget ({frac * cap[k]:,.0f}); the largest is {worst} with "
                        f"{per[worst][k]:,} {k}" if per else f"{k}: {used:,} above the budget")
+    return out
+
+
+def with_synthesis(summary: dict[str, Any], results: dict[str, SynthResult], whole: SynthResult | None = None,
+                   budget: float = 0.7, fpgapart: str | None = None) -> dict[str, Any]:
+    """``estimates.estimate_summary``'s dict plus a ``synthesized`` section, each figure labelled.
+
+    ``synthesized``: resources {LUT, FF, BRAM_18K, DSP} (the whole design's run if given, else the sum
+    of the nodes'), utilization (fractions of the part), ``source`` ("Yosys, whole design" or "Yosys,
+    sum of nodes"), per-node resources and ``over_budget`` messages; ``resources_source`` says that the
+    top-level ``resources`` are FINN's estimate.
+    """
+    from course_utils.finnflow.env import FPGA_PART
+    from course_utils.finnflow.estimates import capacity
+
+    cap = capacity(fpgapart or FPGA_PART)
+    per = {name: r.resources() for name, r in results.items()}
+    total = whole.resources() if whole is not None else {
+        k: sum(r[k] for r in per.values()) for k in ("LUT", "FF", "BRAM_18K", "DSP")}
+    out = dict(summary)
+    out["resources_source"] = "FINN estimate"
+    out["synthesized"] = {
+        "resources": total, "utilization": {k: total[k] / cap[k] for k in total},
+        "source": "Yosys, whole design" if whole is not None else "Yosys, sum of nodes",
+        "tool": yosys_version(), "nodes": per,
+        "over_budget": budget_violations(results, budget, fpgapart, whole=whole),
+    }
     return out
