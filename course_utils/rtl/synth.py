@@ -285,7 +285,7 @@ def parse_stat(text: str) -> dict[str, int]:
 
 def first_errors(log: str, n: int = 8) -> str:
     """The first ``n`` error lines of a Yosys log (or its last lines when none is marked)."""
-    lines = [ln for ln in log.splitlines() if re.search(r"\berror\b|ERROR", ln, re.I)]
+    lines = list(dict.fromkeys(ln for ln in log.splitlines() if re.search(r"\berror\b", ln, re.I)))
     return "\n".join(lines[:n]) or "\n".join(log.strip().splitlines()[-n:])
 
 
