@@ -361,6 +361,7 @@ def _run(work: Path, name: str, timeout: float, quiet: bool) -> tuple[float, str
     t0 = time.perf_counter()
     bar = None if quiet else tqdm(total=None, desc=f"Yosys {name}", unit="s",
                                   bar_format="{desc}: {elapsed} {postfix}")
+    step = "starting (the first run compiles Yosys: about 2 minutes)"
     with open(work / "stderr.txt", "w") as err:
         proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=err)
         try:
@@ -379,7 +380,8 @@ def _run(work: Path, name: str, timeout: float, quiet: bool) -> tuple[float, str
                         "minutes on 2 loaded cores; the first run also compiles Yosys, about 2 minutes), "
                         "or synthesize layer by layer.")
                 if bar is not None:
-                    bar.set_postfix_str(_current_pass(work / "yosys.log"), refresh=False)
+                    step = _current_pass(work / "yosys.log") or step
+                    bar.set_postfix_str(step, refresh=False)
                     bar.update(0)
                     bar.refresh()
         finally:
@@ -404,9 +406,9 @@ def _current_pass(log: Path) -> str:
             f.seek(max(0, f.seek(0, 2) - 4000))
             tail = f.read().decode(errors="replace")
     except OSError:
-        return "starting (the first run compiles Yosys: about 2 minutes)"
+        return ""
     found = re.findall(r"^\d+(?:\.\d+)*\. Executing (.+?)\.?$", tail, re.M)
-    return found[-1][:60] if found else "reading the sources"
+    return found[-1][:60] if found else ""
 
 
 # ------------------------------------------------------------------------------ layers and top
