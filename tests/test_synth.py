@@ -146,3 +146,8 @@ def test_table_ratio_percent_and_budget_name_the_resource_and_layer():
     assert len(msgs) == 1 and msgs[0].startswith("LUT: 39,137") and "DWC_0 with 26,000 LUT" in msgs[0]
     assert synth.budget_violations(res, {"DSP": 0.5})[0].startswith("DSP: 128")
     assert synth.budget_violations(res, 0.8) == []
+    labelled = synth.with_synthesis({"resources": {"LUT": 2339.0}}, res, budget=0.7)
+    assert labelled["resources_source"] == "FINN estimate" and labelled["resources"]["LUT"] == 2339.0
+    syn = labelled["synthesized"]
+    assert syn["source"] == "Yosys, sum of nodes" and syn["resources"]["LUT"] == 39_137
+    assert syn["utilization"]["DSP"] == 128 / 220 and syn["over_budget"] == msgs
