@@ -34,6 +34,8 @@ quarter of its PEs (fewer DSPs and a narrower output stream, 4x the cycles)."""
 def fmt(v) -> str:
     if v is None:
         return "-"
+    if v == float("inf"):
+        return "est=0"
     if isinstance(v, float) and v != int(v):
         return f"{v:,.2f}"
     return f"{int(v):,}"
@@ -65,19 +67,19 @@ def bench(label: str, model, args) -> None:
     print(f"    stitching + PrepareIP: {t_prep:.1f} s; {len(hdl.nodes)} nodes")
     cols = ("LUT", "FF", "BRAM_18K", "DSP")
     three = ("LUT", "BRAM_18K", "DSP")
-    head = (f"  {'node':<36}" + "".join(f"{k + ' est':>12}{k + ' syn':>10}{'ratio':>7}" for k in three)
+    head = (f"  {'node':<36}" + "".join(f"{k + ' est':>13}{k + ' syn':>13}{'ratio':>7}" for k in three)
             + f"{'FF syn':>9}{'wall s':>9}{'cached s':>9}{'(Yosys run s)':>14}")
     print(head)
     for row in synth.comparison_rows(estimates, first):
         r = first[row["node"]]
-        print(f"  {row['node']:<36}" + "".join(f"{fmt(row[k + ' est']):>12}{fmt(row[k + ' syn']):>10}"
+        print(f"  {row['node']:<36}" + "".join(f"{fmt(row[k + ' est']):>13}{fmt(row[k + ' syn']):>13}"
                                               f"{fmt(row[k + ' ratio']):>7}" for k in three)
               + f"{fmt(row['FF syn']):>9}{r.wall[0]:>9.1f}{r.wall[1]:>9.2f}{r.seconds:>14.1f}")
     tot = {k: sum(r.resources()[k] for r in first.values()) for k in cols}
     tot_est = {k: sum(e[k] for e in estimates.values()) for k in ("LUT", "BRAM_18K", "DSP")}
     cap = est.capacity()
     print(f"  {'SUM of nodes':<36}" + "".join(
-        f"{fmt(tot_est[k]):>12}{fmt(tot[k]):>10}"
+        f"{fmt(tot_est[k]):>13}{fmt(tot[k]):>13}"
         f"{fmt(round(tot[k] / tot_est[k], 2) if tot_est[k] else None):>7}" for k in three)
           + f"{fmt(tot['FF']):>9}")
     print("    % of the xc7z020 (sum of nodes, synthesized): " + ", ".join(
