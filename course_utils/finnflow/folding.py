@@ -168,22 +168,29 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
         choices[node.name] = fast
     weights = {k: 1.0 for k in RESOURCES}
     best_total: dict[str, float] = {}
+    best_picks: dict[str, dict[str, Any]] = {}
     for _ in range(8):
-        folding, total = {}, {k: 0.0 for k in RESOURCES}
+        folding, total, picks = {}, {k: 0.0 for k in RESOURCES}, {}
         for name, opts in choices.items():
             pick = min(opts, key=lambda o: (sum(weights[k] * o["res"][k] / cap[k] for k in RESOURCES),
                                             o["in_bits"], o["cycles"]))
-            folding[name] = pick["fold"]
+            folding[name], picks[name] = pick["fold"], pick
             for k in RESOURCES:
                 total[k] += pick["res"][k]
         over = over_budget(total, budget, fpgapart)
-        best_total = total
+        best_total, best_picks = total, picks
         if not over:
             return folding
         for k in over:
             weights[k] *= 4.0
     over = over_budget(best_total, budget, fpgapart)
-    detail = "; ".join(f"{k} {used:,.0f} > {limit:,.0f}" for k, (used, limit) in over.items())
+
+    def largest(k: str) -> str:
+        name = max(best_picks, key=lambda n: best_picks[n]["res"][k])
+        return f"{name} with {best_picks[name]['res'][k]:,.0f}"
+
+    detail = "; ".join(f"{k} {used:,.0f} > {limit:,.0f} (estimated; largest: {largest(k)})"
+                       for k, (used, limit) in over.items())
     raise BudgetError(f"no folding reaches {target_fps:,.0f} FPS within the budget on {fpgapart} "
                       f"(best found: {detail}). Lower target_fps, raise the budget, or use fewer bits per "
                       "weight.")
