@@ -99,7 +99,7 @@ static uint32_t fifo_max(Vrtlsim_top* t, int j) {
 
 static void tick(VerilatedContext* ctx, Vrtlsim_top* t) {
     t->ap_clk = 1; t->eval(); ctx->timeInc(5);
-    t->ap_clk = 0; t->eval(); ctx->timeInc(5);
+    t->ap_clk = 0; ctx->timeInc(5);  // evaluated with the next cycle's inputs (no negedge logic in FINN)
 }
 
 // stats: 0 cycles run, 1 inputs accepted, 2 outputs received, 3 status (0 done, 1 stalled, 2 cycle
@@ -117,7 +117,7 @@ extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_byte
     set_in(t, chan, in, in_bytes, false, false);
     set_out_ready(t, chan, false);
     t->eval();
-    for (int i = 0; i < 16; i++) tick(ctx, t);
+    for (int i = 0; i < 16; i++) { tick(ctx, t); t->eval(); }
     t->ap_rst_n = 1; t->eval();
     int64_t ii = 0, io = 0, cyc = 0, idle = 0, tlasts = 0, first_in = -1, last_progress = 0;
     int status = 0; bool last_had_tlast = false;
@@ -150,7 +150,7 @@ extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_byte
             if (last_had_tlast) tlasts++;
             io++;
         }
-        for (int k = 0; k < N_TAPS; k++) {
+        for (int k = 0; k < N_TAPS && tap_cap > 0; k++) {  // taps only when recording them
             bool v, r;
             uint8_t* dst = (tap_counts[k] < tap_cap) ? tap_buf + tap_off[k] + tap_counts[k] * TAP_BYTES[k]
                                                      : scratch.data();
