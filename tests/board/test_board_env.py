@@ -58,6 +58,15 @@ def test_the_board_env_pth_switches_the_virtual_board_on_at_start_up() -> None:
     assert r.stdout.split()[1] == "VirtualZynqDevice"
 
 
+def test_a_spec_lookup_before_the_import_does_not_lose_the_device() -> None:
+    """A setup cell's kernel check looks pynq up (find_spec) before importing it: the device still appears."""
+    r = run("import importlib.util; from course_utils import checks; checks.environment('lab3'); "
+            "assert importlib.util.find_spec('pynq'); from pynq import Device; "
+            "print(type(Device.active_device).__name__)", {"PYNQ_VIRTUAL_BOARD": "Pynq-Z2"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[-1] == "VirtualZynqDevice"
+
+
 def test_without_the_variable_pynq_finds_no_device() -> None:
     r = run("import pynq; pynq.allocate((4,))", drop=("PYNQ_VIRTUAL_BOARD",))
     assert r.returncode != 0 and "No Devices Found" in r.stderr

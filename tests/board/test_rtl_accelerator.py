@@ -21,7 +21,10 @@ pytestmark = pytest.mark.timeout(1200)
 def rtl_pkg():
     from course_utils.board.rtlsim import has_rtl, load_package_rtl
 
-    pkg = package.find_package("mnist_w4a4")
+    from course_utils.paths import pretrained_dir
+
+    # the shipped package (a student's own build/lab2 package may have been written without rtl/)
+    pkg = package.load_package(pretrained_dir("lab2", "deploy", "mnist_w4a4"), source="pretrained")
     assert has_rtl(pkg.path), f"{pkg.path} carries no rtl/ (write it with hw.deploy.add_rtl_to_package)"
     load_package_rtl(pkg.path)              # compile once (cached by content key) before any timing
     return pkg

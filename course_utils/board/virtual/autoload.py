@@ -42,18 +42,22 @@ class _RegisterAfterLoad(importlib.abc.Loader):
         with warnings.catch_warnings():  # pynqutils imports the deprecated pkg_resources: not the student's
             warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
             self.loader.exec_module(module)
+        uninstall()
         register()
 
 
 class PynqImportHook(importlib.abc.MetaPathFinder):
-    """One-shot finder: the first ``import pynq`` gets a loader that registers the virtual device."""
+    """Finder for ``pynq`` only: the import of pynq gets a loader that registers the virtual device.
+
+    It stays on ``sys.meta_path`` until pynq is really loaded: a mere ``importlib.util.find_spec("pynq")``
+    (as a notebook's environment check does) must not use it up, or the later ``import pynq`` would find no
+    device."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        """pynq's own spec, with the loader wrapped (only for ``pynq``, only once)."""
+        """pynq's own spec (from the path finders, so this finder is not asked again), loader wrapped."""
         if fullname != "pynq":
             return None
-        uninstall()
-        spec = importlib.util.find_spec("pynq")
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None:
             spec.loader = _RegisterAfterLoad(spec.loader)
         return spec
