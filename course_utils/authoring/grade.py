@@ -51,6 +51,9 @@ WORKER_GRACE = 45.0
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
+RTL_CACHE = "rtl-cache"  # in the kernels' kit: the shipped packages' RTL, compiled by the grader
+
+
 class GradingError(RuntimeError):
     """Grading cannot start (bad arguments, configuration or kit); the message says what to do."""
 
@@ -390,7 +393,7 @@ class Grader:
             return
         from course_utils.board import rtlsim
 
-        dest = self.template / "build" / "rtl" / "cache"
+        dest = self.template / RTL_CACHE   # not under build/: the sandbox mounts its own, empty build folder
         for pkg in packages:
             try:
                 compiled = rtlsim.load_package_rtl(pkg, quiet=True)
@@ -465,6 +468,8 @@ class Grader:
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "TQDM_DISABLE": "1", "JUPYTER_PLATFORM_DIRS": "1",
         }
+        if self.template is not None and (self.template / RTL_CACHE).is_dir():
+            env["COURSE_RTL_CACHE"] = str(kit / RTL_CACHE)   # the shipped RTL, compiled once by the grader
         env.update(self.config.env)
         return env
 
@@ -482,7 +487,7 @@ class Grader:
         inside = sb.INSIDE_ROOT
         lab = f"{inside}/labs/{plan.lab_folder}"
         binds = {str(self.template / "course_utils"): f"{inside}/course_utils"}
-        for name in ("pretrained", "pyproject.toml", "LICENSE"):
+        for name in ("pretrained", "pyproject.toml", "LICENSE", RTL_CACHE):
             if (self.template / name).exists():
                 binds[str(self.template / name)] = f"{inside}/{name}"
         for name, folder in self.datasets.items():

@@ -20,7 +20,6 @@ pytestmark = pytest.mark.timeout(1200)
 @pytest.fixture(scope="module")
 def rtl_pkg():
     from course_utils.board.rtlsim import has_rtl, load_package_rtl
-
     from course_utils.paths import pretrained_dir
 
     # the shipped package (a student's own build/lab2 package may have been written without rtl/)
