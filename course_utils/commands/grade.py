@@ -109,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C: the workers and their sandboxes are killed
 
     signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C must stop a run even when this process inherited SIGINT as ignored (a job started in the
+    # background by a script, or by a test runner's worker): Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         results = grader.grade(subs)
     except GradingError as err:
