@@ -1,6 +1,6 @@
 """Benchmark: the accelerator's RTL synthesized with Yosys for xc7, next to FINN's estimates.
 
-    .venv/host/bin/python bench/synthesis.py [--foldings default,half,small] [--no-whole] [--timeout 3600]
+    .venv/host/bin/python bench/synthesis.py [--foldings default,500k,250k] [--no-whole] [--timeout 3600]
         [--record pretrained/lab2/synthesis.json]
 
 For the default design (pretrained/lab2/deploy/mnist_w4a4) and two other foldings of the same MLP, prints
@@ -24,13 +24,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEPLOY = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4"
-FOLDINGS = {
-    "default": None,
-    "half": {"MVAU_rtl_0": {"SIMD": 4, "PE": 32}, "Thresholding_rtl_0": {"PE": 32}},
-    "small": {"MVAU_rtl_0": {"SIMD": 4, "PE": 16}, "Thresholding_rtl_0": {"PE": 16}},
-}
-"""default: the shipped folding (1 M images/s, 100 cycles per image); half: layer 1 and its thresholds with
-half the PEs (200 cycles, 500,000 images/s); small: a quarter of the PEs (400 cycles, 250,000 images/s)."""
+FOLDINGS = {"default": None, "500k": 500_000, "250k": 250_000}
+"""default: the shipped folding (1 M images/s, 100 cycles per image); 500k and 250k: the kit's folding search
+(``ff.search_folding``, whole chip) for those targets, each Thresholding with its MVAU's PE (no width
+converter between them), as Lab 2.3's design space builds them."""
+
+
+def folding_for(base, target):
+    """``search_folding(base, target)`` with every Thresholding given the PE of the MVAU before it."""
+    from course_utils import finnflow as ff
+
+    folding = ff.search_folding(base, target, 1.0)
+    for node in base.graph.node:
+        prod = base.find_producer(node.input[0])
+        if node.op_type.startswith("Thresholding") and prod is not None and prod.op_type.startswith("MVAU"):
+            folding[node.name] = {"PE": folding[prod.name]["PE"]}
+    return folding
 
 
 def fmt(v) -> str:
@@ -127,7 +136,7 @@ def bench(label: str, model, args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--foldings", default="default,half,small")
+    ap.add_argument("--foldings", default="default,500k,250k")
     ap.add_argument("--no-whole", dest="whole", action="store_false", help="skip the whole-design synthesis")
     ap.add_argument("--timeout", type=float, default=3600.0)
     ap.add_argument("--record", type=Path,
@@ -148,7 +157,7 @@ def main() -> None:
     for label in args.foldings.split(","):
         model = ModelWrapper(copy.deepcopy(base.model))
         if FOLDINGS[label]:
-            model = apply_folding(model, FOLDINGS[label])
+            model = apply_folding(model, folding_for(base, FOLDINGS[label]))
         bench(label, model, args)
 
 

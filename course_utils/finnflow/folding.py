@@ -207,8 +207,14 @@ def folding_label(folding: dict[str, dict[str, int]]) -> str:
 
 def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | dict[str, float] = 1.0,
                  clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                 dma_legal: bool = True) -> list[dict[str, Any]]:
-    """One row per target FPS: the searched folding and its estimates (unreachable targets noted)."""
+                 dma_legal: bool = True, synthesized: bool = True) -> list[dict[str, Any]]:
+    """One row per target FPS: the searched folding and its estimates (unreachable targets noted).
+
+    ``LUT``, ``BRAM_18K``, ``DSP`` (and ``*_%``) are FINN's estimates (``resources``: "FINN estimate").
+    With ``synthesized``, a row whose design was synthesized (cached, or shipped with the kit) also gets
+    Yosys' counts ``*_syn`` and ``*_syn_%`` (LUT, FF, BRAM_18K, DSP), ``resources`` says so, and
+    ``syn_over_budget`` names each resource above ``budget`` and the node that uses the most of it.
+    """
     import copy
 
     from qonnx.core.modelwrapper import ModelWrapper as MW
@@ -231,5 +237,32 @@ def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | 
                      **{k: est["resources"][k] for k in ("LUT", "BRAM_18K", "DSP")},
                      **{f"{k}_%": round(100 * est["utilization"][k], 1) for k in ("LUT", "BRAM_18K", "DSP")},
                      "bottleneck": est["bottleneck"], "bottleneck_kind": est["bottleneck_kind"],
-                     "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": ""})
+                     "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": "",
+                     "resources": "FINN estimate"})
+        if synthesized:
+            rows[-1].update(synthesized_columns(trial, budget, fpgapart))
     return rows
+
+
+def synthesized_columns(model: ModelWrapper, budget: float | dict[str, float] = 0.7,
+                        fpgapart: str = FPGA_PART) -> dict[str, Any]:
+    """Yosys' totals for ``model`` if its synthesis is cached or shipped (never runs Yosys), else ``{}``.
+
+    Keys: ``LUT_syn`` ... ``DSP_syn``, ``LUT_syn_%`` ..., ``resources`` ("FINN estimate; synthesized:
+    Yosys, whole design" or "... sum of nodes") and ``syn_over_budget`` (messages naming the resource and
+    the node).
+    """
+    from course_utils.finnflow.estimates import capacity
+    from course_utils.rtl import synth
+
+    found = synth.lookup(model)
+    totals = found.totals() if found is not None else None
+    if totals is None:
+        return {}
+    cap = capacity(fpgapart)
+    out: dict[str, Any] = {"resources": f"FINN estimate; synthesized: {found.source}"}
+    for k, v in totals.items():
+        out[f"{k}_syn"] = v
+        out[f"{k}_syn_%"] = round(100 * v / cap[k], 1)
+    out["syn_over_budget"] = "; ".join(synth.budget_violations(found.nodes, budget, fpgapart, found.whole))
+    return out

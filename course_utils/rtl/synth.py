@@ -257,10 +257,10 @@ _SHIPPED: dict[str, Any] = {}
 def _shipped() -> dict[str, Any]:
     path = shipped_path()
     stamp = path.stat().st_mtime_ns if path.is_file() else None
-    if _SHIPPED.get("stamp") != stamp:
+    if "data" not in _SHIPPED or _SHIPPED["stamp"] != (path, stamp):
         data = json.loads(path.read_text()) if stamp is not None else {}
-        _SHIPPED.update(stamp=stamp, data={"results": data.get("results", {}),
-                                           "designs": data.get("designs", {})})
+        _SHIPPED.update(stamp=(path, stamp), data={"results": data.get("results", {}),
+                                                   "designs": data.get("designs", {})})
     return _SHIPPED["data"]
 
 
@@ -608,13 +608,15 @@ def budget_violations(results: dict[str, SynthResult], budget: float | dict[str,
 
 
 def with_synthesis(summary: dict[str, Any], results: dict[str, SynthResult], whole: SynthResult | None = None,
-                   budget: float = 0.7, fpgapart: str | None = None) -> dict[str, Any]:
+                   budget: float = 0.7, fpgapart: str | None = None,
+                   nodes: list[str] | None = None) -> dict[str, Any]:
     """``estimates.estimate_summary``'s dict plus a ``synthesized`` section, each figure labelled.
 
     ``synthesized``: resources {LUT, FF, BRAM_18K, DSP} (the whole design's run if given, else the sum
     of the nodes'), utilization (fractions of the part), ``source`` ("Yosys, whole design" or "Yosys,
-    sum of nodes"), per-node resources and ``over_budget`` messages; ``resources_source`` says that the
-    top-level ``resources`` are FINN's estimate.
+    sum of nodes", or "Yosys, N of M nodes (partial)" when ``nodes``, the design's node names, are not
+    all in ``results``), per-node resources and ``over_budget`` messages; ``resources_source`` says
+    that the top-level ``resources`` are FINN's estimate.
     """
     from course_utils.finnflow.env import FPGA_PART
     from course_utils.finnflow.estimates import capacity
@@ -623,11 +625,13 @@ def with_synthesis(summary: dict[str, Any], results: dict[str, SynthResult], who
     per = {name: r.resources() for name, r in results.items()}
     total = whole.resources() if whole is not None else {
         k: sum(r[k] for r in per.values()) for k in ("LUT", "FF", "BRAM_18K", "DSP")}
+    missing = [n for n in nodes or [] if n not in results]
     out = dict(summary)
     out["resources_source"] = "FINN estimate"
     out["synthesized"] = {
         "resources": total, "utilization": {k: total[k] / cap[k] for k in total},
-        "source": "Yosys, whole design" if whole is not None else "Yosys, sum of nodes",
+        "source": "Yosys, whole design" if whole is not None else "Yosys, sum of nodes" if not missing else
+                  f"Yosys, {len(nodes or []) - len(missing)} of {len(nodes or [])} nodes (partial)",
         "tool": yosys_version(), "nodes": per,
         "over_budget": budget_violations(results, budget, fpgapart, whole=whole),
     }
@@ -648,13 +652,19 @@ def fingerprint(model: ModelWrapper) -> str:
     Two models with the same fingerprint stitch to the same RTL; the design space looks synthesis up by it.
     """
     from onnx import numpy_helper
+    from qonnx.custom_op.registry import getCustomOp
 
     h = hashlib.sha256(f"synth {SYNTH_VERSION} patches {PATCH_VERSION}".encode())
     for node in model.graph.node:
         h.update(f"\n{node.op_type} {node.name} {node.domain}".encode())
-        for a in sorted(node.attribute, key=lambda a: a.name):
-            if a.name not in _VOLATILE_ATTRS:
-                h.update(a.SerializeToString())
+        try:  # attribute values as the layer sees them (defaults included), not as stored
+            inst = getCustomOp(node)
+            attrs = {a: inst.get_nodeattr(a) for a in inst.get_nodeattr_types()}
+        except Exception:  # not a registered custom op: its stored attributes
+            attrs = {a.name: a.SerializeToString() for a in node.attribute}
+        for name in sorted(attrs):
+            if name not in _VOLATILE_ATTRS:
+                h.update(f"{name}={attrs[name]!r};".encode())
         for t in [*node.input, *node.output]:
             h.update(f" {t}:{model.get_tensor_datatype(t)}:{model.get_tensor_shape(t)}".encode())
             init = model.get_initializer(t)
