@@ -49,7 +49,7 @@ def _same_ints(a: np.ndarray, b: np.ndarray) -> bool:
 # =========================================================================== notebook 01
 
 def ex_1_1(to_inputs: Any) -> None:
-    """Exercise 1.1: ``to_inputs(images)`` -> float32 tensor ``(N, 784)`` of raw pixels."""
+    """Exercise 1.1: ``to_inputs(images)`` -> float32 tensor ``(N, 400)``: the 20x20 centre crop, raw pixels."""
     import torch
 
     not_done("1.1", to_inputs, "to_inputs")
@@ -62,16 +62,20 @@ def ex_1_1(to_inputs: Any) -> None:
                 "convert with torch.tensor(array, dtype=torch.float32).")
         require("1.1", out.dtype == torch.float32, f"expected dtype torch.float32, got {out.dtype}.",
                 "the network's weights are float32: use dtype=torch.float32 (or .float()).")
-        require("1.1", tuple(out.shape) == (n, 784), f"for {n} images expected shape ({n}, 784), "
-                f"got {tuple(out.shape)}.", "flatten each 28x28 image: images.reshape(len(images), -1).")
+        if tuple(out.shape) == (n, 784):
+            fail("1.1", f"got all 784 pixels of each image, expected the 20x20 centre crop: ({n}, 400).",
+                 "keep rows and columns 4..23: images[:, 4:24, 4:24], then flatten each crop.")
+        require("1.1", tuple(out.shape) == (n, 400), f"for {n} images expected shape ({n}, 400), "
+                f"got {tuple(out.shape)}.", "crop and flatten: images[:, 4:24, 4:24].reshape(len(images), -1).")
         got = out.detach().numpy()
         if got.max() <= 1.0 + 1e-6 and imgs.max() > 1:
             fail("1.1", "the values were scaled to 0..1.",
                  "keep raw pixels 0..255: the network scales by 1/255 itself, like the FPGA.")
-        require("1.1", np.array_equal(got, imgs.reshape(n, -1).astype(np.float32)),
-                "the pixel values or their order differ from the images.",
-                "reshape row by row (no transpose) and do not change the values.")
-    passed("1.1", "images (N, 28, 28) uint8 -> float32 tensor (N, 784) of raw pixels 0..255.")
+        require("1.1", np.array_equal(got, imgs[:, 4:24, 4:24].reshape(n, -1).astype(np.float32)),
+                "the pixel values or their order differ from the images' centre crops.",
+                "crop rows and columns 4..23 (images[:, 4:24, 4:24]), reshape row by row (no transpose) "
+                "and do not change the values.")
+    passed("1.1", "images (N, 28, 28) uint8 -> float32 tensor (N, 400): 20x20 centre crops, raw pixels 0..255.")
 
 
 def ex_1_2(accuracy: Any) -> None:
@@ -124,7 +128,7 @@ def ex_1_3(train_step: Any) -> None:
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     ref_opt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9)
     gen = torch.Generator().manual_seed(13)
-    xb = torch.randint(0, 256, (32, 784), generator=gen).float()
+    xb = torch.randint(0, 256, (32, 400), generator=gen).float()
     yb = torch.randint(0, 10, (32,), generator=gen)
     losses = []
     for step in range(8):
@@ -339,7 +343,7 @@ def _float_net(seed: int) -> Any:
                 mod.weight.uniform_(0.5, 1.5)
                 mod.bias.normal_(0.0, 0.1)
         for _ in range(3):
-            net(torch.randint(0, 256, (64, 784)).float())
+            net(torch.randint(0, 256, (64, 400)).float())
     return net.eval()
 
 
@@ -440,7 +444,8 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
 
     not_done("4.1", MyQNN, "MyQNN")
     expected = [QuantLinear, nn.BatchNorm1d, QuantReLU, QuantLinear, nn.BatchNorm1d, QuantReLU, QuantLinear]
-    shapes = [(784, 64), None, None, (64, 64), None, None, (64, 10)]
+    n_in = MLPConfig().in_features  # 400: the 20x20 centre crop
+    shapes = [(n_in, 64), None, None, (64, 64), None, None, (64, 10)]
     for wb, ab in ((4, 4), (2, 3)):
         net = call("4.1", MyQNN, wb, ab)
         layers = getattr(net, "layers", None)
@@ -471,13 +476,13 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
         ref.train()
         with torch.no_grad():  # initialise BatchNorm statistics and the activation scales
             for _ in range(3):
-                ref(torch.randint(0, 256, (64, 784)).float())
+                ref(torch.randint(0, 256, (64, n_in)).float())
         try:
             net.load_state_dict(ref.state_dict())
         except RuntimeError as err:
             fail("4.1", f"its parameters do not match QuantMLP's: {str(err)[:300]}",
                  "use exactly the layers above, in that order, inside self.layers.")
-        x = torch.randint(0, 256, (16, 784), generator=torch.Generator().manual_seed(41)).float()
+        x = torch.randint(0, 256, (16, n_in), generator=torch.Generator().manual_seed(41)).float()
         net.eval()
         ref.eval()
         with torch.no_grad():
@@ -546,8 +551,8 @@ def ex_4_3(weight_memory_bits: Any) -> None:
 # =========================================================================== notebook 05
 
 def _random_pixels(n: int, seed: int) -> np.ndarray:
-    """``n`` random raw-pixel rows (float32 (n, 784), values 0..255)."""
-    return np.random.default_rng(seed).integers(0, 256, (n, 784)).astype(np.float32)
+    """``n`` random raw-pixel rows (float32 (n, 400): 20x20 crops, values 0..255)."""
+    return np.random.default_rng(seed).integers(0, 256, (n, 400)).astype(np.float32)
 
 
 def ex_5_1(export_to_qonnx: Any, qnn: Any) -> None:
@@ -566,12 +571,12 @@ def ex_5_1(export_to_qonnx: Any, qnn: Any) -> None:
         finally:
             qnn.eval()
         require("5.1", path.is_file(), "no file was written at the given path.",
-                "call export_qonnx(qnn, torch.zeros(1, 784), path).")
+                "call export_qonnx(qnn, torch.zeros(1, 400), path).")
         model = ModelWrapper(str(path))
         ops = [n.op_type for n in model.graph.node]
         shape = model.get_tensor_shape(model.graph.input[0].name)
-        require("5.1", list(shape) == [1, 784], f"the model's input shape is {shape}, expected [1, 784].",
-                "export with one sample of raw pixels: torch.zeros(1, 784).")
+        require("5.1", list(shape) == [1, 400], f"the model's input shape is {shape}, expected [1, 400].",
+                "export with one sample of raw pixels, the 20x20 crop: torch.zeros(1, 400).")
         require("5.1", "Quant" in ops, f"no QONNX Quant nodes in the graph ({sorted(set(ops))}).",
                 "use brevitas.export.export_qonnx (not torch.onnx.export).")
         try:
@@ -579,7 +584,7 @@ def ex_5_1(export_to_qonnx: Any, qnn: Any) -> None:
         except export.ExportMismatch as err:
             fail("5.1", str(err),
                  "call qnn.eval() before exporting (BatchNorm must use its running statistics).")
-    passed("5.1", f"QONNX export with input [1, 784] and Quant nodes; equals Brevitas "
+    passed("5.1", f"QONNX export with input [1, 400] and Quant nodes; equals Brevitas "
            f"(max |diff| {diff:.1e}).")
 
 
@@ -647,7 +652,7 @@ def ex_5_4(make_golden: Any, qnn: Any) -> None:
                 "x and labels uint8 (as the board sends them), logits float32, pred int64.")
         require("5.4", val.shape == ref.shape,
                 f"golden['{key}'] has shape {val.shape}, expected {ref.shape}.",
-                "x is flattened to (n, 784); take the first n samples.")
+                "x is the 20x20 centre crop flattened to (n, 400) (torchdata.crop); take the first n samples.")
         close = np.allclose(val, ref, atol=1e-5) if key == "logits" else np.array_equal(val, ref)
         require("5.4", close, f"golden['{key}'] has other values than expected.",
                 "logits = qnn(x as float32) in eval mode without gradients; pred = logits.argmax(1).")
