@@ -1,7 +1,8 @@
 """QONNX export of the Lab 1 network, its check against Brevitas, and the Lab 1 -> Lab 2 hand-off.
 
 ``save_lab1_artifacts(qnn)`` writes ``build/lab1/``: the checkpoint (``qnn_w4a4.pt``), the QONNX model
-(``model_qonnx.onnx``, input ``(1, 400)`` raw pixels: the 20x20 centre crop, ``torchdata.crop``), a golden batch (``golden.npz``) and ``meta.json``,
+(``model_qonnx.onnx``, input ``(1, 400)`` raw pixels: the 20x20 centre crop,
+``torchdata.crop``), a golden batch (``golden.npz``) and ``meta.json``,
 which records every file's sha256 and is written last, so a half-written folder never looks complete.
 ``lab1_artifacts()`` returns those paths, falling back to the shipped ``pretrained/lab1/`` (with a
 printed note) when ``build/lab1/`` is missing, incomplete or inconsistent. Lab 2 starts from it.

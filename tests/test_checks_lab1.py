@@ -44,15 +44,16 @@ def test_pass_line_is_printed(capsys):
 # --------------------------------------------------------------------------- notebook 01
 
 def test_ex_1_1():
-    lab1.ex_1_1(lambda im: torch.tensor(np.asarray(im)[:, 4:24, 4:24].reshape(len(im), -1), dtype=torch.float32))
     flat = lambda im: np.asarray(im)[:, 4:24, 4:24].reshape(len(im), -1)  # noqa: E731
+    lab1.ex_1_1(lambda im: torch.tensor(flat(im), dtype=torch.float32))
     fails(lab1.ex_1_1, lambda im: torch.tensor(flat(im) / 255.0, dtype=torch.float32), ex="1.1",
           match="scaled to 0..1")
     fails(lab1.ex_1_1, lambda im: np.asarray(im).reshape(len(im), -1).astype(np.float32), ex="1.1",
           match="torch.Tensor")
     fails(lab1.ex_1_1, lambda im: torch.tensor(flat(im)), ex="1.1", match="float32")
-    fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im)[:, 4:24, 4:24].transpose(0, 2, 1).reshape(len(im), -1),
-                                               dtype=torch.float32), ex="1.1", match="order")
+    fails(lab1.ex_1_1, lambda im: torch.tensor(
+        np.asarray(im)[:, 4:24, 4:24].transpose(0, 2, 1).reshape(len(im), -1), dtype=torch.float32),
+        ex="1.1", match="order")
     fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im), dtype=torch.float32), ex="1.1", match="400")
     fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im).reshape(len(im), -1), dtype=torch.float32),
           ex="1.1", match="centre crop")  # the whole image instead of its 20x20 crop

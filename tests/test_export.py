@@ -149,7 +149,8 @@ def test_save_lab1_artifacts_writes_the_contract(handoff):
     from course_utils import data
     images, labels = data.load("mnist", "test")
     assert meta["input"]["shape"] == [1, 400] and meta["input"]["crop"] == 20
-    assert np.array_equal(g["x"], images[:64, 4:24, 4:24].reshape(64, -1)) and np.array_equal(g["labels"], labels[:64])
+    assert np.array_equal(g["x"], images[:64, 4:24, 4:24].reshape(64, -1))
+    assert np.array_equal(g["labels"], labels[:64])
     assert np.array_equal(models.load_checkpoint(paths["weights"]).state_dict()["layers.0.weight"],
                           qnn.state_dict()["layers.0.weight"])
     assert export.lab1_problem(out) is None

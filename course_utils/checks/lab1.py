@@ -49,7 +49,7 @@ def _same_ints(a: np.ndarray, b: np.ndarray) -> bool:
 # =========================================================================== notebook 01
 
 def ex_1_1(to_inputs: Any) -> None:
-    """Exercise 1.1: ``to_inputs(images)`` -> float32 tensor ``(N, 400)``: the 20x20 centre crop, raw pixels."""
+    """Exercise 1.1: ``to_inputs(images)`` -> float32 tensor ``(N, 400)``: 20x20 centre crops, raw pixels."""
     import torch
 
     not_done("1.1", to_inputs, "to_inputs")
@@ -66,7 +66,8 @@ def ex_1_1(to_inputs: Any) -> None:
             fail("1.1", f"got all 784 pixels of each image, expected the 20x20 centre crop: ({n}, 400).",
                  "keep rows and columns 4..23: images[:, 4:24, 4:24], then flatten each crop.")
         require("1.1", tuple(out.shape) == (n, 400), f"for {n} images expected shape ({n}, 400), "
-                f"got {tuple(out.shape)}.", "crop and flatten: images[:, 4:24, 4:24].reshape(len(images), -1).")
+                f"got {tuple(out.shape)}.",
+                "crop and flatten: images[:, 4:24, 4:24].reshape(len(images), -1).")
         got = out.detach().numpy()
         if got.max() <= 1.0 + 1e-6 and imgs.max() > 1:
             fail("1.1", "the values were scaled to 0..1.",
@@ -75,7 +76,7 @@ def ex_1_1(to_inputs: Any) -> None:
                 "the pixel values or their order differ from the images' centre crops.",
                 "crop rows and columns 4..23 (images[:, 4:24, 4:24]), reshape row by row (no transpose) "
                 "and do not change the values.")
-    passed("1.1", "images (N, 28, 28) uint8 -> float32 tensor (N, 400): 20x20 centre crops, raw pixels 0..255.")
+    passed("1.1", "images (N, 28, 28) uint8 -> float32 tensor (N, 400): 20x20 centre crops, raw pixels.")
 
 
 def ex_1_2(accuracy: Any) -> None:
@@ -652,7 +653,8 @@ def ex_5_4(make_golden: Any, qnn: Any) -> None:
                 "x and labels uint8 (as the board sends them), logits float32, pred int64.")
         require("5.4", val.shape == ref.shape,
                 f"golden['{key}'] has shape {val.shape}, expected {ref.shape}.",
-                "x is the 20x20 centre crop flattened to (n, 400) (torchdata.crop); take the first n samples.")
+                "x is the 20x20 centre crop flattened to (n, 400) (torchdata.crop); "
+                "take the first n samples.")
         close = np.allclose(val, ref, atol=1e-5) if key == "logits" else np.array_equal(val, ref)
         require("5.4", close, f"golden['{key}'] has other values than expected.",
                 "logits = qnn(x as float32) in eval mode without gradients; pred = logits.argmax(1).")
