@@ -208,12 +208,13 @@ def _set(model, folding):
 
 def test_ex_3_1(flow, capsys):
     spec = flow.stages["07_specialized"]
-    lab2.ex_3_1(lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}, "MVAU_rtl_1": {"SIMD": 8}}), spec)
-    assert "127,551 FPS" in capsys.readouterr().out
+    lab2.ex_3_1(lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}, "MVAU_rtl_1": {"SIMD": 16},
+                                   "MVAU_rtl_2": {"SIMD": 2}}), spec)
+    assert "250,000 FPS" in capsys.readouterr().out
     _fails(r"MVAU_rtl_1 still needs 4096 cycles", lab2.ex_3_1,
            lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}}), spec)
-    _fails(r"SIMD=10 does not divide MW=784", lab2.ex_3_1,
-           lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 10}}), spec)
+    _fails(r"SIMD=3 does not divide MW=400", lab2.ex_3_1,
+           lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 3}}), spec)
     _fails(r"Exercise 3\.1: not done yet", lab2.ex_3_1, _placeholder, spec)
     assert ff.get_folding(spec)["MVAU_rtl_0"] == {"SIMD": 1, "PE": 1}, "the check changed the student's model"
 
