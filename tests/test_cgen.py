@@ -90,11 +90,11 @@ def test_header_defines_follow_the_package(pkg, tmp_path) -> None:
     path = cgen.write_samples_header(tmp_path / "test_data.h", pkg, g["x"][:3], g["labels"][:3],
                                      g["y_int"][:3])
     text = path.read_text()
-    for line in ("#define NUM_SAMPLES 3", "#define IN_BYTES_PER_SAMPLE 400",
+    for line in ("#define NUM_SAMPLES 3", "#define IN_BYTES_PER_SAMPLE 784",
                  "#define OUT_BYTES_PER_SAMPLE 20",
                  "#define OUT_WORDS_PER_SAMPLE 5", "#define OUT_WORD_BYTES 4", "#define OUT_ELEMS_PER_WORD 2",
                  "#define OUT_BITS 12", "#define OUT_SIGNED 1", "#define DMA_MAX_TRANSFER_BYTES 67108863u",
-                 "static const uint8_t test_input[3][400] __attribute__((aligned(64)))",
+                 "static const uint8_t test_input[3][784] __attribute__((aligned(64)))",
                  "static const uint8_t test_labels[3]", "#define HAVE_TEST_EXPECTED 1"):
         assert line in text
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -134,8 +134,8 @@ def test_generated_header_and_finn_io_compile_and_unpack_exactly(pkg, tmp_path) 
     preds, bad = r.stdout.strip().splitlines()
     assert bad == "bad 0"
     assert [int(p) for p in preds.split()] == np.argmax(g["y_int"], axis=1).tolist()
-    sent = np.fromfile(tmp_path / "input.bin", dtype=np.uint8).reshape(n, 400)
-    np.testing.assert_array_equal(sent, pkg.input.pack(g["x"]).reshape(n, 400))
+    sent = np.fromfile(tmp_path / "input.bin", dtype=np.uint8).reshape(n, 784)
+    np.testing.assert_array_equal(sent, pkg.input.pack(g["x"]).reshape(n, 784))
 
 
 @needs_gcc
@@ -169,7 +169,7 @@ def test_main_c_type_checks_against_the_xilinx_api(pkg, tmp_path, sdt) -> None:
     for name, text in XILINX_STUBS.items():
         (tmp_path / name).write_text(text)
     g = pkg.golden()
-    x = np.resize(g["x"], (150, 400))
+    x = np.resize(g["x"], (150, 784))
     cgen.write_samples_header(tmp_path / "test_data.h", pkg, x, np.zeros(150, int),
                               np.resize(g["y_int"], (150, 10)))
     src = cgen.BAREMETAL_DIR
