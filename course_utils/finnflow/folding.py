@@ -279,3 +279,26 @@ def synthesized_columns(model: ModelWrapper, budget: float | dict[str, float] = 
         out[f"{k}_syn_%"] = round(100 * v / cap[k], 1)
     out["syn_over_budget"] = "; ".join(synth.budget_violations(found.nodes, budget, fpgapart, found.whole))
     return out
+
+
+def budget_check(model: ModelWrapper, budget: float | dict[str, float] = 0.7, fpgapart: str = FPGA_PART,
+                 clock_mhz: float = DEFAULT_CLOCK_MHZ) -> list[str]:
+    """Messages for each resource over ``budget``, each naming the resource, the layer using the most of
+    it and where the figure comes from: Yosys' synthesis when cached or shipped (``synth.lookup``; LUT,
+    FF, BRAM_18K, DSP), else FINN's estimate (LUT, BRAM_18K, DSP). Empty when the design fits."""
+    from course_utils.finnflow.estimates import capacity, estimate_summary, over_budget
+    from course_utils.rtl import synth
+
+    found = synth.lookup(model)
+    if found is not None and found.totals() is not None:
+        return [f"synthesized ({found.source}): {m}"
+                for m in synth.budget_violations(found.nodes, budget, fpgapart, found.whole)]
+    est = estimate_summary(model, clock_mhz, fpgapart)
+    cap = capacity(fpgapart)
+    out = []
+    for k, (used, limit) in over_budget(est["resources"], budget, fpgapart).items():
+        worst = max(est["layers"], key=lambda n: est["layers"][n].get(k, 0))
+        out.append(f"FINN estimate (not synthesized): {k}: {used:,.0f} is {100 * used / cap[k]:.0f}% of the "
+                   f"part, above the budget ({limit:,.0f}); the largest is {worst} with "
+                   f"{est['layers'][worst].get(k, 0):,.0f} {k}")
+    return out
