@@ -596,14 +596,14 @@ def _ex61_answer(table: Any, cap: dict[str, float], budget: float, *, column: st
     return out
 
 
-def ex_6_1(over_budget: Any, table: Any | None = None, capacity: dict[str, float] | None = None) -> None:
-    """Exercise 6.1: ``over_budget(table, capacity, budget) -> {resource: layer}`` from synthesized counts.
+def ex_6_1(budget_breakers: Any, table: Any | None = None, capacity: dict[str, float] | None = None) -> None:
+    """Exercise 6.1: ``budget_breakers(table, capacity, budget) -> {resource: layer}``, synthesized counts.
 
     Tried on the checkpoint's table (``ex61_table``) with budgets 0.7 and 0.6, and on ``table`` (the
     student's own synthesis) when given, against the same computation done right.
     """
     ff = _ff()
-    not_done("6.1", over_budget, "over_budget")
+    not_done("6.1", budget_breakers, "budget_breakers")
     cap = dict(capacity or ff.capacity(ff.FPGA_PART))
     hint = ("for each of LUT, FF, BRAM_18K, DSP: total = table.drop('total')[f'{k} syn'].sum(); if total > "
             "budget * capacity[k], name table.drop('total')[f'{k} syn'].idxmax().")
@@ -611,7 +611,7 @@ def ex_6_1(over_budget: Any, table: Any | None = None, capacity: dict[str, float
     if table is not None:
         cases.append((table, 0.7, "your synthesis table"))
     for tbl, budget, what in cases:
-        got = _call("6.1", over_budget, tbl.copy(), dict(cap), budget)
+        got = _call("6.1", budget_breakers, tbl.copy(), dict(cap), budget)
         require("6.1", isinstance(got, dict), f"expected a dict like {{'LUT': 'MVAU_rtl_0'}}, got "
                 f"{type(got).__name__} {repr(got)[:60]}.", hint)
         got = {str(k): str(v) for k, v in got.items()}
