@@ -193,3 +193,9 @@ def test_shipped_results_are_used_by_content_key(tiny, prepared, tmp_path, monke
     assert got.cached and got.counts == res.counts and "shipped" in got.log
     found = synth.lookup(tiny, empty)
     assert found is not None and found.origin == "shipped" and found.nodes["MVAU_rtl_1"].counts == res.counts
+    # this machine's (partial) record of the same design is completed by the shipped results
+    index = empty / "designs" / f"{synth.fingerprint(tiny)}.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(json.dumps({"all_nodes": design["all_nodes"], "nodes": {}, "whole": None}))
+    merged = synth.lookup(tiny, empty)
+    assert merged is not None and merged.origin == "cache" and list(merged.nodes) == ["MVAU_rtl_1"]

@@ -746,11 +746,15 @@ def lookup(model: ModelWrapper, cache: Path | None = None) -> DesignSynthesis | 
     """The synthesis recorded for ``model`` (in the cache, else shipped with the kit); never runs Yosys."""
     fp = fingerprint(model)
     path = _index(cache) / f"{fp}.json"
-    origin = "cache"
+    shipped = _shipped()["designs"].get(fp)
     if path.is_file():
-        entry = json.loads(path.read_text())
-    elif fp in _shipped()["designs"]:
-        entry, origin = _shipped()["designs"][fp], "shipped"
+        entry, origin = json.loads(path.read_text()), "cache"
+        if shipped is not None:  # what this machine ran, completed by what the kit ships
+            entry = {"all_nodes": entry.get("all_nodes") or shipped.get("all_nodes", []),
+                     "nodes": {**shipped.get("nodes", {}), **entry.get("nodes", {})},
+                     "whole": entry.get("whole") or shipped.get("whole")}
+    elif shipped is not None:
+        entry, origin = shipped, "shipped"
     else:
         return None
     nodes = {n: r for n, k in entry["nodes"].items() if (r := _result(k, n, cache)) is not None}
