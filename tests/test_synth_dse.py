@@ -58,6 +58,9 @@ def test_design_space_labels_estimates_and_synthesized_rows(default):
         assert synthesized[f"{k}_syn"] > 0 and synthesized[f"{k}_syn_%"] > 0
     assert synthesized["LUT_syn"] > synthesized["LUT"]  # the estimate is far below the synthesized count
     assert synthesized["DSP_syn"] == synthesized["DSP"]
+    for row in ff.design_space(default, [250_000, 500_000], budget=1.0):  # shipped: every node, no whole run
+        assert row["resources"] == "FINN estimate; synthesized: Yosys, sum of nodes", row
+        assert row["DSP_syn"] == row["DSP"] and row["LUT_syn"] > row["LUT"]
     tight = ff.design_space(default, [1_000_000], budget=1.0)[0]
     assert tight["syn_over_budget"] == ""  # within the whole chip
     same = ff.apply_folding(_copy(default), ff.get_folding(default))
