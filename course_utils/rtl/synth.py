@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 SYNTH_VERSION = 1
 """Bump when the Yosys patches, stubs or script change: it is part of the cache key."""
-DEFAULT_TIMEOUT = 1800.0
-"""Seconds one Yosys run may take before it is stopped (the whole default design takes 5-7 minutes)."""
+DEFAULT_TIMEOUT = 3600.0
+"""Seconds one Yosys run may take before it is stopped (the whole default design took 17 minutes on 2 loaded
+cores, its largest node 4)."""
 COUNTS = ("LUT", "FF", "LUTRAM", "SRL", "BRAM18", "BRAM36", "DSP", "CARRY4", "MUXF")
 """Resource counts of a synthesis (cells of the xc7 library; LUTRAM and SRL are LUTs used as memory)."""
 
@@ -417,7 +418,7 @@ def _run(work: Path, name: str, timeout: float, quiet: bool) -> tuple[float, str
                     proc.wait()
                     raise SynthTimeout(
                         f"Yosys stopped: synthesizing {name} took longer than the time limit "
-                        f"({timeout:.0f} s). Pass a larger timeout= (the whole default design takes 5-7 "
+                        f"({timeout:.0f} s). Pass a larger timeout= (the whole default design took 17 "
                         "minutes on 2 loaded cores; the first run also compiles Yosys, about 2 minutes), "
                         "or synthesize layer by layer.")
                 if bar is not None:
