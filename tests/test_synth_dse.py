@@ -139,3 +139,13 @@ def test_demo_synthesis_stage_full_run_uses_the_cache_and_quick_run_skips(defaul
     assert {r["node"] for r in res["rows"]} >= {"MVAU_rtl_0", "Thresholding_rtl_0", "MVAU_rtl_2"}
     assert all(r["source"] == "synthesized (cached)" for r in res["rows"])
     json.dumps(res)  # the run state stores it as JSON
+
+
+def test_folding_search_refuses_a_pick_whose_synthesis_breaks_the_budget(default):
+    """500k: FINN estimates LUT 14%, DSP 34% (within 40%); synthesized LUT 43%, FF 47% (over)."""
+    picked = ff.search_folding(default, 500_000, 0.4, synthesized=False)
+    want = (r"fits the budget in FINN's estimate, but not synthesized \(Yosys, sum of nodes\): "
+            r"LUT: 22,686 synthesized.*the largest is MVAU_rtl_0")
+    with pytest.raises(ff.BudgetError, match=want):
+        ff.search_folding(default, 500_000, 0.4)
+    assert ff.search_folding(default, 500_000, 0.5) == picked  # within 50% synthesized too

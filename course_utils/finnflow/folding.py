@@ -127,7 +127,8 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
 
 def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[str, float] = 0.7,
                    clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                   dma_legal: bool = True, matched: bool = True) -> dict[str, dict[str, int]]:
+                   dma_legal: bool = True, matched: bool = True,
+                   synthesized: bool = True) -> dict[str, dict[str, int]]:
     """The cheapest folding whose estimate reaches ``target_fps`` within ``budget``; the model is unchanged.
 
     Each layer independently gets the legal folding with the lowest weighted resource cost that meets
@@ -137,7 +138,9 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     a Thresholding layer that follows an MVAU gets that MVAU's PE, so its input stream is the MVAU's
     output stream as it is: no width converter between them (a PE of 1 after a 64-PE MVAU needs a
     1280->20-bit converter that Yosys synthesizes to about 15,000 LUT). Raises BudgetError if no
-    folding fits.
+    folding fits. With ``synthesized``, the pick is also checked against its Yosys synthesis where one is
+    cached or shipped (``rtl.synth.lookup``; never run here): over budget there is a BudgetError naming
+    the resource and the node.
     """
     from course_utils.finnflow.estimates import RESOURCES, capacity, over_budget
 
@@ -193,6 +196,8 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
         over = over_budget(total, budget, fpgapart)
         best_total, best_picks = total, picks
         if not over:
+            if synthesized:
+                _synthesized_veto(model, folding, target_fps, budget, fpgapart)
             return folding
         for k in over:
             weights[k] *= 4.0
@@ -207,6 +212,26 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     raise BudgetError(f"no folding reaches {target_fps:,.0f} FPS within the budget on {fpgapart} "
                       f"(best found: {detail}). Lower target_fps, raise the budget, or use fewer bits per "
                       "weight.")
+
+
+def _synthesized_veto(model: ModelWrapper, folding: dict[str, dict[str, int]], target_fps: float,
+                      budget: float | dict[str, float], fpgapart: str) -> None:
+    """BudgetError when the pick's synthesis (cached or shipped; never run here) breaks the budget."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper as MW
+
+    from course_utils.rtl import synth
+
+    found = synth.lookup(apply_folding(MW(copy.deepcopy(model.model)), folding))
+    if found is None or found.totals() is None:
+        return
+    over = synth.budget_violations(found.nodes, budget, fpgapart, found.whole)
+    if over:
+        raise BudgetError(f"the cheapest folding for {target_fps:,.0f} FPS ({folding_label(folding)}) fits "
+                          f"the budget in FINN's estimate, but not synthesized ({found.source}): "
+                          + "; ".join(over) + ". Lower target_fps or raise the budget (or pass "
+                          "synthesized=False to trust the estimate).")
 
 
 def folding_label(folding: dict[str, dict[str, int]]) -> str:
