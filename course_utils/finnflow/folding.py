@@ -2,7 +2,9 @@
 
 A layer's parallelism must *divide* the dimension it folds: an MVAU computes ``PE`` output neurons
 (of ``MH``) and ``SIMD`` inputs (of ``MW``) per cycle, so it takes ``(MW/SIMD)*(MH/PE)`` cycles per
-sample; a Thresholding layer handles ``PE`` of ``NumChannels`` channels per cycle.
+sample; a Thresholding layer handles ``PE`` of ``NumChannels`` channels per cycle; a convolution's
+sliding-window generator (``ConvolutionInputGenerator``) reads and writes ``SIMD`` of ``IFMChannels``
+input channels per cycle.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ FOLD_ATTRS: dict[str, dict[str, tuple[str, str]]] = {
     "MVAU": {"SIMD": ("MW", "input length"), "PE": ("MH", "output neurons")},
     "Thresholding": {"PE": ("NumChannels", "channels")},
     "LabelSelect": {"PE": ("Labels", "labels")},
+    "ConvolutionInputGenerator": {"SIMD": ("IFMChannels", "input channels")},
 }
 DMA_WIDTHS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
 """Stream widths (bits) the Xilinx AXI DMA accepts: power-of-two bytes, 8..1024 bits."""
@@ -34,7 +37,7 @@ def _family(op_type: str) -> str:
 
 
 def foldable_nodes(model: ModelWrapper) -> list:
-    """The layers whose PE/SIMD can be set (MVAU, Thresholding, LabelSelect)."""
+    """The layers whose PE/SIMD can be set (MVAU, Thresholding, LabelSelect, ConvolutionInputGenerator)."""
     return [n for n in model.graph.node if _family(n.op_type) in FOLD_ATTRS]
 
 
