@@ -13,6 +13,11 @@ from course_utils import export, torchdata, train
 from course_utils.models import CNNConfig, QuantCNN, load_checkpoint, save_checkpoint
 
 TINY = CNNConfig(channels=(4, 8), side=12)
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "build" / "rtl" / "cache"  # shared with the other RTL tests and the notebooks
+BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
+
+pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +142,104 @@ def test_a_max_pool_is_refused_by_name(tiny_lab1: dict):
                                              kernel_shape=[2, 2], strides=[1, 1]))
     with pytest.raises(ff.UnsupportedModelError, match="my_pool is a MaxPool.*HLS.*stride-2 convolution"):
         to_finn(model)
+
+
+# ----------------------------------------------------------------------------- RTL, deploy, virtual board
+@pytest.fixture(scope="module")
+def tiny_rtl(tiny_flow, tiny_lab1: dict):
+    """The stitched RTL of the folded CNN (Verilator, cached by content), verified on the golden batch."""
+    from course_utils import finnflow as ff
+    from course_utils import rtl
+
+    design = rtl.build(tiny_flow.folded, ROOT / "build" / "tests" / "rtl_cnn", quiet=True, cache=CACHE)
+    golden = ff.Golden.load(tiny_lab1["golden"])
+    result = ff.verify_stage(tiny_flow.folded, golden, "08_folded", level="rtlsim", design=design,
+                             previous=tiny_flow.verified["08_folded"], quiet=True)
+    return design, result
+
+
+@pytest.mark.slow
+def test_stitched_rtl_of_the_cnn_is_bit_exact_at_the_estimated_rate(tiny_flow, tiny_rtl):
+    from course_utils.rtl.verify import cycle_report
+
+    design, result = tiny_rtl
+    ops = {n.op for n in design.nodes}
+    assert {"ConvolutionInputGenerator_rtl", "MVAU_rtl", "Thresholding_rtl"} <= ops
+    assert result.level == "rtlsim" and result.y_int is not None and len(result.y_int) == 64
+    rep = cycle_report(result.rtl, tiny_flow.folded)
+    assert rep["interval_matches_estimate"], rep
+
+
+@pytest.fixture(scope="module")
+def tiny_package(tiny_flow, tiny_lab1: dict, tiny_rtl, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from course_utils import finnflow as ff
+    from course_utils.hw.deploy import write_deploy_package
+    from course_utils.rtl.verify import deploy_record
+
+    design, result = tiny_rtl
+    golden = ff.Golden.load(tiny_lab1["golden"])
+    return write_deploy_package(
+        tiny_flow.folded, tmp_path_factory.mktemp("deploy") / "mnist_cnn_tiny", name="mnist_cnn_tiny",
+        golden_x=golden.x, output_scale=tiny_flow.output_scale, labels=golden.labels,
+        estimates=tiny_flow.estimates, rtl_verification=deploy_record(result.rtl, tiny_flow.folded, design),
+        rtl_design=design)
+
+
+@pytest.mark.slow
+def test_deploy_package_of_the_cnn_streams_nhwc_images(tiny_package: Path, tiny_lab1: dict):
+    from course_utils.board.accel import AcceleratorModel
+    from course_utils.board.package import load_package
+
+    spec = json.loads((tiny_package / "accelerator.json").read_text())
+    assert spec["input"]["shape_normal"] == [1, 12, 12, 1] and spec["input"]["bytes_per_sample"] == 144
+    assert [layer["op"] for layer in spec["layers"]][:2] == ["ConvolutionInputGenerator", "MVAU"]
+    assert spec["layers"][0]["ConvKernelDim"] == [3, 3] and spec["layers"][0]["Stride"] == [2, 2]
+    acc = AcceleratorModel.from_package(tiny_package)
+    golden = export.load_golden(tiny_lab1["golden"])
+    y = acc.run(golden["x"])
+    assert np.allclose(y * spec["output_scale"], golden["logits"], atol=1e-4)  # Brevitas, via numpy only
+    pkg = load_package(tiny_package)
+    # one channel: the NHWC stream is the crop's pixels row by row, one byte each
+    assert np.array_equal(pkg.input.pack(golden["x"]).reshape(64, -1), golden["x"])
+    assert np.array_equal(pkg.input.from_images(np.zeros((2, 28, 28), np.uint8)).shape, (2, 144))
+    # a wrong window size in the package is caught by the executor, naming the layer
+    spec["layers"][0]["IFMDim"] = [11, 11]
+    with np.load(tiny_package / "dataflow.npz") as npz:
+        bad = AcceleratorModel.from_description(spec, {k: npz[k] for k in npz.files})
+    with pytest.raises(ValueError, match="ConvolutionInputGenerator_rtl_0: expected 11x11x1"):
+        bad.run(golden["x"][:2])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BOARD_PY.is_file(), reason="board environment .venv/board not set up")
+@pytest.mark.parametrize("accel", ["model", "rtl"])
+def test_the_cnn_runs_on_the_virtual_board(tiny_package: Path, accel: str):
+    """The real pynq Overlay + DMA driver on the virtual board: the numpy model, and the stitched RTL."""
+    import os
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from pynq import Overlay, allocate
+        from course_utils.board.package import load_package
+        pkg = load_package({str(tiny_package)!r})
+        ol = Overlay(str(pkg.bitfile))
+        g = pkg.golden(); n = len(g["x"])
+        ib = allocate(shape=(n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
+        ob = allocate(shape=(n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
+        ib[:] = pkg.input.pack(g["x"])
+        ol.axi_dma_0.sendchannel.transfer(ib); ol.axi_dma_0.recvchannel.transfer(ob)
+        ol.axi_dma_0.sendchannel.wait(); ol.axi_dma_0.recvchannel.wait()
+        y = pkg.output.unpack(np.array(ob)).reshape(n, -1)
+        print("MATCH" if np.array_equal(y, g["y_int"]) else "MISMATCH")
+    """)
+    env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2", "PYNQ_VIRTUAL_ACCEL": accel,
+           "PYTHONWARNINGS": "ignore", "COURSE_RTL_CACHE": str(CACHE)}
+    proc = subprocess.run([str(BOARD_PY), "-c", script], capture_output=True, text=True, env=env, timeout=900,
+                          cwd=tiny_package, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "MATCH"
 
 
 def _copy(model):
