@@ -116,11 +116,30 @@ def test_folding_knows_the_sliding_window_generator(tiny_flow):
     from course_utils import finnflow as ff
 
     model = tiny_flow.folded
-    assert ff.legal_values(model, "ConvolutionInputGenerator_rtl_1") == {"SIMD": [1, 2, 4]}
+    assert ff.legal_values(model, "ConvolutionInputGenerator_rtl_1") == {"SIMD": [1, 2, 4],
+                                                                        "parallel_window": [0, 1]}
     assert "ConvolutionInputGenerator_rtl_0" in tiny_flow.folding
     bad = {"ConvolutionInputGenerator_rtl_1": {"SIMD": 3}}
     with pytest.raises(ff.FoldingError, match="IFMChannels=4"):
         ff.apply_folding(_copy(model), bad)
+    with pytest.raises(ff.FoldingError, match="parallel_window=1 needs SIMD = IFMChannels = 4"):
+        ff.apply_folding(_copy(model), {"ConvolutionInputGenerator_rtl_1": {"SIMD": 2, "parallel_window": 1}})
+    # matched streams around each sliding window: it takes and gives as many elements per beat as its
+    # neighbours (no width converter), and a Thresholding layer has its MVAU's PE
+    from qonnx.custom_op.registry import getCustomOp
+
+    nodes = list(model.graph.node)
+    pairs = [(a, b) for a, b in zip(nodes, nodes[1:])
+             if "ConvolutionInputGenerator" in a.op_type + b.op_type or b.op_type.startswith("Thresholding")]
+    assert len(pairs) == 5
+    for prev, node in pairs:
+        gives = getCustomOp(prev).get_folded_output_shape()[-1]
+        takes = getCustomOp(node).get_folded_input_shape()[-1]
+        assert gives == takes, (prev.name, node.name, tiny_flow.folding)
+    # a faster target needs the whole window per cycle: parallel_window, and the MVAU takes it whole
+    fast = ff.search_folding(model, 400_000)
+    assert fast["ConvolutionInputGenerator_rtl_0"] == {"SIMD": 1, "parallel_window": 1}
+    assert fast["MVAU_rtl_0"]["SIMD"] == 9
     est = tiny_flow.estimates
     assert est["fps"] >= 100_000
     assert any(v["op"] == "ConvolutionInputGenerator_rtl" and v["cycles"] > 0 for v in est["layers"].values())
