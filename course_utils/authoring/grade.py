@@ -40,8 +40,8 @@ from typing import Any
 
 import nbformat
 
+from course_utils.authoring import cgroups, verdict
 from course_utils.authoring import grading_notebook as gnb
-from course_utils.authoring import verdict
 from course_utils.authoring.grading_config import LabConfig, Limits, load_config
 from course_utils.fileio import write_text_atomic
 
@@ -80,6 +80,7 @@ class Options:
     progress: bool = True
     sandbox: str = "auto"        # "bwrap" (Linux, bubblewrap), "limits" (resource limits only), "auto"
     key_file: Path | None = None  # the HMAC key of the result files (default: verdict.default_key_file())
+    cgroups: bool = True          # a pids (and memory) cgroup per notebook run where the grader may make one
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -260,6 +261,8 @@ class Grader:
         self.tampered = set()
         self.sandbox_problem: str | None = None
         self.sandbox = self._sandbox_mode()
+        self.cgroups: cgroups.RunGroups | None = None
+        self.process_limit = self._process_limit_mode()
         if self.options.kernel_user:
             kernels = sorted({p.spec.kernel for p in self.plans})
             problem = kernel_user_problem(self.options.kernel_user, kernels)
@@ -294,6 +297,38 @@ class Grader:
         self.sandbox_problem = problem
         return "limits"
 
+    def _process_limit_mode(self) -> str | None:
+        """How a sandbox's process count is bounded here: "cgroup" (a pids cgroup per notebook run, which
+        works whoever runs the grader), "rlimit" (RLIMIT_NPROC in the bubblewrap sandbox's user
+        namespace: enforced only when the grader is not root), "rlimit-user" (RLIMIT_NPROC of the
+        --kernel-user, shared by all its kernels) or None (a fork bomb is not bounded: warned)."""
+        if self.options.cgroups:
+            probe = cgroups.RunGroups.create(("pids",))
+            if probe is not None:
+                probe.close()
+                return "cgroup"
+        if self.sandbox == "bwrap" and os.geteuid() != 0:
+            return "rlimit"
+        if self.sandbox == "limits" and self.options.kernel_user:
+            return "rlimit-user"
+        return None
+
+    def describe_process_limit(self) -> str:
+        """One line for the instructor: how processes and memory are bounded in each sandbox."""
+        lim = self.config.limits.processes
+        if self.process_limit == "cgroup":
+            return (f"at most {lim} processes+threads per notebook (a pids cgroup) and, where the memory "
+                    "cgroup is writable, memory_mb + disk_mb for the whole sandbox")
+        if self.process_limit == "rlimit":
+            return (f"at most {lim} processes+threads per notebook (RLIMIT_NPROC in the sandbox's user "
+                    "namespace)")
+        if self.process_limit == "rlimit-user":
+            return (f"at most {lim} x {self.options.workers} processes+threads for all kernels of "
+                    f"{self.options.kernel_user} together (RLIMIT_NPROC)")
+        return ("NO process-count limit: a fork bomb in a submission can exhaust this machine's processes "
+                "(run the grader as root with a writable pids cgroup, or as an unprivileged user with "
+                "bubblewrap; docs/grading.md)")
+
     def _package_dir(self) -> Path:
         local = self.kit_root / "course_utils"
         if (local / "checks").is_dir():
@@ -319,7 +354,7 @@ class Grader:
                                "assigns `value`, compared with the solution's value outside the kernel): "
                                "they cannot be graded; see docs/grading.md")
         limits = replace(self.config.notebook(spec.stem).limits, **{
-            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb", "disk_mb") else float(v))
+            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb", "disk_mb", "processes") else float(v))
             for k, v in self.options.limits.items() if v})
         return NotebookPlan(spec=spec, limits=limits, lab_folder=path.parent.name)
 
@@ -381,6 +416,8 @@ class Grader:
                 shutil.copy2(self.kit_root / name, self.template / name)
         self._prebuild_rtl()
         self.datasets = self._datasets()
+        if self.process_limit == "cgroup":
+            self.cgroups = cgroups.RunGroups.create()
 
     def _prebuild_rtl(self) -> None:
         """Lab 3's virtual board runs the shipped package's RTL (board/rtlsim): compile it once here, on the
@@ -499,17 +536,24 @@ class Grader:
                              bwrap=shutil.which("bwrap") or "bwrap")
 
     def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path,
-                       bwrap: list[str] | None = None, ipc_dir: Path | None = None) -> list[str]:
+                       bwrap: list[str] | None = None, ipc_dir: Path | None = None,
+                       cgroup_dirs: list[Path] | None = None) -> list[str]:
         """The sandbox wrapper's command line (run isolated from the scratch copy: -I -S, by file)."""
         lim = plan.limits
         cpu = int(lim.total_timeout * (os.cpu_count() or 1) + 60)
         prefix = [sys.executable, "-I", "-S", str(SANDBOX_PATH), "--memory-mb", str(lim.memory_mb),
                   "--file-mb", str(lim.file_mb), "--cpu-seconds", str(cpu), "--pidfile", str(pidfile)]
+        for folder in cgroup_dirs or []:
+            prefix += ["--cgroup", str(folder)]
         if bwrap:
-            from course_utils.authoring.sandbox import INSIDE_IPC
-            return [*prefix, "--ipc", f"{ipc_dir}:{INSIDE_IPC}", "--", *bwrap]
+            from course_utils.authoring.sandbox import INSIDE_IPC, inner_argv
+            # RLIMIT_NPROC is set again inside, in the sandbox's own user namespace (see sandbox.py)
+            return [*prefix, "--ipc", f"{ipc_dir}:{INSIDE_IPC}", "--", *bwrap,
+                    *inner_argv(sys.executable, lim.processes)]
         if self.options.kernel_user:
             prefix += ["--user", self.options.kernel_user, "--home", str(scratch / "home")]
+            if self.process_limit == "rlimit-user":  # counts every kernel of that user
+                prefix += ["--processes", str(lim.processes * max(1, self.options.workers))]
         return [*prefix, "--"]
 
     # ----------------------------------------------------------------------- running one notebook
@@ -553,20 +597,27 @@ class Grader:
         nbformat.write(merged.nb, grading_nb)
         executed = executed or self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
+        groups = self.cgroups.job(job_dir.name, plan.limits.processes,
+                                  plan.limits.memory_mb + plan.limits.disk_mb) if self.cgroups else []
         job = {"notebook": str(grading_nb), "executed": str(executed),
                "events": str(job_dir / "events.jsonl"), "kernel_log": str(job_dir / "kernel.log"),
                "kernel": plan.spec.kernel, "cwd": str(nb_dir),
                "env": self.kernel_env(scratch, plan), "nonce": merged.nonce, "limits": plan.limits.__dict__,
-               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch, bwrap, ipc_dir),
+               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch, bwrap, ipc_dir,
+                                                     groups),
                "ipc_dir": str(ipc_dir or "")}
+        refused = {"processes": 0, "memory": 0}
         try:
             killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
         finally:
+            if groups:
+                refused = cgroups.RunGroups.refused(groups)
+                cgroups.RunGroups.release(groups)
             if ipc_dir:
                 shutil.rmtree(ipc_dir, ignore_errors=True)
         events = _read_events(job_dir / "events.jsonl")
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
-                               expected=expected, rules=self.part_rules(plan)))
+                               expected=expected, rules=self.part_rules(plan), refused=refused))
         record["seconds"] = round(time.monotonic() - start, 2)
         if not self.options.keep_scratch:
             shutil.rmtree(job_dir, ignore_errors=True)
@@ -725,6 +776,9 @@ class Grader:
             self._write_gradebook(submissions, done)
             self._grade_parallel(todo, submissions, done, on_result)
         finally:
+            if self.cgroups is not None:
+                self.cgroups.close()
+                self.cgroups = None
             if self.run_dir and not self.options.keep_scratch:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
         return [done[s.student] for s in submissions if s.student in done]
@@ -816,6 +870,7 @@ FLAG_FORGED = "forged or extra grader messages in a check cell"
 FLAG_NO_RESULT = "a grader check cell published no result (the notebook interfered with it)"
 FLAG_DETACHED = "left processes running outside its kernel's session (killed with its sandbox)"
 FLAG_TAMPERED = "its stored result was changed after grading (regraded)"
+FLAG_PROCESSES = "started processes until the sandbox's process limit stopped it (a fork bomb?)"
 
 STOP_REASONS = {
     "total_timeout": "the notebook reached its total time limit of {total:g} s",
@@ -903,8 +958,11 @@ def _judge(part: dict[str, Any], res: dict[str, Any], key: str, expected: dict[s
 
 def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: NotebookPlan,
              killed: str | None, kernel_said: str = "", expected: dict[str, Any] | None = None,
-             rules: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Turn the worker's events into parts (per check) and cell problems (per student cell)."""
+             rules: dict[str, dict[str, Any]] | None = None,
+             refused: dict[str, int] | None = None) -> dict[str, Any]:
+    """Turn the worker's events into parts (per check) and cell problems (per student cell).
+
+    ``refused``: what the sandbox's cgroups refused (forks at the process limit, OOM kills)."""
     limits = plan.limits
     rules = rules or {}
     cells = {e["index"]: e for e in events if e.get("event") == "cell"}
@@ -923,6 +981,13 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
     flags: set[str] = set()
     if any(e.get("event") == "detached" for e in events):
         flags.add(FLAG_DETACHED)
+    refused = refused or {}
+    most = max([int(e.get("count", 0)) for e in events if e.get("event") == "processes"], default=0)
+    # a fork bomb: forks refused at the cgroup's limit, or (RLIMIT_NPROC, no counter) a sandbox that still
+    # held half its process allowance when the notebook ended
+    forked = refused.get("processes", 0) > 0 or most >= max(16, limits.processes // 2)
+    if forked:
+        flags.add(FLAG_PROCESSES)
     values: dict[str, Any] = {}
     parts = []
     timeout_text = (f"the check did not finish within {limits.cell_timeout:g} s and was "
@@ -961,6 +1026,14 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
         if ev.get("truncated"):
             problems.append(f"{where} printed more than {limits.output_kb} KB; the rest of its output "
                             "was cut.")
+    if forked:
+        problems.append(f"The notebook started processes until the sandbox's limit ({limits.processes} "
+                        "processes and threads) refused more"
+                        + (f" ({refused['processes']} refused)." if refused.get("processes") else "."))
+    if refused.get("memory"):
+        problems.append(f"The sandbox ran out of its memory ({limits.memory_mb + limits.disk_mb} MB for "
+                        "every process and file of the notebook together) and the kernel's system killed a "
+                        "process.")
     out = {"parts": parts, "problems": problems, "stopped": reason, "stop_text": stop_text,
            "executed_cells": len(cells), "flags": sorted(flags)}
     if expected is None:

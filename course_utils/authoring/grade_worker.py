@@ -111,6 +111,22 @@ def _process_table() -> dict[int, tuple[int, int, str]]:
     return table
 
 
+def sandbox_processes(root_pid: int) -> list[int]:
+    """Every process of the sandbox under ``root_pid`` (the launcher), bubblewrap's own left out."""
+    if not Path("/proc/self/stat").exists():
+        return []
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _sid, _comm) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    below, todo = [root_pid], [root_pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            below.append(child)
+            todo.append(child)
+    return [p for p in below if p in table and table[p][2] != "bwrap"]
+
+
 def detached_processes(root_pid: int) -> list[int]:
     """Processes started by the kernel (under ``root_pid``, the sandbox launcher) that left its session:
     a `setsid` + double fork meant to outlive the grader. Empty where /proc is missing."""
@@ -245,6 +261,7 @@ class Run:
         if not pid:
             return
         found = detached_processes(int(pid))
+        self.emit(event="processes", count=len(sandbox_processes(int(pid))))
         for child in found:
             with contextlib.suppress(OSError):
                 os.kill(child, 9)

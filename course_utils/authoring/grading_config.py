@@ -8,6 +8,7 @@ Format (every key optional; see docs/grading.md)::
     memory_mb = 4096             # address-space limit of the kernel process
     file_mb = 256                # largest file the kernel may write
     output_kb = 256              # output kept per cell; the rest is cut
+    processes = 128              # processes + threads of one sandbox (pids cgroup or RLIMIT_NPROC)
 
     datasets = ["mnist"]         # made available offline to every submission
 
@@ -47,8 +48,8 @@ from typing import Any
 import tomllib
 
 CONFIG_NAME = "grading.toml"
-LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb", "disk_mb")
-_INT_LIMITS = ("memory_mb", "file_mb", "output_kb", "disk_mb")
+LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb", "disk_mb", "processes")
+_INT_LIMITS = ("memory_mb", "file_mb", "output_kb", "disk_mb", "processes")
 _NOTEBOOK_KEYS = {"graded", "exercises", *LIMIT_KEYS}
 _TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel", "env"}
 # Set by the grader for isolation; grading.toml cannot change them.
@@ -70,6 +71,7 @@ class Limits:
     file_mb: int = 256
     output_kb: int = 256
     disk_mb: int = 512
+    processes: int = 128   # processes and threads of one sandbox (a fork bomb stops there)
 
 
 DEFAULT_RTOL = 1e-6
