@@ -190,6 +190,9 @@ def test_config_points_hidden_tests_limits_and_env(kit):
     ({"notebooks": {"a": {"timeout": 3}}}, r"unknown key\(s\) \['timeout'\]"),
     ({"env": {"COURSE_ROOT": "/x"}}, r"\[env\] cannot set \['COURSE_ROOT'\]"),
     ({"env": {"X": 1}}, r"\[env\] values must be strings"),
+    ({"notebooks": {"a": {"settings": {"TRAIN": [1]}}}}, r"notebooks.a.settings must map names"),
+    ({"notebooks": {"a": {"settings": {"not a name": 1}}}}, r"notebooks.a.settings must map names"),
+    ({"notebooks": {"a": {"processes": 0}}}, r"notebooks.a.processes must be a number >= 1"),
 ])
 def test_config_errors_say_what_to_fix(data, message):
     with pytest.raises(GradingConfigError, match=message):
@@ -253,6 +256,20 @@ def test_build_replaces_edited_checkpoints_and_reinserts_deleted_ones(kit):
     assert "checkpoint cell was edited" in notes and "were deleted" in notes
     assert "No answer cell found for exercise(s) 1.3" in notes and "'my-own-env'" in notes
     assert merged.describe(a11).startswith("cell ") and "# Exercise 1.1" in merged.describe(a11)
+
+
+def test_settings_set_the_notebooks_own_switches_and_say_so():
+    source = ("# the switch\nTRAIN = True  # False: load the shipped network\n"
+              "if TRAIN == True:\n    TRAIN_X = 1")
+    out, changed = gnb.apply_settings(source, {"TRAIN": False})
+    lines = out.split("\n")
+    assert changed == {"TRAIN"} and lines[0] == "# the switch" and lines[2:] == source.split("\n")[2:]
+    assert lines[1].startswith("TRAIN = False  # set by the grader (was: TRAIN = True")
+    ns: dict = {}
+    exec(out, ns)  # still valid code, and the setting holds
+    assert ns["TRAIN"] is False and "TRAIN_X" not in ns
+    assert gnb.apply_settings("    TRAIN = True", {"TRAIN": False}) == ("    TRAIN = True", set())
+    assert gnb.apply_settings(source, {}) == (source, set())
 
 
 def test_answer_cells_are_found_by_tag_or_header(kit):

@@ -426,11 +426,11 @@ class Grader:
         assert self.template is not None
         found = self.template.glob("pretrained/*/deploy/*/rtl/design.json")
         packages = sorted(p.parent.parent for p in found)
-        if not packages:
+        if not packages or not self.config.prebuild_rtl:
             return
         from course_utils.board import rtlsim
 
-        dest = self.template / RTL_CACHE   # not under build/: the sandbox mounts its own, empty build folder
+        dest = self._cache_host(RTL_CACHE)   # its entries are bound read-only into every sandbox
         for pkg in packages:
             try:
                 compiled = rtlsim.load_package_rtl(pkg, quiet=True)
@@ -439,6 +439,40 @@ class Grader:
                                    f"virtual board: {err}") from None
             (dest / compiled.key).mkdir(parents=True, exist_ok=True)
             shutil.copy2(compiled.lib, dest / compiled.key / compiled.lib.name)
+
+    def _cache_dirs(self, plan: NotebookPlan) -> list[str]:
+        """Kit-relative folders of content-keyed build caches this notebook's kernels use: the RTL cache
+        (``COURSE_RTL_CACHE``) and ``caches`` of grading.toml. The solution's run writes into them; every
+        submission then sees each entry read-only (same content, same key: no compiling) in a writable
+        folder of its own sandbox (a design the student's code changed compiles there, as usual)."""
+        return [RTL_CACHE, *[c for c in self.config.notebook(plan.spec.stem).caches if c != RTL_CACHE]]
+
+    def _cache_host(self, rel: str) -> Path:
+        """The grader's copy of a cache folder (next to the expected values, never seen by a sandbox)."""
+        folder = self.out / "expected" / "caches" / rel.replace("/", "__")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @staticmethod
+    def _cache_entries(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+    def _fill_caches(self, plan: NotebookPlan, kit: Path) -> None:
+        """Without bubblewrap: copy the cache entries into a scratch kit."""
+        for rel in self._cache_dirs(plan):
+            for entry in self._cache_entries(self._cache_host(rel)):
+                target = kit / rel / entry.name
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, target)
+
+    def _harvest_caches(self, plan: NotebookPlan, kit: Path) -> None:
+        """Without bubblewrap: keep what the solution's run compiled into a scratch kit's caches."""
+        for rel in self._cache_dirs(plan):
+            host = self._cache_host(rel)
+            for entry in self._cache_entries(kit / rel):
+                if not (host / entry.name).exists():
+                    (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, host / entry.name)
 
     def _datasets(self) -> dict[str, Path]:
         """The grader's verified dataset folders (fetched offline from the mirror when missing)."""
@@ -505,8 +539,7 @@ class Grader:
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "TQDM_DISABLE": "1", "JUPYTER_PLATFORM_DIRS": "1",
         }
-        if self.template is not None and (self.template / RTL_CACHE).is_dir():
-            env["COURSE_RTL_CACHE"] = str(kit / RTL_CACHE)   # the shipped RTL, compiled once by the grader
+        env["COURSE_RTL_CACHE"] = str(kit / RTL_CACHE)   # compiled designs: see _cache_dirs
         env.update(self.config.env)
         return env
 
@@ -514,7 +547,7 @@ class Grader:
         """The kit's folder as the kernel sees it (the sandbox's /course, or scratch/kit)."""
         return scratch if self.sandbox == "bwrap" else scratch / "kit"
 
-    def _bwrap(self, plan: NotebookPlan, notebook: Path, ipc_dir: Path) -> list[str]:
+    def _bwrap(self, plan: NotebookPlan, notebook: Path, ipc_dir: Path, solution: bool = False) -> list[str]:
         """The bubblewrap command line of one notebook's kernel (see sandbox.bwrap_argv)."""
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -524,16 +557,25 @@ class Grader:
         inside = sb.INSIDE_ROOT
         lab = f"{inside}/labs/{plan.lab_folder}"
         binds = {str(self.template / "course_utils"): f"{inside}/course_utils"}
-        for name in ("pretrained", "pyproject.toml", "LICENSE", RTL_CACHE):
+        for name in ("pretrained", "pyproject.toml", "LICENSE"):
             if (self.template / name).exists():
                 binds[str(self.template / name)] = f"{inside}/{name}"
         for name, folder in self.datasets.items():
             binds[str(folder)] = f"{inside}/data/{name}"
         binds[str(notebook)] = f"{lab}/{plan.spec.stem}.ipynb"
         dirs = [f"{inside}/{d}" for d in ("build", "home", "tmp", "data")] + [lab]
+        rw_binds = {}
+        for rel in self._cache_dirs(plan):
+            host = self._cache_host(rel)
+            if solution:   # the solution's run (trusted) fills the caches
+                rw_binds[str(host)] = f"{inside}/{rel}"
+                continue
+            dirs.append(f"{inside}/{rel}")
+            for entry in self._cache_entries(host):
+                binds[str(entry)] = f"{inside}/{rel}/{entry.name}"
         return sb.bwrap_argv(programs=[program, sys.executable], ro_binds=binds, dirs=dirs,
                              ipc_dir=str(ipc_dir), disk_mb=plan.limits.disk_mb, chdir=lab,
-                             bwrap=shutil.which("bwrap") or "bwrap")
+                             bwrap=shutil.which("bwrap") or "bwrap", rw_binds=rw_binds)
 
     def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path,
                        bwrap: list[str] | None = None, ipc_dir: Path | None = None,
@@ -585,12 +627,14 @@ class Grader:
             ipc_dir = Path(tempfile.mkdtemp(prefix="cg-"))
             nb_copy = job_dir / f"{stem}.submitted.ipynb"
             shutil.copyfile(path, nb_copy)
-            bwrap = self._bwrap(plan, nb_copy, ipc_dir)
+            bwrap = self._bwrap(plan, nb_copy, ipc_dir, solution=expected is None)
             nb_dir = job_dir  # the launcher's folder outside; inside, bwrap changes to the lab's folder
         else:
             nb_dir = scratch / "kit" / "labs" / plan.lab_folder
             nb_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
+            if expected is not None:
+                self._fill_caches(plan, scratch / "kit")
             if self.options.kernel_user:
                 self._give_to_user(nb_dir)
         grading_nb = job_dir / f"{stem}.grading.ipynb"
@@ -615,6 +659,8 @@ class Grader:
                 cgroups.RunGroups.release(groups)
             if ipc_dir:
                 shutil.rmtree(ipc_dir, ignore_errors=True)
+        if expected is None and self.sandbox != "bwrap":
+            self._harvest_caches(plan, scratch / "kit")
         events = _read_events(job_dir / "events.jsonl")
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
                                expected=expected, rules=self.part_rules(plan), refused=refused))

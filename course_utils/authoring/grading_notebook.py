@@ -209,6 +209,8 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
     solution_checks = {ex: "\n".join(s).strip() for ex, s in spec.checkpoints.items()}
     expected_checks = sum(len(v) for v in spec.checkpoints.values())
     seen_checks = 0
+    settings = config.notebook(spec.stem).settings
+    applied: set[str] = set()
     for number, cell in enumerate(submission.cells, 1):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             continue
@@ -230,11 +232,18 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
                                     "metadata": {"tags": tags} if tags else {}, "id": f"student-{number}"})
         if clean.cell_type == "code":
             clean.outputs, clean.execution_count = [], None
+            clean.source, changed = apply_settings(clean.source, settings)
+            applied |= changed
         ex = cell_exercise(cell) if cell["cell_type"] == "code" else None
         kept.append(clean)
         numbers.append(number)
         if ex in spec.exercises:
             last_answer[ex] = len(kept) - 1
+    if applied:
+        notes.append("Graded with the notebook's own setting(s) "
+                     + ", ".join(f"{k} = {settings[k]!r}" for k in sorted(applied))
+                     + " (the shipped results are loaded instead of recomputed: the checks test your "
+                     "functions, not a training run).")
     if seen_checks < expected_checks:
         notes.append(f"{expected_checks - seen_checks} checkpoint cell(s) were deleted; the course's checks "
                      "ran anyway.")
@@ -267,6 +276,24 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
         notes.append(f"The notebook asked for kernel '{sub_kernel.get('name')}'; "
                      f"it was graded with the course kernel '{spec.kernel}'.")
     return GradingNotebook(nb=nb, injected=injected, nonce=nonce, notes=notes, origin=origin)
+
+
+def apply_settings(source: str, settings: dict[str, Any]) -> tuple[str, set[str]]:
+    """Set the notebook's documented switches (``TRAIN = True`` ...) to the grading values: every
+    top-level line assigning one of ``settings`` is replaced; returns the source and the names set."""
+    if not settings:
+        return source, set()
+    lines, changed = source.split("\n"), set()
+    for i, line in enumerate(lines):
+        match = _SETTING_LINE.match(line)
+        if match and match.group(1) in settings:
+            name = match.group(1)
+            lines[i] = f"{name} = {settings[name]!r}  # set by the grader (was: {line.strip()[:60]})"
+            changed.add(name)
+    return "\n".join(lines), changed
+
+
+_SETTING_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
 
 
 def unknown_exercises(spec: SolutionSpec, config: LabConfig) -> list[str]:

@@ -107,7 +107,8 @@ def python_roots(program: str) -> list[str]:
 
 
 def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str], ipc_dir: str,
-               disk_mb: int, chdir: str = INSIDE_ROOT, bwrap: str = "bwrap") -> list[str]:
+               disk_mb: int, chdir: str = INSIDE_ROOT, bwrap: str = "bwrap",
+               rw_binds: dict[str, str] | None = None) -> list[str]:
     """A bubblewrap command line (ending in ``--``) that isolates one kernel.
 
     Own user (uid 1000, no capabilities), PID, network (loopback included), IPC and UTS namespaces;
@@ -115,7 +116,7 @@ def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str]
     empty size-limited tmpfs at ``/course`` (``disk_mb``: every file the notebook writes counts)
     holding ``dirs``, with ``ro_binds`` (outside path -> inside path) mounted read-only in it; /tmp
     is a link into that tmpfs; ``ipc_dir`` (the kernel's sockets) is the only folder shared with
-    the grader."""
+    the grader, apart from ``rw_binds`` (only for the solution's own run: the build caches it fills)."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--hostname", "grading-sandbox",
             # the launcher's pid means nothing in the sandbox's PID namespace (the kernel would exit)
@@ -143,6 +144,8 @@ def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str]
     argv += ["--symlink", f"{INSIDE_ROOT}/tmp", "/tmp"]
     for src, dst in ro_binds.items():
         argv += ["--ro-bind", src, dst]
+    for src, dst in (rw_binds or {}).items():
+        argv += ["--bind", src, dst]
     argv += ["--bind", ipc_dir, INSIDE_IPC, "--chdir", chdir, "--"]
     return argv
 
