@@ -665,6 +665,10 @@ class Grader:
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
                                expected=expected, rules=self.part_rules(plan), refused=refused))
         record["seconds"] = round(time.monotonic() - start, 2)
+        ran = [e for e in events if e.get("event") == "cell"]
+        record["cell_seconds"] = round(sum(float(e.get("seconds", 0)) for e in ran), 2)
+        record["slowest_cells"] = [[round(float(e.get("seconds", 0)), 1), merged.describe(int(e["index"]))]
+                                   for e in sorted(ran, key=lambda e: -float(e.get("seconds", 0)))[:5]]
         if not self.options.keep_scratch:
             shutil.rmtree(job_dir, ignore_errors=True)
         return record

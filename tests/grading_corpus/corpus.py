@@ -441,6 +441,20 @@ def write(out: Path, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT) -> dic
     return expected
 
 
+def write_cases(out: Path, notebook: str, names: tuple[str, ...], root: Path = ROOT) -> dict[str, Expected]:
+    """Write the cases ``names`` of one notebook (any number of exercises) to ``out/<case>/``."""
+    c = Corpus(notebook, root, min_exercises=1)
+    expected = {}
+    for case in cases(c):
+        if case.name not in names:
+            continue
+        content = case.build(c)
+        (out / case.name).mkdir(parents=True, exist_ok=True)
+        nbformat.write(content, out / case.name / f"{c.stem}.ipynb")
+        expected[case.name] = c.expected(case)
+    return expected
+
+
 # ---------------------------------------------------------------------- a whole lab
 
 # Lab-level cases: (name, the case run in the lab's first graded notebook, the case in every other one).
