@@ -108,18 +108,31 @@ def main() -> int:
         wrong = [f"{r['student']} {r['total']:g} != {want[r['student']]:g}" for r in results
                  if abs(r["total"] - want[r["student"]]) > 1e-9]
         per_nb: dict[str, list[float]] = {}
+        slowest: dict[str, list] = {}
         for r in results:
             for n in r["notebooks"]:
                 if n.get("seconds"):
                     per_nb.setdefault(n["notebook"], []).append(n["seconds"])
+                if n.get("slowest_cells") and n["notebook"] not in slowest and r["total"] == r["max"]:
+                    slowest[n["notebook"]] = n["slowest_cells"][:3]
+        values = work / "out" / "expected" / "values.json"
+        expected_phase = values.stat().st_mtime - (time.time() - seconds) if values.exists() else 0.0
+        students = seconds - expected_phase
         print(f"grading benchmark: {len(results)} submissions of {lab} ({len(grader.stems)} notebooks), "
               f"{args.workers} worker(s), sandbox {grader.sandbox}, {os.cpu_count()} CPU(s), "
               f"load average {os.getloadavg()[0]:.1f}")
         print(f"  class folder generated in   {made:7.1f} s")
         print(f"  graded in (wall)            {seconds:7.1f} s  ({seconds / len(results):.1f} s per student, "
               "including the solution's expected-values run)")
+        print(f"  the solutions' run (expected values, build caches) {expected_phase:7.1f} s; the students "
+              f"{students:7.1f} s = {students / len(results):.1f} s per student "
+              f"with {args.workers} worker(s)")
+        kernel = sum(statistics.median(runs) for runs in per_nb.values())
+        print(f"  kernel time per student (sum of the notebooks' medians) {kernel:7.1f} s")
         for stem, runs in per_nb.items():
             print(f"  {stem:<28} {statistics.median(runs):6.1f} s median, {max(runs):6.1f} s max per run")
+            for secs, where in slowest.get(stem, []):
+                print(f"      {secs:6.1f} s  {where}")
         print(f"  peak memory (grader, workers, kernels) {memory.peak / 2**20:7.0f} MB")
         print(f"  totals as expected          {len(results) - len(wrong)} / {len(results)}")
         if wrong:

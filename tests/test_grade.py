@@ -612,6 +612,8 @@ def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path, monkeypatch):
     out = tmp_path / "out"
     grader = Grader(ROOT, [notebook], out, Options(workers=2, progress=False,
                                                    limits={"cell_timeout": 20, "total_timeout": 150}))
+    # the fork_bomb case needs a process limit (never run one on a host without it)
+    assert grader.process_limit is not None, grader.describe_process_limit()
     submissions = [s for s in discover(subs, grader.stems)]
     results = {r["student"]: r for r in grader.grade(submissions)}
     assert _tree_digest(subs) == before, "grading wrote into the submissions folder"
