@@ -272,6 +272,24 @@ def test_settings_set_the_notebooks_own_switches_and_say_so():
     assert gnb.apply_settings(source, {}) == (source, set())
 
 
+def test_checks_go_after_the_cells_that_make_what_the_checkpoint_reads(kit):
+    """A notebook may compute what its checkpoint reads after the answer cell (Lab 2.0 measures cycles
+    between Exercise 0.4 and its check): the check goes after that cell, never past the next answer."""
+    spec, modules = _spec_and_modules(kit)
+    cfg = load_config(kit / "solutions" / "lab9_demo")
+    nb = _solved(kit)
+    a11 = next(i for i, c in enumerate(nb.cells) if gnb.cell_exercise(c) == "1.1")
+    nb.cells.insert(a11 + 1, nbformat.v4.new_code_cell("unrelated = 1"))
+    nb.cells.insert(a11 + 2, nbformat.v4.new_code_cell("double = lambda x: 2 * x   # redefined after"))
+    nb.cells.insert(a11 + 3, nbformat.v4.new_code_cell("print('after')"))
+    merged = gnb.build(nb, spec, cfg, modules, nonce="abc123")
+    cells = merged.nb.cells
+    redefined = next(i for i, c in enumerate(cells) if c.source.startswith("double = lambda"))
+    assert merged.injected[0].exercise == "1.1" and merged.injected[0].index == redefined + 1
+    a12 = next(i for i, c in enumerate(cells) if gnb.cell_exercise(c) == "1.2")
+    assert all(i.index < a12 for i in merged.injected if i.exercise == "1.1")
+
+
 def test_answer_cells_are_found_by_tag_or_header(kit):
     spec, modules = _spec_and_modules(kit)
     nb = _solved(kit)

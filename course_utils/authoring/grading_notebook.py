@@ -8,6 +8,7 @@ student editing or deleting checkpoint cells cannot change what is checked.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 import secrets
@@ -259,6 +260,7 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
     position = -1
     for ex in spec.exercises:
         position = max(position, last_answer.get(ex, position))
+        position = _after_needed_cells(kept, position, _used_names(solution_checks.get(ex, "")), spec)
         rule = config.exercise(spec.stem, ex)
         inserts.setdefault(position, []).extend(_injected_for(spec, ex, rule, nonce, modules))
     cells, injected, origin = [], [], {}
@@ -276,6 +278,52 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
         notes.append(f"The notebook asked for kernel '{sub_kernel.get('name')}'; "
                      f"it was graded with the course kernel '{spec.kernel}'.")
     return GradingNotebook(nb=nb, injected=injected, nonce=nonce, notes=notes, origin=origin)
+
+
+def _used_names(source: str) -> set[str]:
+    """Names a checkpoint reads (``checks.lab2.ex_0_4(unit_cycles, measured, ...)``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names a cell binds at its top level (assignments, loops, defs, imports)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            single = (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)
+            targets = (node.targets if isinstance(node, ast.Assign) else
+                       [node.target] if isinstance(node, single) else [])
+            for target in targets:
+                found |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return found
+
+
+def _after_needed_cells(kept: list[Any], position: int, names: set[str], spec: SolutionSpec) -> int:
+    """Where an exercise's checks go: after its answer cell (``position``), or later, after the last cell
+    before the next exercise's answer that binds a name the course's checkpoint reads (a measurement the
+    notebook makes between the answer and its check, as ``measured`` in Lab 2.0's Exercise 0.4)."""
+    best = position
+    for j in range(position + 1, len(kept)):
+        cell = kept[j]
+        if cell.cell_type != "code":
+            continue
+        if cell_exercise(cell) in spec.exercises:
+            break
+        if names & _assigned_names(cell.source):
+            best = j
+    return best
 
 
 def apply_settings(source: str, settings: dict[str, Any]) -> tuple[str, set[str]]:
