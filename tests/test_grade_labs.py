@@ -79,6 +79,7 @@ NOTEBOOK_CASES = {
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)   # the solution's run compiles the accelerator's designs (minutes when loaded)
 @pytest.mark.parametrize("notebook", sorted(NOTEBOOK_CASES))
 def test_notebooks_compiling_verilator_are_graded_from_the_grader_cache(notebook, tmp_path):
     expected = _corpus().write_cases(tmp_path / "class", notebook, NOTEBOOK_CASES[notebook])
