@@ -6,7 +6,8 @@ The class folder is derived from the current notebooks by the grading corpus (``
 untouched, first notebook only and the hostile cases, in turn), graded by the real grader (one sandboxed
 kernel per notebook, the solution's expected values first). The script checks every total against the
 corpus's expectation and prints: wall time (with the expected-values run), time per notebook, and the
-peak resident memory of the grader with all its workers and kernels (sampled every 0.2 s).
+peak memory (PSS: shared pages split) of the grader with all its workers and kernels (sampled
+every 0.2 s).
 """
 from __future__ import annotations
 
@@ -24,8 +25,20 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = {"1": "lab1_qat", "2": "lab2_finn", "3": "lab3_zynq"}
 
 
+def _pss(pid: int, rss: int) -> int:
+    """Proportional set size of ``pid`` (shared pages split between their users: a fork bomb's 128 copies
+    of one kernel count once, not 128 times), else its resident size."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss
+
+
 def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (Linux /proc; 0 elsewhere)."""
+    """Memory (PSS, else RSS) of ``root`` and all its descendants (Linux /proc; 0 elsewhere)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -44,7 +57,8 @@ def _tree_rss(root: int) -> int:
         if pid in seen:
             continue
         seen.add(pid)
-        total += rss.get(pid, 0)
+        if pid in rss:
+            total += _pss(pid, rss[pid])
         todo += [child for child, parent in parents.items() if parent == pid]
     return total
 
