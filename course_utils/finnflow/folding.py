@@ -127,7 +127,8 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
 
 def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[str, float] = 0.7,
                    clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                   dma_legal: bool = True, matched: bool = True) -> dict[str, dict[str, int]]:
+                   dma_legal: bool = True, matched: bool = True,
+                   synthesized: bool = True) -> dict[str, dict[str, int]]:
     """The cheapest folding whose estimate reaches ``target_fps`` within ``budget``; the model is unchanged.
 
     Each layer independently gets the legal folding with the lowest weighted resource cost that meets
@@ -137,7 +138,9 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     a Thresholding layer that follows an MVAU gets that MVAU's PE, so its input stream is the MVAU's
     output stream as it is: no width converter between them (a PE of 1 after a 64-PE MVAU needs a
     1280->20-bit converter that Yosys synthesizes to about 15,000 LUT). Raises BudgetError if no
-    folding fits.
+    folding fits. With ``synthesized``, the pick is also checked against its Yosys synthesis where one is
+    cached or shipped (``rtl.synth.lookup``; never run here): over budget there is a BudgetError naming
+    the resource and the node.
     """
     from course_utils.finnflow.estimates import RESOURCES, capacity, over_budget
 
@@ -193,6 +196,8 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
         over = over_budget(total, budget, fpgapart)
         best_total, best_picks = total, picks
         if not over:
+            if synthesized:
+                _synthesized_veto(model, folding, target_fps, budget, fpgapart)
             return folding
         for k in over:
             weights[k] *= 4.0
@@ -209,6 +214,26 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
                       "weight.")
 
 
+def _synthesized_veto(model: ModelWrapper, folding: dict[str, dict[str, int]], target_fps: float,
+                      budget: float | dict[str, float], fpgapart: str) -> None:
+    """BudgetError when the pick's synthesis (cached or shipped; never run here) breaks the budget."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper as MW
+
+    from course_utils.rtl import synth
+
+    found = synth.lookup(apply_folding(MW(copy.deepcopy(model.model)), folding))
+    if found is None or found.totals() is None:
+        return
+    over = synth.budget_violations(found.nodes, budget, fpgapart, found.whole)
+    if over:
+        raise BudgetError(f"the cheapest folding for {target_fps:,.0f} FPS ({folding_label(folding)}) fits "
+                          f"the budget in FINN's estimate, but not synthesized ({found.source}): "
+                          + "; ".join(over) + ". Lower target_fps or raise the budget (or pass "
+                          "synthesized=False to trust the estimate).")
+
+
 def folding_label(folding: dict[str, dict[str, int]]) -> str:
     """Short text of a folding: ``M0 16x16 | T0 1 | ...`` (MVAU ``SIMDxPE``, others ``PE``)."""
     parts = []
@@ -220,8 +245,14 @@ def folding_label(folding: dict[str, dict[str, int]]) -> str:
 
 def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | dict[str, float] = 1.0,
                  clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                 dma_legal: bool = True) -> list[dict[str, Any]]:
-    """One row per target FPS: the searched folding and its estimates (unreachable targets noted)."""
+                 dma_legal: bool = True, synthesized: bool = True) -> list[dict[str, Any]]:
+    """One row per target FPS: the searched folding and its estimates (unreachable targets noted).
+
+    ``LUT``, ``BRAM_18K``, ``DSP`` (and ``*_%``) are FINN's estimates (``resources``: "FINN estimate").
+    With ``synthesized``, a row whose design was synthesized (cached, or shipped with the kit) also gets
+    Yosys' counts ``*_syn`` and ``*_syn_%`` (LUT, FF, BRAM_18K, DSP), ``resources`` says so, and
+    ``syn_over_budget`` names each resource above ``budget`` and the node that uses the most of it.
+    """
     import copy
 
     from qonnx.core.modelwrapper import ModelWrapper as MW
@@ -244,5 +275,55 @@ def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | 
                      **{k: est["resources"][k] for k in ("LUT", "BRAM_18K", "DSP")},
                      **{f"{k}_%": round(100 * est["utilization"][k], 1) for k in ("LUT", "BRAM_18K", "DSP")},
                      "bottleneck": est["bottleneck"], "bottleneck_kind": est["bottleneck_kind"],
-                     "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": ""})
+                     "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": "",
+                     "resources": "FINN estimate"})
+        if synthesized:
+            rows[-1].update(synthesized_columns(trial, budget, fpgapart))
     return rows
+
+
+def synthesized_columns(model: ModelWrapper, budget: float | dict[str, float] = 0.7,
+                        fpgapart: str = FPGA_PART) -> dict[str, Any]:
+    """Yosys' totals for ``model`` if its synthesis is cached or shipped (never runs Yosys), else ``{}``.
+
+    Keys: ``LUT_syn`` ... ``DSP_syn``, ``LUT_syn_%`` ..., ``resources`` ("FINN estimate; synthesized:
+    Yosys, whole design" or "... sum of nodes") and ``syn_over_budget`` (messages naming the resource and
+    the node).
+    """
+    from course_utils.finnflow.estimates import capacity
+    from course_utils.rtl import synth
+
+    found = synth.lookup(model)
+    totals = found.totals() if found is not None else None
+    if totals is None:
+        return {}
+    cap = capacity(fpgapart)
+    out: dict[str, Any] = {"resources": f"FINN estimate; synthesized: {found.source}"}
+    for k, v in totals.items():
+        out[f"{k}_syn"] = v
+        out[f"{k}_syn_%"] = round(100 * v / cap[k], 1)
+    out["syn_over_budget"] = "; ".join(synth.budget_violations(found.nodes, budget, fpgapart, found.whole))
+    return out
+
+
+def budget_check(model: ModelWrapper, budget: float | dict[str, float] = 0.7, fpgapart: str = FPGA_PART,
+                 clock_mhz: float = DEFAULT_CLOCK_MHZ) -> list[str]:
+    """Messages for each resource over ``budget``, each naming the resource, the layer using the most of
+    it and where the figure comes from: Yosys' synthesis when cached or shipped (``synth.lookup``; LUT,
+    FF, BRAM_18K, DSP), else FINN's estimate (LUT, BRAM_18K, DSP). Empty when the design fits."""
+    from course_utils.finnflow.estimates import capacity, estimate_summary, over_budget
+    from course_utils.rtl import synth
+
+    found = synth.lookup(model)
+    if found is not None and found.totals() is not None:
+        return [f"synthesized ({found.source}): {m}"
+                for m in synth.budget_violations(found.nodes, budget, fpgapart, found.whole)]
+    est = estimate_summary(model, clock_mhz, fpgapart)
+    cap = capacity(fpgapart)
+    out = []
+    for k, (used, limit) in over_budget(est["resources"], budget, fpgapart).items():
+        worst = max(est["layers"], key=lambda n: est["layers"][n].get(k, 0))
+        out.append(f"FINN estimate (not synthesized): {k}: {used:,.0f} is {100 * used / cap[k]:.0f}% of the "
+                   f"part, above the budget ({limit:,.0f}); the largest is {worst} with "
+                   f"{est['layers'][worst].get(k, 0):,.0f} {k}")
+    return out
