@@ -116,13 +116,23 @@ def partition(model: ModelWrapper, partition_dir: Path) -> tuple[ModelWrapper, M
     return parent, ModelWrapper(getCustomOp(sdp[0]).get_nodeattr("model"))
 
 
-def specialize(model: ModelWrapper, fpgapart: str = FPGA_PART) -> ModelWrapper:
-    """``SpecializeLayers`` for the part (RTL where possible, else HLS), as ``step_specialize_layers``."""
+def specialize(model: ModelWrapper, fpgapart: str = FPGA_PART, rtl: bool = True) -> ModelWrapper:
+    """``SpecializeLayers`` for the part, as ``step_specialize_layers``.
+
+    With ``rtl`` (default) every node first gets FINN's ``preferred_impl_style="rtl"``
+    (``impl.prefer_rtl``): RTL layers at every bit width FINN's RTL layers support (2..8 bits), HLS
+    only where FINN has none (``impl.hls_layers`` says which and why). ``rtl=False``: FINN's default
+    choice (RTL MVAUs only from 4 bits).
+    """
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
+    from course_utils.finnflow.impl import prefer_rtl
+
+    if rtl:
+        model = prefer_rtl(ModelWrapper(copy.deepcopy(model.model)))
     model = model.transform(SpecializeLayers(fpgapart)).transform(GiveUniqueNodeNames())
     return model.transform(InferShapes()).transform(InferDataTypes())
 
@@ -164,6 +174,10 @@ class FlowResult:
     out_dir: Path | None = None
     allowed_skipped: bool = False
     """True when the caller accepted skipped verification (``run_flow(..., allow_skipped=True)``)."""
+    width_notes: list[str] = field(default_factory=list)
+    """Accelerator ends whose stream width the AXI DMA cannot take, each naming the layer and width."""
+    hls_note: str = ""
+    """Which layers stayed HLS and why ("" when all-RTL)."""
 
     @property
     def fully_verified(self) -> bool:
@@ -192,7 +206,7 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     graph and lists the rest in ``skipped`` (and ``allowed_skipped`` says so).
     """
     from course_utils.finnflow.estimates import estimate_summary
-    from course_utils.finnflow.folding import apply_folding, search_folding
+    from course_utils.finnflow.folding import apply_folding, dma_width_notes, search_folding
 
     t_all = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -254,7 +268,12 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
         folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
     if folding:
         apply_folding(folded, folding)
+    width_notes = dma_width_notes(folded, "folding")
     folded = minimize_bit_widths(folded)
+    width_notes += [n for n in dma_width_notes(folded, "minimize_bit_widths")
+                    if n.split(":", 1)[1] not in {w.split(":", 1)[1] for w in width_notes}]
+    for line in width_notes:
+        print(line)
     seconds["folding"] = time.perf_counter() - t0
     stage("08_folded", folded)
     estimates = timed("estimates", estimate_summary, folded, clock_mhz, fpgapart)
@@ -262,6 +281,10 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
         stages["08_folded"] = timed("codegen", generate_code, folded, clock_mhz, fpgapart)
     seconds["total"] = time.perf_counter() - t_all
     from course_utils.finnflow.folding import get_folding
+    from course_utils.finnflow.impl import hls_note
 
+    note = hls_note(stages["07_specialized"], fpgapart)
+    if note:
+        print(note)
     return FlowResult(stages, verified, skipped, scale, get_folding(folded), estimates, seconds, out,
-                      allow_skipped)
+                      allow_skipped, width_notes, note)

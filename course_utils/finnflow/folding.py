@@ -147,9 +147,10 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     if target_cycles < 1:
         raise BudgetError(f"{target_fps:,.0f} FPS needs less than one cycle per sample at {clock_mhz} MHz: "
                           "impossible for any folding; lower target_fps or raise the clock.")
-    nodes = foldable_nodes(model)
-    if not nodes:
+    if not foldable_nodes(model):
         raise FoldingError("the model has no foldable layers: fold the specialized dataflow partition.")
+    model = minimized_copy(model)  # stream widths as the folded design will have them (accumulators)
+    nodes = foldable_nodes(model)
     cap = capacity(fpgapart)
     choices: dict[str, list[dict[str, Any]]] = {}
     for i, node in enumerate(nodes):
@@ -207,6 +208,50 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     raise BudgetError(f"no folding reaches {target_fps:,.0f} FPS within the budget on {fpgapart} "
                       f"(best found: {detail}). Lower target_fps, raise the budget, or use fewer bits per "
                       "weight.")
+
+
+def minimized_copy(model: ModelWrapper) -> ModelWrapper:
+    """A copy of ``model`` after ``minimize_bit_widths``: the accumulator and output widths (and so the
+    stream widths) the folded design will have. The last MVAU of a dataflow partition, for instance,
+    gets its accumulator rounded up to whole bytes there."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper as MW
+
+    from course_utils.finnflow.flow import minimize_bit_widths
+
+    return minimize_bit_widths(MW(copy.deepcopy(model.model)))
+
+
+def dma_width_notes(model: ModelWrapper, after: str) -> list[str]:
+    """One sentence per end of the accelerator whose stream width the AXI DMA cannot take as is.
+
+    The DMA streams 8..1024 bits in power-of-two bytes. ``after`` names the transformation just
+    applied (stream widths change with folding and with ``minimize_bit_widths``). Empty if both ends
+    are DMA widths, or if the model is not (yet) a chain of hardware layers.
+    """
+    from qonnx.custom_op.registry import getCustomOp
+
+    first = model.find_consumer(model.graph.input[0].name)
+    last = model.find_producer(model.graph.output[0].name)
+    hw = "finn.custom_op.fpgadataflow"
+    if first is None or last is None or not (first.domain.startswith(hw) and last.domain.startswith(hw)):
+        return []
+    notes = []
+    for side, node, bits, dt in (
+            ("input", first, getCustomOp(first).get_instream_width_padded(),
+             getCustomOp(first).get_input_datatype()),
+            ("output", last, getCustomOp(last).get_outstream_width_padded(),
+             getCustomOp(last).get_output_datatype())):
+        bits = int(bits)
+        if not dma_width_ok(bits):
+            fold = "SIMD" if side == "input" and "SIMD" in FOLD_ATTRS.get(_family(node.op_type), {}) else "PE"
+            notes.append(
+                f"after {after}: the {side} stream of {node.name} is {bits} bits wide ({dt.name} values), "
+                f"which the AXI DMA cannot take ({', '.join(map(str, DMA_WIDTHS))} bits): the block design "
+                f"needs a width converter; or choose a {fold} of {node.name} that gives a DMA width "
+                "(search_folding(..., dma_legal=True) does when one exists).")
+    return notes
 
 
 def folding_label(folding: dict[str, dict[str, int]]) -> str:

@@ -8,14 +8,13 @@ known, the first intermediate tensor (shared by both graphs) whose values differ
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from course_utils.finnflow.errors import ExecutionError, StageMismatchError
+from course_utils.finnflow.errors import StageMismatchError
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -130,20 +129,17 @@ def _hw_nodes(model: ModelWrapper) -> list:
 def prepare_for_python(model: ModelWrapper) -> ModelWrapper:
     """A copy of ``model`` that FINN executes in Python: RTL layers in their Python mode.
 
-    Raises ExecutionError for HLS layers, which need C++ simulation with Vitis HLS (cppsim).
+    HLS layers (where FINN has no RTL layer, e.g. a binary XNOR MVAU or LabelSelect) run as their
+    generic FINN op (``impl.as_generic``): the layer's Python reference model, since their C++
+    simulation (cppsim) needs Vitis HLS.
     """
-    from finn.util.fpgadataflow import is_hls_node, is_rtl_node
-    from qonnx.core.modelwrapper import ModelWrapper as MW
+    from finn.util.fpgadataflow import is_rtl_node
     from qonnx.custom_op.registry import getCustomOp
 
-    model = MW(copy.deepcopy(model.model))
+    from course_utils.finnflow.impl import as_generic
+
+    model = as_generic(model)
     for node in _hw_nodes(model):
-        if is_hls_node(node):
-            raise ExecutionError(
-                f"node {node.name} is an HLS layer: executing it needs C++ simulation (cppsim) with Vitis "
-                "HLS, which is not installed here. Verify the model before SpecializeLayers (generic HW "
-                "layers run in Python), or use >= 4-bit weights and activations so that FINN picks RTL "
-                "layers.")
         if is_rtl_node(node):
             getCustomOp(node).set_nodeattr("exec_mode", "cppsim")  # RTL layers' Python model
     return model
