@@ -162,6 +162,28 @@ class DeployPackage:
         return np.asarray(y_int, dtype=np.float64) * self.output_scale + self.output_bias
 
     @property
+    def dataset(self) -> str:
+        """The dataset the network was trained on ("mnist", "fashion-mnist"): test it on that one.
+
+        Packages written before the kit recorded it are taken as MNIST (the course's dataset).
+        """
+        return str((self.spec.get("dataset") or {}).get("name") or "mnist")
+
+    @property
+    def classes(self) -> int:
+        """Number of classes (outputs per sample)."""
+        recorded = (self.spec.get("dataset") or {}).get("classes")
+        return int(recorded or np.prod(self.output.shape_normal[1:]))
+
+    def check_dataset(self, name: str) -> None:
+        """Raise PackageError if the package was made for another dataset than ``name``."""
+        if name != self.dataset:
+            raise PackageError(
+                f"the deploy package '{self.name}' was trained on {self.dataset}, not {name}: testing it on "
+                f"{name} would give about chance accuracy (10%) with no error. Load "
+                f"data.load(pkg.dataset, 'test') instead.")
+
+    @property
     def hls_layers(self) -> dict:
         """``{layer: why it is HLS}``: layers with no RTL (Vitis HLS makes their HDL); empty if all-RTL."""
         return dict(self.spec.get("hls_layers") or {})
@@ -204,6 +226,8 @@ class DeployPackage:
             f"{i.bytes_per_sample} bytes/sample on a {i.stream_width_bits}-bit stream",
             f"  output {o.datatype.name} {list(o.shape_normal)} -> folded {list(o.shape_folded)}, "
             f"{o.bytes_per_sample} bytes/sample on a {o.stream_width_bits}-bit stream",
+            f"  trained on {self.dataset} ({self.classes} classes)"
+            + ("" if (self.spec.get("dataset") or {}).get("name") else " (not recorded: assumed)"),
             f"  DMA '{self.dma_name}' (length register {self.spec['dma']['length_width']} bits: at most "
             f"{self.max_transfer_bytes:,} bytes = {self.max_batch:,} samples per transfer), "
             f"accelerator '{self.ip_name}'",

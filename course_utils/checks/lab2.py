@@ -290,9 +290,17 @@ def ex_2_2(float_matmul_inputs: Any, streamlined: Any, tidied: Any) -> None:
 
 # =========================================================================== notebook 03
 
-def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 400) -> None:
-    """Exercise 3.1: ``fold_by_hand(model)`` sets PE/SIMD so that every layer needs <= ``max_cycles``."""
+def fold_target(model: Any) -> int:
+    """Exercise 3.1's cycle target, from the model: its number of inputs (one pixel per cycle: 400)."""
+    return int(np.prod(model.get_tensor_shape(model.graph.input[0].name)[1:]))
+
+
+def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int | None = None) -> None:
+    """Exercise 3.1: ``fold_by_hand(model)`` sets PE/SIMD so that every layer needs <= ``max_cycles``
+    (default: the model's number of inputs, ``fold_target``)."""
     ff = _ff()
+    if max_cycles is None:
+        max_cycles = fold_target(specialized)
     not_done("3.1", fold_by_hand, "fold_by_hand")
     out = _model("3.1", _call("3.1", fold_by_hand, _copy(specialized)), "fold_by_hand(model)")
     try:

@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
                     "estimates"),
     **dict.fromkeys(("divisors", "legal_values", "check_folding", "apply_folding", "get_folding",
                      "search_folding", "design_space", "dma_width_ok", "DMA_WIDTHS", "foldable_nodes",
-                     "dma_width_notes", "minimized_copy"),
+                     "dma_width_notes", "minimized_copy", "search_best_folding"),
                     "folding"),
     **dict.fromkeys(("io_streams", "dma_report", "check_dma_widths"), "streams"),
     **dict.fromkeys(("show_source", "show_error", "graph_table", "graph_diff", "graph_view"), "views"),

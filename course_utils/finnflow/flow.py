@@ -195,18 +195,27 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
              folding: dict[str, dict[str, int]] | None = None, target_fps: float | None = DEFAULT_TARGET_FPS,
              budget: float | dict[str, float] = DEFAULT_BUDGET, clock_mhz: float = DEFAULT_CLOCK_MHZ,
              fpgapart: str = FPGA_PART, input_datatype: str | None = "UINT8", codegen: bool = False,
-             n_verify: int | None = None, allow_skipped: bool = False) -> FlowResult:
+             n_verify: int | None = None, allow_skipped: bool = False,
+             best_effort: bool | None = None) -> FlowResult:
     """QONNX model -> the eight Lab 2 checkpoints, verified, folded, estimated (and code-generated).
 
     ``folding``: a FINN folding config; else ``target_fps`` searches the cheapest folding within
     ``budget`` (``search_folding``); with both None every layer stays fully folded (PE=SIMD=1).
+    ``best_effort`` (default: True for the default target): when no folding reaches ``target_fps``
+    within the budget, take the fastest that fits and say so (``search_best_folding``) instead of
+    raising BudgetError, so a wider network than the course's still goes through.
     ``out_dir``: where the checkpoints are saved (None: not saved). ``golden``: the golden batch for
     verification (default: Lab 1's). HLS layers cannot execute here: a stage that cannot be verified
     raises ExecutionError, unless ``allow_skipped=True``, which verifies up to the generic hardware
     graph and lists the rest in ``skipped`` (and ``allowed_skipped`` says so).
     """
     from course_utils.finnflow.estimates import estimate_summary
-    from course_utils.finnflow.folding import apply_folding, dma_width_notes, search_folding
+    from course_utils.finnflow.folding import (
+        apply_folding,
+        dma_width_notes,
+        search_best_folding,
+        search_folding,
+    )
 
     t_all = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -265,7 +274,12 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     folded = ModelWrapper(copy.deepcopy(stages["07_specialized"].model))
     t0 = time.perf_counter()
     if folding is None and target_fps is not None:
-        folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
+        if best_effort is None:
+            best_effort = target_fps == DEFAULT_TARGET_FPS
+        if best_effort:
+            folding, _ = search_best_folding(folded, target_fps, budget, clock_mhz, fpgapart)
+        else:
+            folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
     if folding:
         apply_folding(folded, folding)
     width_notes = dma_width_notes(folded, "folding")

@@ -210,6 +210,42 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
                       "weight.")
 
 
+def search_best_folding(model: ModelWrapper, target_fps: float, budget: float | dict[str, float] = 0.7,
+                        clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
+                        quiet: bool = False) -> tuple[dict[str, dict[str, int]], float]:
+    """``search_folding`` at ``target_fps``, or, if no folding reaches it within ``budget``, at the highest
+    throughput that fits (found by halving the target, then bisecting); returns ``(folding, target met)``.
+
+    Says so when it lowers the target. Raises BudgetError only when not even one sample per
+    ``2**20`` cycles fits (a network far too big for the part).
+    """
+    try:
+        return search_folding(model, target_fps, budget, clock_mhz, fpgapart), float(target_fps)
+    except BudgetError as err:
+        first = err
+    clock = clock_mhz * 1e6
+    lo = max(1, int(clock // target_fps))  # cycles per sample that failed
+    hi, found = lo, None
+    while found is None:
+        hi *= 2
+        if hi > 1 << 20:
+            raise first
+        try:
+            found = search_folding(model, clock / hi, budget, clock_mhz, fpgapart)
+        except BudgetError:
+            lo = hi
+    while hi - lo > max(1, hi // 32):  # bisect to within ~3% of the best throughput
+        mid = (lo + hi) // 2
+        try:
+            found, hi = search_folding(model, clock / mid, budget, clock_mhz, fpgapart), mid
+        except BudgetError:
+            lo = mid
+    if not quiet:
+        print(f"{target_fps:,.0f} images/s does not fit the budget on {fpgapart} ({first}); chose the "
+              f"fastest folding found that fits: {clock / hi:,.0f} images/s ({hi} cycles per image).")
+    return found, clock / hi
+
+
 def minimized_copy(model: ModelWrapper) -> ModelWrapper:
     """A copy of ``model`` after ``minimize_bit_widths``: the accumulator and output widths (and so the
     stream widths) the folded design will have. The last MVAU of a dataflow partition, for instance,

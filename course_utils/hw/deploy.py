@@ -351,6 +351,25 @@ def output_affine_record(output_scale: Any, output_bias: Any, classes: int) -> t
     return [float(v) for v in scale], [float(v) for v in bias]
 
 
+def dataset_record(dataset: str | None, features: int, classes: int) -> dict[str, Any]:
+    """accelerator.json's ``dataset``: its name (None: not recorded), the classes, the input image shape.
+
+    ``input_shape`` is the square centre crop of the 28x28 images the network takes (``[20, 20]`` for
+    400 inputs), or ``[features]`` when the input is not a square crop.
+    """
+    if dataset is not None:
+        from course_utils.data import DATASETS
+
+        if dataset not in DATASETS:
+            raise DeployError(f"unknown dataset {dataset!r}: use one of {', '.join(sorted(DATASETS))} (the "
+                              "dataset the network was trained on, as in Lab 1's meta.json).")
+    side = int(round(features ** 0.5))
+    square = side * side == features and side <= 28
+    return {"name": dataset, "classes": int(classes), "image_shape": [28, 28],
+            "input_shape": [side, side] if square else [int(features)],
+            "crop": side if square else None}
+
+
 def _check_inputs(
     name: str, golden_x: Any, estimates: Mapping[str, Any], labels: Any
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -418,6 +437,7 @@ def write_deploy_package(
     ip_vlnv: str | None = None,
     rtl_verification: Mapping[str, Any] | None = None,
     rtl_design: Any = None,
+    dataset: str | None = None,
 ) -> Path:
     """Write the deploy package of ``model`` into the folder ``out_dir``; return its path.
 
@@ -431,7 +451,9 @@ def write_deploy_package(
     ``vivado_stitch_vlnv`` metadata); ``rtl_verification``: what the RTL simulation verified and
     measured (``course_utils.rtl.verify.deploy_record``), recorded as ``rtl_verification``;
     ``rtl_design``: the stitched ``course_utils.rtl`` design, copied into ``rtl/`` for the virtual
-    board (:func:`add_rtl_to_package`). Raises
+    board (:func:`add_rtl_to_package`); ``dataset``: what the network was trained on ("mnist",
+    "fashion-mnist"), recorded with the classes and the input shape (``dataset_record``) so that Lab 3
+    tests on the right data. Raises
     DeployError (nothing written) on any inconsistency, e.g. a folding that does not divide a layer.
     """
     from qonnx.core.modelwrapper import ModelWrapper as MW
@@ -506,6 +528,7 @@ def write_deploy_package(
     }
     if bias_rec is not None:
         spec["output_bias"] = bias_rec
+    spec["dataset"] = dataset_record(dataset, x.shape[1], classes)
     from course_utils.finnflow.impl import hls_layers
 
     hls = hls_layers(model, b.part)
