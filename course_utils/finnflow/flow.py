@@ -282,10 +282,8 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
             folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
     if folding:
         apply_folding(folded, folding)
-    width_notes = dma_width_notes(folded, "folding")
-    folded = minimize_bit_widths(folded)
-    width_notes += [n for n in dma_width_notes(folded, "minimize_bit_widths")
-                    if n.split(":", 1)[1] not in {w.split(":", 1)[1] for w in width_notes}]
+    folded = minimize_bit_widths(folded)  # accumulator widths (so stream widths) change with it
+    width_notes = dma_width_notes(folded, "folding and minimize_bit_widths")
     for line in width_notes:
         print(line)
     seconds["folding"] = time.perf_counter() - t0
