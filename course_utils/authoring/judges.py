@@ -68,10 +68,14 @@ def lab2_fold_by_hand(value: Any, expected: Any, max_cycles: int | None = None) 
     return None
 
 
-def lab2_choose_folding(value: Any, expected: Any, target_fps: float = 500_000,
+def lab2_choose_folding(value: Any, expected: Any, target_fps: float | None = None,
                         budget: float = 0.7) -> str | None:
-    """Exercise 2.3.2: the folding meets the FPS target, stays within budget, and both ends suit the DMA."""
+    """Exercise 2.3.2: the folding meets the FPS target (default: ``checks.lab2.fps_target`` of the
+    stage, 500,000 for the course's network), stays within budget, and both ends suit the DMA."""
     from course_utils import finnflow as ff
+    from course_utils.checks.lab2 import fps_target
+    if target_fps is None:
+        target_fps = fps_target(_stage("07_specialized"), budget)
     folding = _folding(value)
     if isinstance(folding, str):
         return folding
