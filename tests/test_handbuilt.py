@@ -27,7 +27,7 @@ def test_integer_inference_matches_exported_model(mlp):
 
 
 def test_layer1_accumulator_width_is_finns(mlp):
-    """The width from the weights equals FINN's accumulator for MVAU_rtl_0 (MinimizeAccumulatorWidth)."""
+    """The width from the weights equals the accumulator FINN chose for MVAU_rtl_0 (MinimizeAccWidth)."""
     from course_utils import finnflow as ff
 
     ff.setup()
