@@ -132,7 +132,8 @@ def test_a_run_folder_in_use_is_refused(tmp_path: Path) -> None:
 def test_downstream_follows_the_needs() -> None:
     assert downstream("float") == ["sweep"]
     after_qat = downstream("qat")
-    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "board", "sweep"]
+    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "board", "synthesis",
+                         "sweep"]
     assert downstream("board") == []
     assert set(STAGE_NAMES) >= set(after_qat)
 
@@ -233,13 +234,14 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(quick_run: dict) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     status = _lines(proc.stdout)
     vivado = tools.vivado_available()
+    skipped = {"synthesis"} | ({"stitched_ip", "bitstream"} if not vivado else set())  # Yosys: full runs
     for name in STAGE_NAMES:
-        expected = "skipped" if name in ("stitched_ip", "bitstream") and not vivado else "done"
+        expected = "skipped" if name in skipped else "done"
         assert status[name] == expected, proc.stdout
     assert status["report"] == "done"
     state = json.loads((run_dir / "state.json").read_text())
     assert {n: r["status"] for n, r in state["stages"].items()} == {
-        n: ("skipped" if n in ("stitched_ip", "bitstream") and not vivado else "done") for n in STAGE_NAMES}
+        n: ("skipped" if n in skipped else "done") for n in STAGE_NAMES}
     md = (run_dir / "report.md").read_text()
     for name in STAGE_NAMES:
         assert f"\n| {name} | " in md, name  # one row per stage in the time table
@@ -301,6 +303,8 @@ def test_quick_demo_report_says_what_was_skipped_and_is_self_contained(quick_run
         assert "bitstream PLACEHOLDER (no Vivado)" in md
     assert "inference ran on the virtual board" in md and "modelled" in md
     assert "**quick mode**" in md and "shortened (--quick)" in md
+    assert "## Resources: FINN estimate vs Yosys synthesis" in md and "**Estimates only**" in md
+    assert "**synthesis**: --quick: Yosys synthesis" in md  # the quick run's own model is not synthesized
     for tag in ("W1A1", "W2A2", "W4A4", "W8A8"):
         assert f"\n| {tag} | " in md
     for tool in ("| finn-plus | 1.6.1 | host |", "| brevitas |", "| pynq | 3.1.2 | board environment |",
