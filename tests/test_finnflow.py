@@ -253,14 +253,21 @@ def test_signed_input_declaration_fails_like_the_board(flow, golden):
         ff.verify_stage(model, golden, "03_int8")
 
 
-def test_hls_layers_cannot_execute_and_say_why(flow):
-    from qonnx.custom_op.registry import getCustomOp  # noqa: F401 - registers FINN ops
+def test_hls_layers_execute_through_their_generic_op(flow, golden):
+    from course_utils.finnflow.impl import as_generic
 
     model = _copy(flow.folded)
-    model.graph.node[0].op_type = "MVAU_hls"
-    model.graph.node[0].domain = "finn.custom_op.fpgadataflow.hls"
-    with pytest.raises(ff.ExecutionError, match="MVAU_rtl_0 is an HLS layer.*Vitis HLS"):
-        ff.prepare_for_python(model)
+    node = model.graph.node[0]
+    node.op_type, node.domain = "MVAU_hls", "finn.custom_op.fpgadataflow.hls"  # as if FINN had no RTL MVU
+    generic = as_generic(model)
+    first = generic.graph.node[0]
+    assert (first.op_type, first.domain) == ("MVAU", "finn.custom_op.fpgadataflow")
+    assert model.graph.node[0].op_type == "MVAU_hls"  # the given model is unchanged
+    x = golden.inputs(8)
+    assert np.array_equal(ff.execute(model, x), ff.execute(flow.folded, x))
+    assert ff.hls_layers(model) == {"MVAU_rtl_0": "MVAU_hls: FINN specialized MVAU to HLS (set "
+                                                  "preferred_impl_style='rtl' before SpecializeLayers)"}
+    assert ff.hls_layers(flow.folded) == {} and flow.hls_note == ""
 
 
 def test_golden_load_errors(tmp_path: Path):
@@ -332,8 +339,10 @@ def test_layer_table_and_budget(flow):
     assert ff.over_budget({"LUT": 100, "BRAM_18K": 200, "DSP": 10}, 0.7) == {"BRAM_18K": (200.0, 196.0)}
     with pytest.raises(ValueError, match="unknown resource"):
         ff.over_budget({}, {"FF": 0.5})
-    with pytest.raises(ValueError, match="no capacity known"):
+    with pytest.raises(ValueError, match=r"no capacity known for part 'xcvu9p'.*knows xc7z020\* \(53,200 LUT"
+                                         r".*To add a part.*course_utils/hw/boards.py.*KNOWN_PARTS"):
         ff.capacity("xcvu9p")
+    assert ff.capacity("xc7z020clg484-1") == ff.capacity()  # another package of the same family
 
 
 def test_read_reports_of_a_builder_run_and_missing(tmp_path: Path, flow):

@@ -144,19 +144,31 @@ def test_a_comparison_of_nothing_is_a_failure(deploy_model, golden):
     ff.verify_stage(model, golden, "08_folded", n=4, output_scale=scale, quiet=True)  # with a scale
 
 
-def test_run_flow_raises_when_verification_would_be_skipped(build):
+def test_run_flow_raises_when_verification_would_be_skipped(build, monkeypatch):
     import torch
 
     from course_utils import finnflow as ff
+    from course_utils.finnflow import verify
 
-    qnn = _tiny_qnn(2, 2, 784)  # below 4 bits FINN specializes to HLS layers: stage 07 cannot execute here
+    qnn = _tiny_qnn(2, 2, 784)  # below 4 bits too, the kit asks FINN for RTL layers: all-RTL, verified
     path = _export(qnn, build / "tiny_w2a2.onnx", 784)
     x = np.random.default_rng(2).integers(0, 256, (8, 784)).astype(np.uint8)
     with torch.no_grad():
         logits = qnn(torch.from_numpy(x.astype(np.float32))).numpy()
     golden = ff.Golden(x=x, logits=logits, pred=logits.argmax(1), labels=np.full(8, -1))
+    res = ff.run_flow(path, golden=golden, target_fps=None)
+    assert res.fully_verified and res.hls_note == ""
+    assert [n.op_type for n in res.folded.graph.node] == ["MVAU_rtl", "Thresholding_rtl", "MVAU_rtl"]
+    real = verify.execute
+
+    def no_exec_after_dataflow(model, x, *a, **kw):  # a stage that cannot execute here (e.g. a new op)
+        if any(n.op_type.endswith("_rtl") for n in model.graph.node):
+            raise ff.ExecutionError("node X cannot be executed here.")
+        return real(model, x, *a, **kw)
+
+    monkeypatch.setattr(verify, "execute", no_exec_after_dataflow)
     with pytest.raises(ff.ExecutionError, match="verification of stage 07_specialized.*would be skipped.*"
-                                                "HLS layer.*allow_skipped=True"):
+                                                "cannot be executed here.*allow_skipped=True"):
         ff.run_flow(path, golden=golden, target_fps=None)
     res = ff.run_flow(path, golden=golden, target_fps=None, allow_skipped=True)
     assert res.allowed_skipped and not res.fully_verified

@@ -48,9 +48,11 @@ def _folded_stage(folding: dict[str, dict[str, int]]) -> Any:
     return model
 
 
-def lab2_fold_by_hand(value: Any, expected: Any, max_cycles: int = 784) -> str | None:
-    """Exercise 2.3.1: every layer of the folded model needs at most ``max_cycles`` cycles."""
+def lab2_fold_by_hand(value: Any, expected: Any, max_cycles: int | None = None) -> str | None:
+    """Exercise 2.3.1: every layer of the folded model needs at most ``max_cycles`` cycles (default: the
+    model's number of inputs, one pixel per cycle, as ``checks.lab2.fold_target``)."""
     from course_utils import finnflow as ff
+    from course_utils.checks.lab2 import fold_target
     folding = _folding(value)
     if isinstance(folding, str):
         return folding
@@ -58,16 +60,22 @@ def lab2_fold_by_hand(value: Any, expected: Any, max_cycles: int = 784) -> str |
         model = _folded_stage(folding)
     except (ff.FoldingError, KeyError, ValueError) as err:
         return f"the folding is not legal: {err}"
+    if max_cycles is None:
+        max_cycles = fold_target(model)
     slow = [r for r in ff.layer_estimates(model) if r["cycles"] > max_cycles]
     if slow:
         return f"{slow[0]['layer']} still needs {slow[0]['cycles']} cycles (> {max_cycles})"
     return None
 
 
-def lab2_choose_folding(value: Any, expected: Any, target_fps: float = 500_000,
+def lab2_choose_folding(value: Any, expected: Any, target_fps: float | None = None,
                         budget: float = 0.7) -> str | None:
-    """Exercise 2.3.2: the folding meets the FPS target, stays within budget, and both ends suit the DMA."""
+    """Exercise 2.3.2: the folding meets the FPS target (default: ``checks.lab2.fps_target`` of the
+    stage, 500,000 for the course's network), stays within budget, and both ends suit the DMA."""
     from course_utils import finnflow as ff
+    from course_utils.checks.lab2 import fps_target
+    if target_fps is None:
+        target_fps = fps_target(_stage("07_specialized"), budget)
     folding = _folding(value)
     if isinstance(folding, str):
         return folding

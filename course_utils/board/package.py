@@ -54,9 +54,18 @@ def validate_spec(spec: Any, where: str = "accelerator.json") -> dict:
     for key in ("name", "board", "part", "ip_name", "dma_name"):
         if not _need(spec, key, str, where).strip():
             raise PackageError(f"{where}: field '{key}' is empty. {_REMAKE}")
-    for key in ("clock_mhz", "output_scale"):
-        if _need(spec, key, (int, float), where) <= 0:
-            raise PackageError(f"{where}: field '{key}' must be positive, got {spec[key]!r}. {_REMAKE}")
+    if _need(spec, "clock_mhz", (int, float), where) <= 0:
+        raise PackageError(f"{where}: field 'clock_mhz' must be positive, got {spec['clock_mhz']!r}. "
+                           f"{_REMAKE}")
+    scale = _need(spec, "output_scale", (int, float, list), where)
+    if isinstance(scale, list):  # per class (a binary network's output affine), with output_bias
+        bias = _need(spec, "output_bias", list, where)
+        if not scale or len(bias) != len(scale) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in scale + bias):
+            raise PackageError(f"{where}: a per-class 'output_scale' needs an 'output_bias' of numbers of "
+                               f"the same length, got {scale!r} and {bias!r}. {_REMAKE}")
+    elif scale <= 0:
+        raise PackageError(f"{where}: field 'output_scale' must be positive, got {scale!r}. {_REMAKE}")
     for side in ("input", "output"):
         try:
             StreamSpec.from_dict(_need(spec, side, dict, where), where=f"{where}: {side}")
@@ -137,9 +146,47 @@ class DeployPackage:
         return self.spec["ip_name"]
 
     @property
-    def output_scale(self) -> float:
-        """Logits = integer accelerator output * output_scale."""
-        return float(self.spec["output_scale"])
+    def output_scale(self) -> float | np.ndarray:
+        """Logits = integer output * output_scale (+ ``output_bias``): one number, or one per class."""
+        scale = self.spec["output_scale"]
+        return np.asarray(scale, dtype=np.float64) if isinstance(scale, list) else float(scale)
+
+    @property
+    def output_bias(self) -> float | np.ndarray:
+        """Added to ``y_int * output_scale`` on the host: 0.0, or one per class (binary networks)."""
+        bias = self.spec.get("output_bias")
+        return 0.0 if bias is None else np.asarray(bias, dtype=np.float64)
+
+    def logits(self, y_int: Any) -> np.ndarray:
+        """Float logits of the accelerator's integer outputs ``(N, classes)``: ``y_int * scale + bias``."""
+        return np.asarray(y_int, dtype=np.float64) * self.output_scale + self.output_bias
+
+    @property
+    def dataset(self) -> str:
+        """The dataset the network was trained on ("mnist", "fashion-mnist"): test it on that one.
+
+        Packages written before the kit recorded it are taken as MNIST (the course's dataset).
+        """
+        return str((self.spec.get("dataset") or {}).get("name") or "mnist")
+
+    @property
+    def classes(self) -> int:
+        """Number of classes (outputs per sample)."""
+        recorded = (self.spec.get("dataset") or {}).get("classes")
+        return int(recorded or np.prod(self.output.shape_normal[1:]))
+
+    def check_dataset(self, name: str) -> None:
+        """Raise PackageError if the package was made for another dataset than ``name``."""
+        if name != self.dataset:
+            raise PackageError(
+                f"the deploy package '{self.name}' was trained on {self.dataset}, not {name}: testing it on "
+                f"{name} would give about chance accuracy (10%) with no error. Load "
+                f"data.load(pkg.dataset, 'test') instead.")
+
+    @property
+    def hls_layers(self) -> dict:
+        """``{layer: why it is HLS}``: layers with no RTL (Vitis HLS makes their HDL); empty if all-RTL."""
+        return dict(self.spec.get("hls_layers") or {})
 
     @property
     def max_transfer_bytes(self) -> int:
@@ -179,6 +226,8 @@ class DeployPackage:
             f"{i.bytes_per_sample} bytes/sample on a {i.stream_width_bits}-bit stream",
             f"  output {o.datatype.name} {list(o.shape_normal)} -> folded {list(o.shape_folded)}, "
             f"{o.bytes_per_sample} bytes/sample on a {o.stream_width_bits}-bit stream",
+            f"  trained on {self.dataset} ({self.classes} classes)"
+            + ("" if (self.spec.get("dataset") or {}).get("name") else " (not recorded: assumed)"),
             f"  DMA '{self.dma_name}' (length register {self.spec['dma']['length_width']} bits: at most "
             f"{self.max_transfer_bytes:,} bytes = {self.max_batch:,} samples per transfer), "
             f"accelerator '{self.ip_name}'",

@@ -290,9 +290,17 @@ def ex_2_2(float_matmul_inputs: Any, streamlined: Any, tidied: Any) -> None:
 
 # =========================================================================== notebook 03
 
-def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 400) -> None:
-    """Exercise 3.1: ``fold_by_hand(model)`` sets PE/SIMD so that every layer needs <= ``max_cycles``."""
+def fold_target(model: Any) -> int:
+    """Exercise 3.1's cycle target, from the model: its number of inputs (one pixel per cycle: 400)."""
+    return int(np.prod(model.get_tensor_shape(model.graph.input[0].name)[1:]))
+
+
+def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int | None = None) -> None:
+    """Exercise 3.1: ``fold_by_hand(model)`` sets PE/SIMD so that every layer needs <= ``max_cycles``
+    (default: the model's number of inputs, ``fold_target``)."""
     ff = _ff()
+    if max_cycles is None:
+        max_cycles = fold_target(specialized)
     not_done("3.1", fold_by_hand, "fold_by_hand")
     out = _model("3.1", _call("3.1", fold_by_hand, _copy(specialized)), "fold_by_hand(model)")
     try:
@@ -309,9 +317,24 @@ def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 400) -> None:
                   f"{100e6 / worst:,.0f} FPS at 100 MHz.")
 
 
-def ex_3_2(choose_folding: Any, specialized: Any, target_fps: float = 500_000, budget: float = 0.7) -> None:
-    """Exercise 3.2: ``choose_folding(model, target_fps, budget)``: target and budget met, DMA-legal ends."""
+def fps_target(model: Any, budget: float = 0.7, wanted: float = 500_000) -> float:
+    """Exercise 3.2's throughput target for ``model``: ``wanted`` images/s when some folding reaches it
+    within ``budget``, else the fastest that fits, rounded down to two significant digits (a wider MLP)."""
     ff = _ff()
+    _, fps = ff.search_best_folding(_copy(model), wanted, budget, quiet=True)
+    if fps >= wanted:
+        return float(wanted)
+    step = 10 ** max(0, len(str(int(fps))) - 2)
+    return float(int(fps) // step * step)
+
+
+def ex_3_2(choose_folding: Any, specialized: Any, target_fps: float | None = None,
+           budget: float = 0.7) -> None:
+    """Exercise 3.2: ``choose_folding(model, target_fps, budget)``: target and budget met, DMA-legal ends
+    (default target: ``fps_target(specialized, budget)``, 500,000 images/s for the course's network)."""
+    ff = _ff()
+    if target_fps is None:
+        target_fps = fps_target(specialized, budget)
     not_done("3.2", choose_folding, "choose_folding")
     folding = _call("3.2", choose_folding, _copy(specialized), target_fps, budget)
     require("3.2", isinstance(folding, dict) and folding,

@@ -23,7 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="dataset to train and test on (default: %(default)s)")
     parser.add_argument("--bits", default=d.tag, metavar="WxAy",
                         help="weight and activation bits of the network that goes to hardware (e.g. w4a4; "
-                             "below 4 bits FINN uses HLS layers, which need Vitis HLS to verify and deploy; "
+                             "2..8 bits are all-RTL; a binary (w1a1) layer stays HLS: verified in Python, "
+                             "not RTL-simulated; "
                              "default: %(default)s)")
     parser.add_argument("--board", default=d.board, choices=BOARD_ALIASES,
                         help="board preset, all xc7z020 (default: %(default)s)")

@@ -6,11 +6,13 @@
   ``status()``, ``vivado_available()``, ``FPGA_PART``;
 * ``stages``: ``STAGES``, ``save_stage``/``load_stage`` (``build/lab2/NN_<stage>.onnx``), ``lab1_inputs``,
   model checks (``check_qonnx_ops``, ``check_integer_input``, ``check_streamlined``, ``check_hw_conversion``),
-  ``output_scale``;
+  ``output_scale``, ``output_affine`` (per-class scale and bias of a binary network);
 * ``verify``: ``Golden``, ``execute``, ``verify_stage`` (bit-exact on integer outputs; names the first
   differing tensor; ``level="rtlsim"`` runs the stitched RTL, see ``course_utils.rtl``);
 * ``estimates``: ``layer_table``, ``estimate_summary``, ``fps_latency``, ``read_reports``, ``capacity``,
   ``mvu_dsps`` (DSPs as the RTL MVU instantiates them);
+* ``impl``: ``prefer_rtl`` (RTL layers at every bit width FINN supports), ``hls_layers``/``hls_note``
+  (which layers stayed HLS and why), ``as_generic`` (HLS layers executed through their generic op);
 * ``folding``: ``legal_values``, ``check_folding``, ``apply_folding``, ``get_folding``, ``search_folding``,
   ``design_space`` (with Yosys counts where cached or shipped: ``synthesized_columns``), ``budget_check``;
 * ``streams``: ``io_streams``, ``dma_report`` (AXI DMA widths, TLAST);
@@ -32,7 +34,8 @@ _EXPORTS: dict[str, str] = {
                      "BudgetError", "ExecutionError"), "errors"),
     **dict.fromkeys(("STAGES", "stage_path", "save_stage", "load_stage", "lab1_inputs", "lab2_dir",
                      "check_qonnx_ops", "check_integer_input", "check_streamlined", "check_hw_conversion",
-                     "output_scale"), "stages"),
+                     "output_scale", "output_affine"), "stages"),
+    **dict.fromkeys(("prefer_rtl", "hls_layers", "hls_reason", "hls_note", "as_generic"), "impl"),
     **dict.fromkeys(("Golden", "StageResult", "execute", "verify_stage", "first_difference",
                      "prepare_for_python"), "verify"),
     **dict.fromkeys(("layer_estimates", "layer_table", "estimate_summary", "fps_latency", "performance",
@@ -40,8 +43,8 @@ _EXPORTS: dict[str, str] = {
                     "estimates"),
     **dict.fromkeys(("divisors", "legal_values", "check_folding", "apply_folding", "get_folding",
                      "search_folding", "design_space", "synthesized_columns", "budget_check", "dma_width_ok",
-                     "DMA_WIDTHS",
-                     "foldable_nodes"),
+                     "DMA_WIDTHS", "foldable_nodes", "dma_width_notes", "minimized_copy",
+                     "search_best_folding"),
                     "folding"),
     **dict.fromkeys(("io_streams", "dma_report", "check_dma_widths"), "streams"),
     **dict.fromkeys(("show_source", "show_error", "graph_table", "graph_diff", "graph_view"), "views"),
@@ -58,8 +61,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        if name in ("env", "errors", "stages", "verify", "estimates", "folding", "streams", "views", "plots",
-                    "transforms", "builder", "flow"):
+        if name in ("env", "errors", "stages", "impl", "verify", "estimates", "folding", "streams", "views",
+                    "plots", "transforms", "builder", "flow"):
             return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module 'course_utils.finnflow' has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -22,16 +22,26 @@ if TYPE_CHECKING:
 
 RESOURCES: tuple[str, ...] = ("LUT", "BRAM_18K", "DSP")
 """The resources budgets and tables are about (URAM does not exist on 7-series parts)."""
+KNOWN_PARTS: dict[str, str] = {"xc7z020": "XC7Z020"}
+"""Part family prefix -> its ``Capacity`` in ``course_utils.hw.boards`` (every package and speed grade of
+a family has the same fabric)."""
 
 
 def capacity(fpgapart: str = FPGA_PART) -> dict[str, int]:
     """LUT, FF, BRAM_18K, DSP (and URAM: 0 on 7-series) of ``fpgapart``, from ``course_utils.hw.boards``."""
     from course_utils.hw import boards
 
-    known = {boards.PART: boards.XC7Z020}
-    if fpgapart not in known:
-        raise ValueError(f"no capacity known for part {fpgapart!r}; the kit's boards use {boards.PART}.")
-    return {**known[fpgapart].as_dict(), "URAM": 0}
+    known = {prefix: getattr(boards, name) for prefix, name in KNOWN_PARTS.items()}
+    family = next((f for f in known if str(fpgapart).lower().startswith(f)), None)
+    if family is None:
+        listed = ", ".join(f"{f}* ({c.LUT:,} LUT, {c.BRAM_18K} BRAM18, {c.DSP} DSP)"
+                           for f, c in known.items())
+        raise ValueError(
+            f"no capacity known for part {fpgapart!r}: the kit knows {listed}. To add a part, add its "
+            "Capacity (LUT, FF, BRAM_18K, DSP from the device's data sheet) to course_utils/hw/boards.py "
+            "and its family prefix and that name to course_utils.finnflow.estimates.KNOWN_PARTS.")
+    return {**known[family].as_dict(), "URAM": 0}
+
 
 
 def fps_latency(cycles_per_sample: int, latency_cycles: int, clock_mhz: float) -> tuple[float, float]:

@@ -135,13 +135,23 @@ def partition(model: ModelWrapper, partition_dir: Path) -> tuple[ModelWrapper, M
     return parent, ModelWrapper(getCustomOp(sdp[0]).get_nodeattr("model"))
 
 
-def specialize(model: ModelWrapper, fpgapart: str = FPGA_PART) -> ModelWrapper:
-    """``SpecializeLayers`` for the part (RTL where possible, else HLS), as ``step_specialize_layers``."""
+def specialize(model: ModelWrapper, fpgapart: str = FPGA_PART, rtl: bool = True) -> ModelWrapper:
+    """``SpecializeLayers`` for the part, as ``step_specialize_layers``.
+
+    With ``rtl`` (default) every node first gets FINN's ``preferred_impl_style="rtl"``
+    (``impl.prefer_rtl``): RTL layers at every bit width FINN's RTL layers support (2..8 bits), HLS
+    only where FINN has none (``impl.hls_layers`` says which and why). ``rtl=False``: FINN's default
+    choice (RTL MVAUs only from 4 bits).
+    """
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from qonnx.transformation.general import GiveUniqueNodeNames
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
+    from course_utils.finnflow.impl import prefer_rtl
+
+    if rtl:
+        model = prefer_rtl(ModelWrapper(copy.deepcopy(model.model)))
     model = model.transform(SpecializeLayers(fpgapart)).transform(GiveUniqueNodeNames())
     return model.transform(InferShapes()).transform(InferDataTypes())
 
@@ -183,6 +193,10 @@ class FlowResult:
     out_dir: Path | None = None
     allowed_skipped: bool = False
     """True when the caller accepted skipped verification (``run_flow(..., allow_skipped=True)``)."""
+    width_notes: list[str] = field(default_factory=list)
+    """Accelerator ends whose stream width the AXI DMA cannot take, each naming the layer and width."""
+    hls_note: str = ""
+    """Which layers stayed HLS and why ("" when all-RTL)."""
 
     @property
     def fully_verified(self) -> bool:
@@ -200,18 +214,27 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
              folding: dict[str, dict[str, int]] | None = None, target_fps: float | None = DEFAULT_TARGET_FPS,
              budget: float | dict[str, float] = DEFAULT_BUDGET, clock_mhz: float = DEFAULT_CLOCK_MHZ,
              fpgapart: str = FPGA_PART, input_datatype: str | None = "UINT8", codegen: bool = False,
-             n_verify: int | None = None, allow_skipped: bool = False) -> FlowResult:
+             n_verify: int | None = None, allow_skipped: bool = False,
+             best_effort: bool | None = None) -> FlowResult:
     """QONNX model -> the eight Lab 2 checkpoints, verified, folded, estimated (and code-generated).
 
     ``folding``: a FINN folding config; else ``target_fps`` searches the cheapest folding within
     ``budget`` (``search_folding``); with both None every layer stays fully folded (PE=SIMD=1).
+    ``best_effort`` (default: True for the default target): when no folding reaches ``target_fps``
+    within the budget, take the fastest that fits and say so (``search_best_folding``) instead of
+    raising BudgetError, so a wider network than the course's still goes through.
     ``out_dir``: where the checkpoints are saved (None: not saved). ``golden``: the golden batch for
     verification (default: Lab 1's). HLS layers cannot execute here: a stage that cannot be verified
     raises ExecutionError, unless ``allow_skipped=True``, which verifies up to the generic hardware
     graph and lists the rest in ``skipped`` (and ``allowed_skipped`` says so).
     """
     from course_utils.finnflow.estimates import estimate_summary
-    from course_utils.finnflow.folding import apply_folding, search_folding
+    from course_utils.finnflow.folding import (
+        apply_folding,
+        dma_width_notes,
+        search_best_folding,
+        search_folding,
+    )
 
     t_all = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -270,10 +293,18 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     folded = ModelWrapper(copy.deepcopy(stages["07_specialized"].model))
     t0 = time.perf_counter()
     if folding is None and target_fps is not None:
-        folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
+        if best_effort is None:
+            best_effort = target_fps == DEFAULT_TARGET_FPS
+        if best_effort:
+            folding, _ = search_best_folding(folded, target_fps, budget, clock_mhz, fpgapart)
+        else:
+            folding = search_folding(folded, target_fps, budget, clock_mhz, fpgapart)
     if folding:
         apply_folding(folded, folding)
-    folded = minimize_bit_widths(folded)
+    folded = minimize_bit_widths(folded)  # accumulator widths (so stream widths) change with it
+    width_notes = dma_width_notes(folded, "folding and minimize_bit_widths")
+    for line in width_notes:
+        print(line)
     seconds["folding"] = time.perf_counter() - t0
     stage("08_folded", folded)
     estimates = timed("estimates", estimate_summary, folded, clock_mhz, fpgapart)
@@ -281,6 +312,10 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
         stages["08_folded"] = timed("codegen", generate_code, folded, clock_mhz, fpgapart)
     seconds["total"] = time.perf_counter() - t_all
     from course_utils.finnflow.folding import get_folding
+    from course_utils.finnflow.impl import hls_note
 
+    note = hls_note(stages["07_specialized"], fpgapart)
+    if note:
+        print(note)
     return FlowResult(stages, verified, skipped, scale, get_folding(folded), estimates, seconds, out,
-                      allow_skipped)
+                      allow_skipped, width_notes, note)

@@ -177,9 +177,10 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     if target_cycles < 1:
         raise BudgetError(f"{target_fps:,.0f} FPS needs less than one cycle per sample at {clock_mhz} MHz: "
                           "impossible for any folding; lower target_fps or raise the clock.")
-    nodes = foldable_nodes(model)
-    if not nodes:
+    if not foldable_nodes(model):
         raise FoldingError("the model has no foldable layers: fold the specialized dataflow partition.")
+    given, model = model, minimized_copy(model)  # stream widths as the folded design will have them
+    nodes = foldable_nodes(model)
     cap = capacity(fpgapart)
     choices: dict[str, list[dict[str, Any]]] = {}
     for i, node in enumerate(nodes):
@@ -233,7 +234,7 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
         best_total, best_picks = total, picks
         if not over:
             if synthesized:
-                _synthesized_veto(model, folding, target_fps, budget, fpgapart)
+                _synthesized_veto(given, folding, target_fps, budget, fpgapart)
             return folding
         for k in over:
             weights[k] *= 4.0
@@ -248,6 +249,86 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     raise BudgetError(f"no folding reaches {target_fps:,.0f} FPS within the budget on {fpgapart} "
                       f"(best found: {detail}). Lower target_fps, raise the budget, or use fewer bits per "
                       "weight.")
+
+
+def search_best_folding(model: ModelWrapper, target_fps: float, budget: float | dict[str, float] = 0.7,
+                        clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
+                        quiet: bool = False) -> tuple[dict[str, dict[str, int]], float]:
+    """``search_folding`` at ``target_fps``, or, if no folding reaches it within ``budget``, at the highest
+    throughput that fits (found by halving the target, then bisecting); returns ``(folding, target met)``.
+
+    Says so when it lowers the target. Raises BudgetError only when not even one sample per
+    ``2**20`` cycles fits (a network far too big for the part).
+    """
+    try:
+        return search_folding(model, target_fps, budget, clock_mhz, fpgapart), float(target_fps)
+    except BudgetError as err:
+        first = err
+    clock = clock_mhz * 1e6
+    lo = max(1, int(clock // target_fps))  # cycles per sample that failed
+    hi, found = lo, None
+    while found is None:
+        hi *= 2
+        if hi > 1 << 20:
+            raise first
+        try:
+            found = search_folding(model, clock / hi, budget, clock_mhz, fpgapart)
+        except BudgetError:
+            lo = hi
+    while hi - lo > max(1, hi // 32):  # bisect to within ~3% of the best throughput
+        mid = (lo + hi) // 2
+        try:
+            found, hi = search_folding(model, clock / mid, budget, clock_mhz, fpgapart), mid
+        except BudgetError:
+            lo = mid
+    if not quiet:
+        print(f"{target_fps:,.0f} images/s does not fit the budget on {fpgapart} ({first}); chose the "
+              f"fastest folding found that fits: {clock / hi:,.0f} images/s ({hi} cycles per image).")
+    return found, clock / hi
+
+
+def minimized_copy(model: ModelWrapper) -> ModelWrapper:
+    """A copy of ``model`` after ``minimize_bit_widths``: the accumulator and output widths (and so the
+    stream widths) the folded design will have. The last MVAU of a dataflow partition, for instance,
+    gets its accumulator rounded up to whole bytes there."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper as MW
+
+    from course_utils.finnflow.flow import minimize_bit_widths
+
+    return minimize_bit_widths(MW(copy.deepcopy(model.model)))
+
+
+def dma_width_notes(model: ModelWrapper, after: str) -> list[str]:
+    """One sentence per end of the accelerator whose stream width the AXI DMA cannot take as is.
+
+    The DMA streams 8..1024 bits in power-of-two bytes. ``after`` names the transformation just
+    applied (stream widths change with folding and with ``minimize_bit_widths``). Empty if both ends
+    are DMA widths, or if the model is not (yet) a chain of hardware layers.
+    """
+    from qonnx.custom_op.registry import getCustomOp
+
+    first = model.find_consumer(model.graph.input[0].name)
+    last = model.find_producer(model.graph.output[0].name)
+    hw = "finn.custom_op.fpgadataflow"
+    if first is None or last is None or not (first.domain.startswith(hw) and last.domain.startswith(hw)):
+        return []
+    notes = []
+    for side, node, bits, dt in (
+            ("input", first, getCustomOp(first).get_instream_width_padded(),
+             getCustomOp(first).get_input_datatype()),
+            ("output", last, getCustomOp(last).get_outstream_width_padded(),
+             getCustomOp(last).get_output_datatype())):
+        bits = int(bits)
+        if not dma_width_ok(bits):
+            fold = "SIMD" if side == "input" and "SIMD" in FOLD_ATTRS.get(_family(node.op_type), {}) else "PE"
+            notes.append(
+                f"after {after}: the {side} stream of {node.name} is {bits} bits wide ({dt.name} values), "
+                f"which the AXI DMA cannot take ({', '.join(map(str, DMA_WIDTHS))} bits): the block design "
+                f"needs a width converter; or choose a {fold} of {node.name} that gives a DMA width "
+                "(search_folding(..., dma_legal=True) does when one exists).")
+    return notes
 
 
 def _synthesized_veto(model: ModelWrapper, folding: dict[str, dict[str, int]], target_fps: float,

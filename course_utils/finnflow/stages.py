@@ -193,3 +193,39 @@ def output_scale(model: ModelWrapper) -> float | None:
     if not model.get_tensor_datatype(node.input[0]).is_integer():
         return None
     return float(np.asarray(value).reshape(()))
+
+
+def output_affine(model: ModelWrapper) -> tuple[Any, Any] | None:
+    """``(scale, bias)`` that turn the integer outputs into logits: ``logits = y_int * scale + bias``.
+
+    Covers the trailing scalar ``Mul`` (``output_scale``; bias 0) and the per-class affine a binary
+    network keeps after its output BatchNorm: ``Mul`` (per class) then ``Add`` (per class) on an integer
+    tensor, which stay on the host. Arrays of shape ``(classes,)`` (or a 0-d scale); None when the graph
+    output is not such an affine function of an integer tensor.
+    """
+    import numpy as np
+
+    def const(node: Any) -> Any:
+        value = model.get_initializer(node.input[1])
+        return None if value is None else np.asarray(value, dtype=np.float64)
+
+    node = model.find_producer(model.graph.output[0].name)
+    bias = None
+    if node is not None and node.op_type == "Add":
+        bias = const(node)
+        if bias is None:
+            return None
+        node = model.find_producer(node.input[0])
+    if node is None or node.op_type != "Mul":
+        return None
+    scale = const(node)
+    if scale is None or not model.get_tensor_datatype(node.input[0]).is_integer():
+        return None
+    classes = int(model.get_tensor_shape(node.input[0])[-1])
+    shape = scale.shape if bias is None else np.broadcast_shapes(scale.shape, bias.shape)
+    if int(np.prod(shape)) not in (1, classes):
+        return None  # not per-class (e.g. a broadcast over the batch)
+    if bias is None:
+        return (scale.reshape(()) if scale.size == 1 else scale.reshape(-1)), np.zeros(())
+    scale = np.broadcast_to(scale.reshape(-1) if scale.size > 1 else scale.reshape(()), (classes,)).copy()
+    return scale, np.broadcast_to(bias.reshape(-1) if bias.size > 1 else bias.reshape(()), (classes,)).copy()

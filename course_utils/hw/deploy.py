@@ -246,23 +246,23 @@ def stream_description(model: ModelWrapper) -> dict[str, dict[str, Any]]:
 
 # ----------------------------------------------------------------------------- golden outputs
 def finn_outputs(model: ModelWrapper, x: np.ndarray) -> np.ndarray:
-    """FINN's ``execute_onnx`` of the dataflow model on each sample (RTL layers in their Python mode)."""
+    """FINN's ``execute_onnx`` of the dataflow model on each sample.
+
+    RTL layers run in their Python mode, HLS layers as their generic FINN op (the Python reference
+    model FINN checks the HLS C++ against; ``finnflow.impl.as_generic``).
+    """
     import copy
 
     from finn.core.onnx_exec import execute_onnx
-    from finn.util.fpgadataflow import is_hls_node, is_rtl_node
+    from finn.util.fpgadataflow import is_rtl_node
     from qonnx.core.modelwrapper import ModelWrapper as MW
     from qonnx.custom_op.registry import getCustomOp
     from tqdm.auto import tqdm
 
-    m = MW(copy.deepcopy(model.model))
+    from course_utils.finnflow.impl import as_generic
+
+    m = as_generic(MW(copy.deepcopy(model.model)))  # HLS layers: their generic op's Python model
     for node in m.graph.node:
-        if is_hls_node(node):
-            raise DeployError(
-                f"layer {node.name} is an HLS layer: FINN can only execute it with Vitis HLS "
-                "(cppsim), so its golden outputs cannot be verified here. Keep the accelerator "
-                "all-RTL (>= 4-bit weights/activations, no LabelSelect) or install Vitis HLS."
-            )
         if is_rtl_node(node):
             getCustomOp(node).set_nodeattr("exec_mode", "cppsim")  # the RTL layers' Python model
     iname, oname = m.graph.input[0].name, m.graph.output[0].name
@@ -319,22 +319,66 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def output_affine_record(output_scale: Any, output_bias: Any, classes: int) -> tuple[Any, Any]:
+    """``(scale, bias)`` as accelerator.json records them: a float (or a per-class list) and None/list.
+
+    ``logits = y_int * scale + bias`` on the host. A binary network's output BatchNorm leaves a
+    per-class scale and bias (``finnflow.output_affine``); other networks have one positive scale.
+    """
+    if output_scale is None:
+        raise DeployError(
+            "output_scale is None: this model has no single output scale (a binary network keeps a "
+            "per-class scale and bias after its output BatchNorm). Pass scale, bias = "
+            "ff.output_affine(parent) as output_scale=scale, output_bias=bias."
+        )
+    scale = np.asarray(output_scale, dtype=np.float64)
+    if scale.size == 1 and output_bias is None:
+        value = float(scale.reshape(()))
+        if not (math.isfinite(value) and value > 0):
+            raise DeployError(
+                f"output_scale must be a positive number (logits = y_int * output_scale), got "
+                f"{output_scale!r}; Lab 2's RemoveOutputScale records it."
+            )
+        return value, None
+    bias = np.zeros(()) if output_bias is None else np.asarray(output_bias, dtype=np.float64)
+    scale, bias = (np.broadcast_to(a.reshape(-1) if a.size > 1 else a.reshape(()), (classes,))
+                   for a in (scale, bias))
+    if not (np.all(np.isfinite(scale)) and np.all(np.isfinite(bias)) and np.all(scale != 0)):
+        raise DeployError(
+            f"the per-class output scale must be finite and non-zero and the bias finite (got scale "
+            f"{scale.tolist()}, bias {bias.tolist()}); take them from ff.output_affine(parent)."
+        )
+    if bias.size and not np.any(bias) and np.all(scale == scale[0]) and scale[0] > 0:
+        return float(scale[0]), None
+    return [float(v) for v in scale], [float(v) for v in bias]
+
+
+def dataset_record(dataset: str | None, features: int, classes: int) -> dict[str, Any]:
+    """accelerator.json's ``dataset``: its name (None: not recorded), the classes, the input image shape.
+
+    ``input_shape`` is the square centre crop of the 28x28 images the network takes (``[20, 20]`` for
+    400 inputs), or ``[features]`` when the input is not a square crop.
+    """
+    if dataset is not None:
+        from course_utils.data import DATASETS
+
+        if dataset not in DATASETS:
+            raise DeployError(f"unknown dataset {dataset!r}: use one of {', '.join(sorted(DATASETS))} (the "
+                              "dataset the network was trained on, as in Lab 1's meta.json).")
+    side = int(round(features ** 0.5))
+    square = side * side == features and side <= 28
+    return {"name": dataset, "classes": int(classes), "image_shape": [28, 28],
+            "input_shape": [side, side] if square else [int(features)],
+            "crop": side if square else None}
+
+
 def _check_inputs(
-    name: str, golden_x: Any, output_scale: float, estimates: Mapping[str, Any], labels: Any
+    name: str, golden_x: Any, estimates: Mapping[str, Any], labels: Any
 ) -> tuple[np.ndarray, np.ndarray | None]:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,63}", str(name)):
         raise DeployError(
             f"package name {name!r} must start with a letter and use letters, digits, '_' or "
             "'-' (it names the .bit/.hwh files and the overlay)."
-        )
-    if not (
-        isinstance(output_scale, (int, float, np.floating))
-        and math.isfinite(output_scale)
-        and output_scale > 0
-    ):
-        raise DeployError(
-            f"output_scale must be a positive number (logits = y_int * output_scale), got "
-            f"{output_scale!r}; Lab 2's RemoveOutputScale records it."
         )
     missing = [k for k in ESTIMATE_KEYS if k not in estimates]
     if missing:
@@ -386,7 +430,8 @@ def write_deploy_package(
     board: str = "pynq-z2",
     clock_mhz: float = 100.0,
     golden_x: Any,
-    output_scale: float,
+    output_scale: Any,
+    output_bias: Any = None,
     labels: Any = None,
     estimates: Mapping[str, Any],
     bitstream: str | Path | None = None,
@@ -394,17 +439,23 @@ def write_deploy_package(
     ip_vlnv: str | None = None,
     rtl_verification: Mapping[str, Any] | None = None,
     rtl_design: Any = None,
+    dataset: str | None = None,
 ) -> Path:
     """Write the deploy package of ``model`` into the folder ``out_dir``; return its path.
 
     ``model``: the folded, specialized FINN dataflow model (output scale removed); ``golden_x``: raw
-    pixels (N, 784); ``output_scale``: logits = y_int * output_scale; ``estimates``: Lab 2's
+    pixels (N, features); ``output_scale`` (and ``output_bias``): logits = y_int * output_scale
+    (+ output_bias), one positive number, or per class for a binary network's output affine
+    (``finnflow.output_affine``); the board applies them (HLS layers, if any, are recorded in
+    ``hls_layers`` with the reason); ``estimates``: Lab 2's
     ``estimate_summary``; ``bitstream``/``hwh``: Vivado's files when built (else a placeholder .bit
     and a generated .hwh); ``ip_vlnv``: the stitched IP's VLNV (default FINN's, or the model's
     ``vivado_stitch_vlnv`` metadata); ``rtl_verification``: what the RTL simulation verified and
     measured (``course_utils.rtl.verify.deploy_record``), recorded as ``rtl_verification``;
     ``rtl_design``: the stitched ``course_utils.rtl`` design, copied into ``rtl/`` for the virtual
-    board (:func:`add_rtl_to_package`). Raises
+    board (:func:`add_rtl_to_package`); ``dataset``: what the network was trained on ("mnist",
+    "fashion-mnist"), recorded with the classes and the input shape (``dataset_record``) so that Lab 3
+    tests on the right data. Raises
     DeployError (nothing written) on any inconsistency, e.g. a folding that does not divide a layer.
     """
     from qonnx.core.modelwrapper import ModelWrapper as MW
@@ -428,7 +479,7 @@ def write_deploy_package(
         check_folding(model)
     except FoldingError as err:
         raise DeployError(f"cannot package this model: {err}") from None
-    x, lab = _check_inputs(name, golden_x, float(output_scale), estimates, labels)
+    x, lab = _check_inputs(name, golden_x, estimates, labels)
     est_clock = estimates.get("clock_mhz")
     if est_clock is not None and abs(float(est_clock) - float(clock_mhz)) > 1e-6:
         raise DeployError(
@@ -444,6 +495,8 @@ def write_deploy_package(
     layers, arrays = describe_layers(model)
     streams = stream_description(model)
     inp, outp = streams["input"], streams["output"]
+    classes = int(np.prod(outp["shape_normal"][1:]))
+    scale_rec, bias_rec = output_affine_record(output_scale, output_bias, classes)
     if int(np.prod(inp["shape_normal"][1:])) != x.shape[1]:
         raise DeployError(
             f"golden_x has {x.shape[1]} values per sample, the model takes "
@@ -461,7 +514,7 @@ def write_deploy_package(
         "dma_name": DMA_NAME,
         "input": inp,
         "output": outp,
-        "output_scale": float(output_scale),
+        "output_scale": scale_rec,
         "dma": {
             "mm2s_width_bits": dma_stream_bits(inp["stream_width_bits"], inp["bytes_per_sample"]),
             "s2mm_width_bits": dma_stream_bits(outp["stream_width_bits"], outp["bytes_per_sample"]),
@@ -475,6 +528,14 @@ def write_deploy_package(
         "hwh": {"file": f"{name}.hwh", "generated": hwh is None},
         "versions": _versions(),
     }
+    if bias_rec is not None:
+        spec["output_bias"] = bias_rec
+    spec["dataset"] = dataset_record(dataset, x.shape[1], classes)
+    from course_utils.finnflow.impl import hls_layers
+
+    hls = hls_layers(model, b.part)
+    if hls:
+        spec["hls_layers"] = hls
     if rtl_verification is not None:
         spec["rtl_verification"] = _jsonable(dict(rtl_verification))
 
