@@ -446,3 +446,35 @@ def test_a_cacheable_send_buffer_hides_writes_after_transfer_until_flush(overlay
         dma.recvchannel.wait()
         np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
         ibuf.freebuffer()
+
+
+def test_a_cacheable_receive_buffer_read_before_wait_shows_the_cache_not_the_arrived_results(
+        overlay, pkg, device, monkeypatch):
+    """Issue 15: early reads see partial data, or stale cache lines for cacheable buffers. The CPU sees
+    what its cache held at the last invalidate (or flush, or allocation) until invalidate(), which pynq's
+    wait() calls; invalidate() itself shows what has arrived by then."""
+    dma = overlay.axi_dma_0
+    n = 64
+    ibuf = allocate((n, 49, 16), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    obuf = allocate((n, 5, 4), np.uint8, cacheable=True)
+    obuf[:] = 0xAB
+    obuf.flush()
+    clock = HeldClock(device, monkeypatch)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    clock.advance_cycles(30 + 420 + (n // 2) * 196)    # DMA start + latency + n/2 intervals: half arrived
+    assert not dma.recvchannel.idle
+    off = obuf.physical_address - device.memory.base
+    in_ddr = device.memory.ddr[off:off + obuf.nbytes].reshape(n, 5, 4)
+    arrived = int((in_ddr != 0xAB).any(axis=(1, 2)).sum())
+    assert arrived == n // 2 + 1                       # in DDR: results 0..n/2
+    assert (np.asarray(obuf) == 0xAB).all()            # the CPU reads its cache: none of them
+    obuf.invalidate()
+    early = np.array(obuf)
+    np.testing.assert_array_equal(pkg.output.unpack(early[:arrived]), expected[:arrived])
+    assert (early[arrived:] == 0xAB).all()
+    clock.release()
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()                             # pynq: invalidate() after the channel is idle
+    np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
