@@ -174,7 +174,11 @@ class AxiDmaModel:
         return (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
 
     def read(self, off: int) -> int:
-        """A 32-bit register read at byte offset ``off``."""
+        """A 32-bit register read at byte offset ``off`` (serialised with the background thread)."""
+        with self._settle_lock:
+            return self._read(off)
+
+    def _read(self, off: int) -> int:
         ch, reg = self._channel(off)
         if reg == 0x00:
             return ch.cr
@@ -191,7 +195,11 @@ class AxiDmaModel:
         return 0
 
     def write(self, off: int, value: int) -> None:
-        """A 32-bit register write at byte offset ``off``."""
+        """A 32-bit register write at byte offset ``off`` (serialised with the background thread)."""
+        with self._settle_lock:
+            self._write(off, value)
+
+    def _write(self, off: int, value: int) -> None:
         ch, reg = self._channel(off)
         for c in (self.mm2s, self.s2mm):
             c.stuck_since = None
