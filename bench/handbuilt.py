@@ -66,7 +66,8 @@ def unit_sweep(synth: bool, write_table: bool) -> None:
     x = mlp.x[:4]
     ref = x.astype(np.int64) @ W
     rows = []
-    print(f"\nhand-built unit, first {N_NEURONS} neurons of layer 1 (784 inputs), {len(x)} golden images:")
+    print(f"\nhand-built unit, first {N_NEURONS} neurons of layer 1 ({len(W)} inputs), "
+          f"{len(x)} golden images:")
     for simd in SIMDS:
         unit = hh.build_unit(W, simd)
         t0 = time.perf_counter()
@@ -76,7 +77,7 @@ def unit_sweep(synth: bool, write_table: bool) -> None:
         ver = hh.simulate_verilator(unit, x, exe=exe)
         ok = np.array_equal(py.acc, ref) and np.array_equal(ver.acc, ref) and py.cycles == ver.cycles
         row = {"SIMD": simd, "cycles/image": py.cycles_per_image,
-               "cycles/image (64 neurons)": 64 * 784 // simd + 1}
+               "cycles/image (64 neurons)": 64 * len(W) // simd + 1}
         if synth:
             t0 = time.perf_counter()
             row.update(hh.synthesize(unit))

@@ -1,7 +1,8 @@
 """QONNX export of the Lab 1 network, its check against Brevitas, and the Lab 1 -> Lab 2 hand-off.
 
 ``save_lab1_artifacts(qnn)`` writes ``build/lab1/``: the checkpoint (``qnn_w4a4.pt``), the QONNX model
-(``model_qonnx.onnx``, input ``(1, 784)`` raw pixels), a golden batch (``golden.npz``) and ``meta.json``,
+(``model_qonnx.onnx``, input ``(1, 400)`` raw pixels: the 20x20 centre crop,
+``torchdata.crop``), a golden batch (``golden.npz``) and ``meta.json``,
 which records every file's sha256 and is written last, so a half-written folder never looks complete.
 ``lab1_artifacts()`` returns those paths, falling back to the shipped ``pretrained/lab1/`` (with a
 printed note) when ``build/lab1/`` is missing, incomplete or inconsistent. Lab 2 starts from it.
@@ -35,7 +36,7 @@ SWEEP_FILE = "sweep.json"
 FLOAT_FILE = "float_mlp.pt"
 DEFAULT_WEIGHTS_FILE = "qnn_w4a4.pt"
 GOLDEN_SIZE = 64
-INPUT_SHAPE = (1, 784)
+INPUT_SHAPE = (1, 400)  # the default network's input contract; export_qonnx uses the network's own size
 _NOISY_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "torch.fx", "onnxscript", "brevitas")
 
 
@@ -90,7 +91,8 @@ def quiet() -> Iterator[io.StringIO]:
 
 
 def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
-    """Export ``qnn`` (eval mode) to QONNX at ``path``, quietly and atomically; input ``(1, 784)``."""
+    """Export ``qnn`` (eval mode) to QONNX at ``path``, quietly and atomically; input
+    ``(1, qnn.cfg.in_features)`` (``(1, 400)`` for the default network)."""
     import torch
 
     path = Path(path)
@@ -105,7 +107,7 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
             try:
                 from brevitas.export import export_qonnx as brevitas_export_qonnx
 
-                brevitas_export_qonnx(qnn, torch.zeros(INPUT_SHAPE), str(tmp))
+                brevitas_export_qonnx(qnn, torch.zeros(input_shape(qnn)), str(tmp))
             except Exception as err:
                 raise RuntimeError(f"QONNX export failed ({type(err).__name__}: {err}). Exporter output:\n"
                                    f"{log.getvalue()[-2000:]}") from err
@@ -117,6 +119,12 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
         qnn.train(was_training)
         shutil.rmtree(tmpdir, ignore_errors=True)
     return path
+
+
+def input_shape(qnn: nn.Module) -> tuple[int, int]:
+    """The exported model's input shape ``(1, in_features)`` (``INPUT_SHAPE`` for a network without a cfg)."""
+    n = getattr(getattr(qnn, "cfg", None), "in_features", None)
+    return (1, int(n)) if n else tuple(INPUT_SHAPE)
 
 
 def _uses_external_data(path: Path) -> bool:
@@ -141,7 +149,8 @@ def _wrapper(model: Any) -> Any:
 
 
 def execute_qonnx(model: Any, x: Any) -> np.ndarray:
-    """Execute a QONNX model (path or ``ModelWrapper``) on raw pixels ``x``, one sample at a time.
+    """Execute a QONNX model (path or ``ModelWrapper``) on raw pixels ``x``, one sample at a time
+    (whole 28x28 images are centre-cropped to the model's input, as the Brevitas networks do).
 
     Uses ``qonnx.core.onnx_exec.execute_onnx``; returns float32 ``(N, outputs)``.
     """
@@ -153,6 +162,10 @@ def execute_qonnx(model: Any, x: Any) -> np.ndarray:
     xs = as_inputs(x).numpy()
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     shape = tuple(mw.get_tensor_shape(iname))
+    if len(shape) == 2 and xs.ndim == 2 and xs.shape[1] == 784 and shape[1] < 784:
+        from course_utils.models import fit_to_inputs
+
+        xs = fit_to_inputs(xs, shape[1])
     if shape[1:] != xs.shape[1:]:
         raise ValueError(f"the model takes inputs shaped {shape}, got samples shaped {xs.shape[1:]}.")
     outs = [np.asarray(execute_onnx(mw, {iname: xs[i:i + 1]})[oname]).reshape(1, -1) for i in range(len(xs))]
@@ -183,7 +196,10 @@ def verify_qonnx(qnn: nn.Module, model: Any, x: Any, atol: float = 1e-4) -> floa
 # --------------------------------------------------------------------------- golden batch
 
 def golden_batch(qnn: nn.Module, images: Any, labels: Any, n: int = GOLDEN_SIZE) -> dict[str, np.ndarray]:
-    """``{"x": uint8 (n, 784), "logits": float32 (n, 10), "pred": int64, "labels": uint8}`` from Brevitas."""
+    """``{"x": uint8 (n, 400), "logits": float32 (n, 10), "pred": int64, "labels": uint8}`` from Brevitas.
+
+    ``x`` is what the exported model takes: whole 28x28 images are centre-cropped to its input size."""
+    from course_utils.models import fit_to_inputs
     from course_utils.train import logits
 
     imgs = np.asarray(images)
@@ -191,7 +207,7 @@ def golden_batch(qnn: nn.Module, images: Any, labels: Any, n: int = GOLDEN_SIZE)
         raise ValueError(f"golden images must be uint8 pixels (what the FPGA receives), got {imgs.dtype}.")
     if len(imgs) < n:
         raise ValueError(f"need at least {n} images for the golden batch, got {len(imgs)}.")
-    x = imgs[:n].reshape(n, -1).copy()
+    x = np.ascontiguousarray(fit_to_inputs(imgs[:n].reshape(n, -1), input_shape(qnn)[1]))
     out = logits(qnn, x).astype(np.float32)
     return {"x": x, "logits": out, "pred": out.argmax(axis=1).astype(np.int64),
             "labels": np.asarray(labels)[:n].astype(np.uint8)}
@@ -216,7 +232,7 @@ def load_golden(path: str | os.PathLike) -> dict[str, np.ndarray]:
     n = len(g["x"])
     lengths_ok = all(len(g[k]) == n for k in ("logits", "pred", "labels"))
     if g["x"].dtype != np.uint8 or g["x"].ndim != 2 or not lengths_ok:
-        raise ValueError(f"{path}: expected x uint8 (N, 784) and N logits/pred/labels; "
+        raise ValueError(f"{path}: expected x uint8 (N, pixels) and N logits/pred/labels; "
                          "re-create it with export.save_lab1_artifacts.")
     return g
 
@@ -274,8 +290,10 @@ def save_lab1_artifacts(qnn: nn.Module, out_dir: str | os.PathLike | None = None
         max_diff = verify_qonnx(qnn, staging / names["qonnx"], golden["x"]) if verify else None
         meta = {
             "dataset": dataset, "config": qnn.cfg.to_dict(), "test_accuracy": test_accuracy,
-            "epochs": epochs, "seed": seed, "input": {"shape": list(INPUT_SHAPE), "datatype": "UINT8",
-                                                     "note": "raw pixels 0..255 as float"},
+            "epochs": epochs, "seed": seed, "input": {"shape": list(input_shape(qnn)), "datatype": "UINT8",
+                                                     "crop": int(round(input_shape(qnn)[1] ** 0.5)),
+                                                     "note": "raw pixels 0..255 as float, the centre "
+                                                             "crop x crop of each 28x28 image"},
             "golden": {"n": len(golden["x"]), "agreement_with_labels":
                        float(np.mean(golden["pred"] == golden["labels"]))},
             "qonnx_vs_brevitas_max_abs_diff": max_diff,

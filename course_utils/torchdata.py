@@ -1,8 +1,10 @@
 """PyTorch views of the course datasets (host only): raw-pixel tensors and seeded loaders.
 
-Inputs are float32 raw pixel values 0..255 shaped ``(N, 784)``: the networks scale them by 1/255
+Inputs are float32 raw pixel values 0..255 shaped ``(N, 400)``: the 20x20 centre crop of each 28x28
+image (``crop``; ``tensors(..., crop=None)`` keeps all 784). The networks scale them by 1/255
 themselves (see ``course_utils.models``), exactly as the FPGA receives UINT8 pixels.
-Labels are int64 (what ``nn.CrossEntropyLoss`` expects).
+Labels are int64 (what ``nn.CrossEntropyLoss`` expects). ``random_shift_crop`` is the training-time
+augmentation: the crop window moved by up to +-1 pixel per image (a random shift of the digit).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils import data
+from course_utils.models import CROP, IMAGE_SIDE
 
 
 class Loaders(NamedTuple):
@@ -24,11 +27,56 @@ class Loaders(NamedTuple):
     val: DataLoader | None
 
 
-def tensors(name: str, split: str = "train", *,
+def _as_images(images):
+    """``images`` (numpy or torch) as ``(N, 28, 28)`` (accepts ``(N, 784)`` rows)."""
+    shape = tuple(images.shape)
+    if len(shape) == 2 and shape[1] == IMAGE_SIDE * IMAGE_SIDE:
+        return images.reshape(shape[0], IMAGE_SIDE, IMAGE_SIDE)
+    if len(shape) != 3 or shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise ValueError(f"expected images shaped (N, 28, 28) or (N, 784), got {shape}.")
+    return images
+
+
+def crop(images, size: int = CROP):
+    """The centre ``size`` x ``size`` crop of 28x28 images, flattened: ``(N, size*size)``, same type and
+    dtype as ``images`` (numpy or torch; ``(N, 28, 28)`` or ``(N, 784)``). ``crop(x, 20)``: 400 pixels."""
+    size = int(size)
+    if not 1 <= size <= IMAGE_SIDE:
+        raise ValueError(f"crop size must be 1..{IMAGE_SIDE}, got {size}.")
+    img = _as_images(images)
+    lo = (IMAGE_SIDE - size) // 2
+    return img[:, lo:lo + size, lo:lo + size].reshape(img.shape[0], size * size)
+
+
+_center_crop = crop  # ``tensors`` has an argument of that name
+
+
+def random_shift_crop(images: torch.Tensor, size: int = CROP, shift: int = 1,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Training augmentation: each image's ``size`` crop window moved by a random ``(dy, dx)`` in
+    ``-shift..shift`` (from ``generator``: seeded, reproducible); ``(N, size*size)``."""
+    img = _as_images(images)
+    lo = (IMAGE_SIDE - int(size)) // 2
+    if not 0 <= int(shift) <= lo:
+        raise ValueError(f"shift must be 0..{lo} for a {size}x{size} crop, got {shift}.")
+    n, k = img.shape[0], 2 * int(shift) + 1
+    offs = torch.randint(0, k * k, (n,), generator=generator)
+    out = torch.empty((n, int(size) * int(size)), dtype=img.dtype)
+    for o in range(k * k):
+        sel = (offs == o).nonzero(as_tuple=True)[0]
+        if len(sel):
+            r, c = lo + o // k - int(shift), lo + o % k - int(shift)
+            out[sel] = img[sel, r:r + size, c:c + size].reshape(len(sel), -1)
+    return out
+
+
+def tensors(name: str, split: str = "train", *, crop: int | None = CROP,
             data_dir: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x float32 (N, 784) raw pixels 0..255, y int64 (N,))`` of a split (new, writable tensors)."""
+    """``(x float32 (N, 400) raw pixels 0..255, y int64 (N,))`` of a split (new, writable tensors):
+    the centre ``crop`` x ``crop`` of each image (``crop=None``: all 784 pixels)."""
     images, labels = data.load(name, split, data_dir=data_dir)
-    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32))
+    flat = images.reshape(len(images), -1) if crop is None else _center_crop(images, crop)
+    x = torch.from_numpy(flat.astype(np.float32))
     y = torch.from_numpy(labels.astype(np.int64))
     return x, y
 

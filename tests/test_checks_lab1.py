@@ -52,16 +52,21 @@ def test_pass_line_is_printed(capsys):
 # --------------------------------------------------------------------------- notebook 01
 
 def test_ex_1_1():
-    lab1.ex_1_1(lambda im: torch.tensor(np.asarray(im).reshape(len(im), -1), dtype=torch.float32))
-    flat = lambda im: np.asarray(im).reshape(len(im), -1)  # noqa: E731
+    flat = lambda im: np.asarray(im)[:, 4:24, 4:24].reshape(len(im), -1)  # noqa: E731
+    lab1.ex_1_1(lambda im: torch.tensor(flat(im), dtype=torch.float32))
     fails(lab1.ex_1_1, lambda im: torch.tensor(flat(im) / 255.0, dtype=torch.float32), ex="1.1",
           match="scaled to 0..1")
     fails(lab1.ex_1_1, lambda im: np.asarray(im).reshape(len(im), -1).astype(np.float32), ex="1.1",
           match="torch.Tensor")
     fails(lab1.ex_1_1, lambda im: torch.tensor(flat(im)), ex="1.1", match="float32")
-    fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im).transpose(0, 2, 1).reshape(len(im), -1),
-                                               dtype=torch.float32), ex="1.1", match="transposed")
-    fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im), dtype=torch.float32), ex="1.1", match="784")
+    fails(lab1.ex_1_1, lambda im: torch.tensor(
+        np.asarray(im)[:, 4:24, 4:24].transpose(0, 2, 1).reshape(len(im), -1), dtype=torch.float32),
+        ex="1.1", match="transposed")
+    fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im), dtype=torch.float32), ex="1.1", match="400")
+    fails(lab1.ex_1_1, lambda im: torch.tensor(np.asarray(im).reshape(len(im), -1), dtype=torch.float32),
+          ex="1.1", match="centre crop")  # the whole image instead of its 20x20 crop
+    _named("1.1/not-cropped", lab1.ex_1_1,
+           lambda im: torch.tensor(np.asarray(im).reshape(len(im), -1), dtype=torch.float32))
     fails(lab1.ex_1_1, placeholder("1.1"), ex="1.1", match="not done yet")
     fails(lab1.ex_1_1, ..., ex="1.1", match="not done yet")
 
@@ -316,7 +321,7 @@ def _qnn_class(layers_fn):
 
 
 def _good_layers(w, a, bias=False):
-    return nn.Sequential(QuantLinear(784, 64, bias=bias, weight_bit_width=w), nn.BatchNorm1d(64),
+    return nn.Sequential(QuantLinear(400, 64, bias=bias, weight_bit_width=w), nn.BatchNorm1d(64),
                          QuantReLU(bit_width=a), QuantLinear(64, 64, bias=bias, weight_bit_width=w),
                          nn.BatchNorm1d(64), QuantReLU(bit_width=a),
                          QuantLinear(64, 10, bias=bias, weight_bit_width=w))
@@ -334,7 +339,7 @@ def test_ex_4_1():
                                        QuantLinear(64, 10, bias=False, weight_bit_width=w))
     fails(lab1.ex_4_1, _qnn_class(short), ex="4.1", match="layers are")
     fails(lab1.ex_4_1, _qnn_class(lambda w, a: nn.Sequential(
-        QuantLinear(784, 64, bias=False, weight_bit_width=w), nn.ReLU(), nn.BatchNorm1d(64),
+        QuantLinear(400, 64, bias=False, weight_bit_width=w), nn.ReLU(), nn.BatchNorm1d(64),
         QuantLinear(64, 64, bias=False, weight_bit_width=w), nn.BatchNorm1d(64), QuantReLU(bit_width=a),
         QuantLinear(64, 10, bias=False, weight_bit_width=w))), ex="4.1", match="layers are")
     _named("4.1/layer-order", lab1.ex_4_1, _qnn_class(lambda w, a: nn.Sequential(
@@ -393,7 +398,7 @@ def qnn():
     net.train()
     with torch.no_grad():
         for _ in range(3):
-            net(torch.randint(0, 256, (64, 784)).float())
+            net(torch.randint(0, 256, (64, 400)).float())
     return net.eval()
 
 
@@ -411,25 +416,25 @@ def test_ex_5_1(qnn):
     def good(q, path):
         q.eval()
         with export.quiet():
-            export_qonnx(q, torch.zeros(1, 784), path)
+            export_qonnx(q, torch.zeros(1, 400), path)
         return path
 
     def batch_of_8(q, path):
         q.eval()
         with export.quiet():
-            export_qonnx(q, torch.zeros(8, 784), path)
+            export_qonnx(q, torch.zeros(8, 400), path)
 
     def no_eval(q, path):
         with export.quiet():
-            export_qonnx(q, torch.zeros(2, 784), path)
+            export_qonnx(q, torch.zeros(2, 400), path)
 
     def plain_onnx(q, path):
         with export.quiet():
-            torch.onnx.export(models.FloatMLP().eval(), torch.zeros(1, 784), path, dynamo=False)
+            torch.onnx.export(models.FloatMLP().eval(), torch.zeros(1, 400), path, dynamo=False)
 
     lab1.ex_5_1(good, qnn)
-    fails(lab1.ex_5_1, batch_of_8, qnn, ex="5.1", match=r"\[1, 784\]")
-    fails(lab1.ex_5_1, no_eval, qnn, ex="5.1", match="784|eval")
+    fails(lab1.ex_5_1, batch_of_8, qnn, ex="5.1", match=r"\[1, 400\]")
+    fails(lab1.ex_5_1, no_eval, qnn, ex="5.1", match="400|eval")
     fails(lab1.ex_5_1, plain_onnx, qnn, ex="5.1", match="Quant nodes")
     _named("5.1/no-quant-nodes", lab1.ex_5_1, plain_onnx, qnn)
     _named("5.1/input-shape", lab1.ex_5_1, batch_of_8, qnn)
@@ -475,7 +480,7 @@ def test_ex_5_3(model):
 
 def test_ex_5_4(qnn):
     def good(q, images, labels, n=64):
-        x = np.asarray(images[:n], dtype=np.uint8).reshape(n, -1)
+        x = np.asarray(images[:n], dtype=np.uint8)[:, 4:24, 4:24].reshape(n, -1)
         with torch.no_grad():
             lg = q.eval()(torch.tensor(x, dtype=torch.float32)).numpy()
         return {"x": x, "logits": lg, "pred": lg.argmax(1).astype(np.int64),
@@ -500,6 +505,10 @@ def test_ex_5_4(qnn):
     _named("5.4/float-pixels", lab1.ex_5_4, float_x, qnn)
     _named("5.4/not-flat", lab1.ex_5_4, unflattened, qnn)
     fails(lab1.ex_5_4, unflattened, qnn, ex="5.4", match="shape")
+    uncropped = lambda q, images, labels, n=64: {**good(q, images, labels, n),  # noqa: E731
+                                                 "x": np.asarray(images[:n]).reshape(n, -1)}
+    fails(lab1.ex_5_4, uncropped, qnn, ex="5.4", match="20x20 centre crop")
+    _named("5.4/not-cropped", lab1.ex_5_4, uncropped, qnn)
     fails(lab1.ex_5_4, lambda q, images, labels, n=64: {"x": images[:n]}, qnn, ex="5.4", match="missing keys")
     fails(lab1.ex_5_4, placeholder("5.4"), qnn, ex="5.4", match="not done yet")
 

@@ -237,15 +237,16 @@ def _set(model, folding):
 
 def test_ex_3_1(flow, capsys):
     spec = flow.stages["07_specialized"]
-    lab2.ex_3_1(lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}, "MVAU_rtl_1": {"SIMD": 8}}), spec)
-    assert "127,551 FPS" in capsys.readouterr().out
+    lab2.ex_3_1(lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}, "MVAU_rtl_1": {"SIMD": 16},
+                                   "MVAU_rtl_2": {"SIMD": 2}}), spec)
+    assert "250,000 FPS" in capsys.readouterr().out
     _fails(r"MVAU_rtl_1 still needs 4096 cycles", lab2.ex_3_1,
            lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}}), spec)
-    _fails(r"SIMD=10 does not divide MW=784", lab2.ex_3_1,
-           lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 10}}), spec)
+    _fails(r"SIMD=3 does not divide MW=400", lab2.ex_3_1,
+           lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 3}}), spec)
     _fails(r"Exercise 3\.1: not done yet", lab2.ex_3_1, _placeholder, spec)
     _named("3.1/too-slow", lab2.ex_3_1, lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 16, "PE": 4}}), spec)
-    _named("3.1/not-divisor", lab2.ex_3_1, lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 10}}), spec)
+    _named("3.1/not-divisor", lab2.ex_3_1, lambda m: _set(m, {"MVAU_rtl_0": {"SIMD": 3}}), spec)
     assert ff.get_folding(spec)["MVAU_rtl_0"] == {"SIMD": 1, "PE": 1}, "the check changed the student's model"
 
 
@@ -280,7 +281,7 @@ def _cheapest(model, target_fps, budget, dma=True):
 def test_ex_3_2(flow, capsys):
     spec = flow.stages["07_specialized"]
     lab2.ex_3_2(_cheapest, spec)
-    assert "Exercise 3.2 passed: 510,204 FPS" in capsys.readouterr().out
+    assert "Exercise 3.2 passed: 500,000 FPS" in capsys.readouterr().out
 
     def fastest(model, target_fps, budget):  # fully unrolled: way over the DSP budget
         return {n.name: {k: v[-1] for k, v in ff.legal_values(model, n.name).items()}
@@ -350,13 +351,13 @@ def test_ex_4_2(flow, capsys):
                 batch * s["output"]["words_per_sample"] * s["output"]["padded_bits"] // 8)
 
     def elements(s, batch):
-        return batch * 784, batch * 10
+        return batch * 400, batch * 10
 
     lab2.ex_4_2(right, copy.deepcopy(streams))
-    assert "784 bytes in" in capsys.readouterr().out
-    _fails(r"(?s)values counted, not bytes.*expected: \(MM2S, S2MM\) = \(784, 20\).*got: +\(784, 10\)",
+    assert "400 bytes in" in capsys.readouterr().out
+    _fails(r"(?s)values counted, not bytes.*expected: \(MM2S, S2MM\) = \(400, 20\).*got: +\(400, 10\)",
            lab2.ex_4_2, elements, streams)
-    _fails(r"expected a pair", lab2.ex_4_2, lambda s, b: 784 * b, streams)
+    _fails(r"expected a pair", lab2.ex_4_2, lambda s, b: 400 * b, streams)
     _named("4.2/elements", lab2.ex_4_2, elements, streams)
     _named("4.2/swapped", lab2.ex_4_2, lambda s, b: right(s, b)[::-1], streams)
     _named("4.2/no-batch", lab2.ex_4_2, lambda s, b: right(s, 1), streams)

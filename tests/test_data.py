@@ -281,12 +281,14 @@ def test_torch_tensors_are_raw_pixels() -> None:
 
     images, labels = data.load("mnist", "test")
     x, y = torchdata.tensors("mnist", "test")
-    assert x.dtype == torch.float32 and x.shape == (10000, 784)
+    assert x.dtype == torch.float32 and x.shape == (10000, 400)  # the 20x20 centre crops
     assert y.dtype == torch.int64 and y[:10].tolist() == MNIST_TEST_FIRST
     assert float(x.max()) == 255.0
-    assert torch.equal(x[3], torch.from_numpy(images[3].reshape(-1).astype("float32")))
+    assert torch.equal(x[3], torch.from_numpy(images[3, 4:24, 4:24].reshape(-1).astype("float32")))
+    assert torch.equal(torchdata.tensors("mnist", "test", crop=None)[0][3],
+                       torch.from_numpy(images[3].reshape(-1).astype("float32")))
     x[0, 0] = 123.0  # a fresh, writable copy: the cached uint8 arrays are untouched
-    assert images[0, 0, 0] == 0 and torchdata.tensors("mnist", "test")[0][0, 0] == 0.0
+    assert images[4, 4, 4] == 0 and torchdata.tensors("mnist", "test")[0][0, 0] == 0.0
 
 
 @needs_mirror
@@ -305,7 +307,7 @@ def test_loaders_are_seeded_and_split() -> None:
     assert first_labels(a.train) != first_labels(a.train)  # a new order every epoch, from the seeded RNG
     assert next(iter(a.test))[1][:10].tolist() == MNIST_TEST_FIRST  # test split in file order
     xb, yb = next(iter(a.train))
-    assert xb.shape == (100, 784) and xb.dtype == torch.float32 and yb.dtype == torch.int64
+    assert xb.shape == (100, 400) and xb.dtype == torch.float32 and yb.dtype == torch.int64
 
     s = torchdata.loaders("mnist", batch_size=500, seed=3, val_size=0.1)
     t = torchdata.loaders("mnist", batch_size=500, seed=3, val_size=6000)
@@ -314,7 +316,7 @@ def test_loaders_are_seeded_and_split() -> None:
     assert len(val_x) == 6000 and len(train_x) == 54000
     assert torch.equal(val_x, torch.cat([xb for xb, _ in t.val]))  # same seed, same held-out set
     full = torchdata.tensors("mnist", "train")[0]
-    w = torch.rand(784, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    w = torch.rand(400, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     key = lambda m: set((m.double() @ w).tolist())  # noqa: E731 - one number per image (a random projection)
     assert len(key(full)) > 59000  # distinct enough to compare sets (MNIST has a few duplicate images)
     assert key(val_x) | key(train_x) == key(full) and not key(val_x) & key(train_x)

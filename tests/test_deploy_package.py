@@ -72,11 +72,11 @@ def test_accelerator_json(package: Path, flow) -> None:
     assert (spec["ip_name"], spec["dma_name"], spec["tlast"]) == ("finn_accel_0", "axi_dma_0", "per_packet")
     assert spec["input"] == {
         "datatype": "UINT8",
-        "shape_normal": [1, 784],
-        "shape_folded": [1, 49, 16],
-        "shape_packed": [1, 49, 16],
+        "shape_normal": [1, 400],
+        "shape_folded": [1, 25, 16],
+        "shape_packed": [1, 25, 16],
         "stream_width_bits": 128,
-        "bytes_per_sample": 784,
+        "bytes_per_sample": 400,
     }
     # the output datatype is the last MVAU's minimized accumulator (INT16 for the shipped model)
     out_dt = flow[0].get_tensor_datatype(flow[0].graph.output[0].name)
@@ -96,7 +96,7 @@ def test_accelerator_json(package: Path, flow) -> None:
         "max_transfer_bytes": 67108863,
     }
     assert spec["output_scale"] == pytest.approx(flow[1])
-    assert spec["estimates"]["cycles_per_sample"] == flow[2]["cycles_per_sample"] == 196
+    assert spec["estimates"]["cycles_per_sample"] == flow[2]["cycles_per_sample"] == 100
     assert [(layer["name"], layer["op"]) for layer in spec["layers"]] == [
         ("MVAU_rtl_0", "MVAU"),
         ("Thresholding_rtl_0", "Thresholding"),
@@ -110,7 +110,7 @@ def test_accelerator_json(package: Path, flow) -> None:
     # the board side's own loader accepts it (schema 1, shapes and widths consistent)
     from course_utils.board.package import load_package
 
-    assert load_package(package).max_batch == 67108863 // 784
+    assert load_package(package).max_batch == 67108863 // 400
 
 
 def test_golden_is_finn_and_numpy(package: Path, flow) -> None:
@@ -137,7 +137,7 @@ def test_dataflow_files_are_the_model(package: Path, flow) -> None:
     with np.load(package / "dataflow.npz") as npz:
         mvau = model.get_node_from_name("MVAU_rtl_0")
         assert np.array_equal(npz["MVAU_rtl_0.W"], model.get_initializer(mvau.input[1]))
-        assert npz["MVAU_rtl_0.W"].shape == (784, 64)
+        assert npz["MVAU_rtl_0.W"].shape == (400, 64)
         node = model.get_node_from_name("Thresholding_rtl_1")
         assert np.array_equal(npz["Thresholding_rtl_1.T"], model.get_initializer(node.input[1]))
         assert all(npz[k].dtype == np.int64 for k in npz.files)
@@ -207,8 +207,8 @@ def test_given_bitstream_and_hwh_are_copied(flow, package: Path, tmp_path: Path)
         ({"output_scale": float("nan")}, "output_scale must be a positive number"),
         ({"estimates": {"fps": 1.0}}, "estimates lack cycles_per_sample"),
         ({"golden_x": np.zeros((4, 100), np.uint8), "labels": None}, "golden_x has 100 values per sample"),
-        ({"golden_x": np.full((2, 784), 0.5), "labels": None}, "raw integer pixels"),
-        ({"golden_x": np.full((2, 784), 300), "labels": None}, "raw pixels are 0..255"),
+        ({"golden_x": np.full((2, 400), 0.5), "labels": None}, "raw integer pixels"),
+        ({"golden_x": np.full((2, 400), 300), "labels": None}, "raw pixels are 0..255"),
         ({"labels": np.zeros(3)}, "labels has 3 entries for 64 golden samples"),
         ({"board": "zedboard"}, "unknown board 'zedboard'"),
         ({"clock_mhz": 123.4}, "FCLK0 cannot be 123.4 MHz"),

@@ -20,12 +20,12 @@ def _qnn(seed: int, cfg: MLPConfig | None = None) -> QuantMLP:
     qnn.train()
     with torch.no_grad():
         for _ in range(3):
-            qnn(torch.randint(0, 256, (128, 784)).float())
+            qnn(torch.randint(0, 256, (128, 400)).float())
     return qnn.eval()
 
 
 def _pixels(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, 784)).astype(np.float32)
+    return np.random.default_rng(seed).integers(0, 256, (n, 400)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_export_is_quiet(tmp_path, capfd):
 def test_exported_graph_has_quant_nodes_and_raw_pixel_input(exported):
     qnn, path = exported
     model = ModelWrapper(str(path))
-    assert model.get_tensor_shape(model.graph.input[0].name) == [1, 784]
+    assert model.get_tensor_shape(model.graph.input[0].name) == [1, 400]
     ops = [n.op_type for n in model.graph.node]
     assert ops[0] == "Mul" and ops.count("Quant") == 5 and ops.count("Gemm") == 3
     bits = [int(model.get_initializer(n.input[3])) for n in model.graph.node if n.op_type == "Quant"]
@@ -76,7 +76,7 @@ def test_verify_reports_a_mismatch_with_its_size(exported):
 
 def test_execute_qonnx_checks_the_input_shape(exported):
     _, path = exported
-    with pytest.raises(ValueError, match="784"):
+    with pytest.raises(ValueError, match="400"):
         export.execute_qonnx(path, np.zeros((2, 28, 29), np.float32))
     with pytest.raises(FileNotFoundError, match="export it first"):
         export.execute_qonnx(path.parent / "missing.onnx", _pixels(1))
@@ -87,7 +87,7 @@ def test_golden_batch_round_trip(tmp_path, exported):
     images = np.random.default_rng(3).integers(0, 256, (70, 28, 28), dtype=np.uint8)
     labels = np.arange(70) % 10
     g = export.golden_batch(qnn, images, labels)
-    assert g["x"].dtype == np.uint8 and g["x"].shape == (64, 784)
+    assert g["x"].dtype == np.uint8 and g["x"].shape == (64, 400)
     assert g["logits"].dtype == np.float32 and g["logits"].shape == (64, 10)
     assert g["pred"].dtype == np.int64 and np.array_equal(g["pred"], g["logits"].argmax(1))
     assert g["labels"].dtype == np.uint8 and g["labels"].tolist() == (np.arange(64) % 10).tolist()
@@ -148,7 +148,9 @@ def test_save_lab1_artifacts_writes_the_contract(handoff):
     g = export.load_golden(paths["golden"])
     from course_utils import data
     images, labels = data.load("mnist", "test")
-    assert np.array_equal(g["x"], images[:64].reshape(64, -1)) and np.array_equal(g["labels"], labels[:64])
+    assert meta["input"]["shape"] == [1, 400] and meta["input"]["crop"] == 20
+    assert np.array_equal(g["x"], images[:64, 4:24, 4:24].reshape(64, -1))
+    assert np.array_equal(g["labels"], labels[:64])
     assert np.array_equal(models.load_checkpoint(paths["weights"]).state_dict()["layers.0.weight"],
                           qnn.state_dict()["layers.0.weight"])
     assert export.lab1_problem(out) is None

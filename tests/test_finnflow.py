@@ -266,7 +266,7 @@ def test_hls_layers_cannot_execute_and_say_why(flow):
 def test_golden_load_errors(tmp_path: Path):
     with pytest.raises(FileNotFoundError, match="golden batch"):
         ff.Golden.load(tmp_path / "none.npz")
-    np.savez(tmp_path / "g.npz", x=np.zeros((3, 784), np.uint8))
+    np.savez(tmp_path / "g.npz", x=np.zeros((3, 400), np.uint8))
     with pytest.raises(ValueError, match="lacks"):
         ff.Golden.load(tmp_path / "g.npz")
     g = ff.Golden.load(LAB1 / "golden.npz")
@@ -306,8 +306,11 @@ def test_estimate_summary_matches_finn_analyses(flow):
 
 def test_default_design_meets_the_course_target(flow):
     est = flow.estimates
-    assert est["fps"] >= 500_000
+    assert est["fps"] >= 1_000_000 and est["cycles_per_sample"] == 100  # 400 bytes at 4 bytes per cycle
     assert all(v < 0.7 for v in est["utilization"].values()), est["utilization"]
+    folding = flow.folding  # matched PEs: no width converter between an MVAU and its thresholds
+    assert folding["Thresholding_rtl_0"]["PE"] == folding["MVAU_rtl_0"]["PE"]
+    assert folding["Thresholding_rtl_1"]["PE"] == folding["MVAU_rtl_1"]["PE"]
     assert est["bottleneck_kind"] in ("compute", "input stream")
 
 
@@ -317,7 +320,7 @@ def test_bottleneck_kind_compute_vs_input_stream(flow):
     for simd, pe in ((16, 16), (4, 64)):
         trial = ff.apply_folding(_copy(base), {"MVAU_rtl_0": {"SIMD": simd, "PE": pe}})
         row = next(r for r in ff.layer_estimates(trial) if r["layer"] == "MVAU_rtl_0")
-        assert row["cycles"] == 196
+        assert row["cycles"] == 100
         kinds[(simd, pe)] = row["bound"]
     assert kinds == {(16, 16): "compute", (4, 64): "input stream"}
 
@@ -355,10 +358,10 @@ def test_save_estimates_is_atomic_json(tmp_path: Path, flow):
 # ----------------------------------------------------------------------------- folding
 def test_legal_values_and_illegal_folding_message(flow):
     model = _copy(flow.stages["07_specialized"])
-    assert ff.legal_values(model, "MVAU_rtl_0") == {"SIMD": ff.divisors(784), "PE": [1, 2, 4, 8, 16, 32, 64]}
+    assert ff.legal_values(model, "MVAU_rtl_0") == {"SIMD": ff.divisors(400), "PE": [1, 2, 4, 8, 16, 32, 64]}
     assert ff.legal_values(model, "Thresholding_rtl_1") == {"PE": [1, 2, 4, 8, 16, 32, 64]}
-    with pytest.raises(ff.FoldingError, match=r"MVAU_rtl_0: SIMD=10 does not divide MW=784.*1, 2, 4, 7, 8"):
-        ff.apply_folding(model, {"MVAU_rtl_0": {"SIMD": 10}})
+    with pytest.raises(ff.FoldingError, match=r"MVAU_rtl_0: SIMD=3 does not divide MW=400.*1, 2, 4, 5, 8"):
+        ff.apply_folding(model, {"MVAU_rtl_0": {"SIMD": 3}})
     with pytest.raises(ff.FoldingError, match="no foldable layer named 'MVAU_rtl_9'"):
         ff.apply_folding(model, {"MVAU_rtl_9": {"PE": 2}})
     with pytest.raises(ff.FoldingError, match="has no folding attribute 'SIMD'"):
@@ -368,13 +371,14 @@ def test_legal_values_and_illegal_folding_message(flow):
 def test_search_meets_target_within_budget_and_keeps_model(flow):
     model = _copy(flow.stages["07_specialized"])
     before = ff.get_folding(model)
-    # counted as mvu.sv instantiates DSPs (2 products per DSP48E1 for 8-bit pixels), 1 M FPS needs 276 of the
-    # 154 DSPs that 70% of the xc7z020 allows: layer 1 alone needs 256 (FINN's own formula said 148)
-    with pytest.raises(ff.BudgetError, match=r"no folding reaches 1,000,000 FPS.*DSP 276 > 154 "
-                                             r"\(estimated; largest: MVAU_rtl_0 with 256\)"):
-        ff.search_folding(model, 1_000_000, 0.7)
-    for target in (100_000, 500_000):
+    # counted as mvu.sv instantiates DSPs (2 products per DSP48E1 for 8-bit pixels): 1 M FPS on the 20x20
+    # crop needs 128 DSPs in layer 1 (256 products per cycle), 2 M FPS 256 of the 154 that 70% allows
+    with pytest.raises(ff.BudgetError, match=r"no folding reaches 2,000,000 FPS.*DSP \d+ > 154"):
+        ff.search_folding(model, 2_000_000, 0.7)
+    for target in (100_000, 500_000, 1_000_000):
         folding = ff.search_folding(model, target, 0.7)
+        for t, m in (("Thresholding_rtl_0", "MVAU_rtl_0"), ("Thresholding_rtl_1", "MVAU_rtl_1")):
+            assert folding[t]["PE"] == folding[m]["PE"]  # matched: no width converter in between
         trial = ff.apply_folding(_copy(model), folding)
         est = ff.estimate_summary(trial)
         assert est["fps"] >= target
@@ -388,7 +392,7 @@ def test_search_errors_say_why(flow):
     model = _copy(flow.stages["07_specialized"])
     with pytest.raises(ff.BudgetError, match=r"no folding reaches 500,000 FPS within the budget.*DSP"):
         ff.search_folding(model, 500_000, 0.05)
-    with pytest.raises(ff.BudgetError, match=r"MVAU_rtl_0 cannot reach 5,000,000 FPS.*49 cycles"):
+    with pytest.raises(ff.BudgetError, match=r"MVAU_rtl_0 cannot reach 5,000,000 FPS.*25 cycles"):
         ff.search_folding(model, 5_000_000, 1.0)
     with pytest.raises(ff.BudgetError, match="less than one cycle"):
         ff.search_folding(model, 1e9, 1.0)
@@ -409,8 +413,8 @@ def test_dma_widths():
 def test_io_streams_and_dma_report(flow):
     streams = ff.io_streams(flow.folded)
     inp, out = streams["input"], streams["output"]
-    assert inp["datatype"] == "UINT8" and inp["bytes_per_sample"] == 784
-    assert inp["words_per_sample"] * inp["padded_bits"] == 784 * 8
+    assert inp["datatype"] == "UINT8" and inp["bytes_per_sample"] == 400
+    assert inp["words_per_sample"] * inp["padded_bits"] == 400 * 8
     assert out["words_per_sample"] * out["folded_shape"][-1] == 10
     bad = ff.apply_folding(_copy(flow.folded), {"MVAU_rtl_2": {"PE": 5}})
     report = ff.dma_report(bad)
@@ -437,7 +441,7 @@ def test_show_source_graph_table_and_diff(flow):
         ff.show_source(42)
     table = ff.graph_table(flow.stages["03_streamlined"])
     assert list(table["op"]) == ["MatMul", "MultiThreshold", "MatMul", "MultiThreshold", "MatMul", "Mul"]
-    assert "global_in: UINT8 [1, 784]" in table.loc[0, "inputs"]
+    assert "global_in: UINT8 [1, 400]" in table.loc[0, "inputs"]
     diff = ff.graph_diff(flow.stages["02_tidy"], flow.stages["03_streamlined"])
     assert diff.loc["BatchNormalization", "change"] == -2 and diff.loc["Mul", "after"] == 1
 

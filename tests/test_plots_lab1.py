@@ -51,7 +51,7 @@ def test_histograms_show_float_and_quantized_levels():
     assert plots.histogram(acts, log=False).axes[0].get_yscale() == "linear"
     fig = plots.weight_histograms(build_qnn(2, 2), {"layers.0": quant.fake_quantize(np.ones(3), 2)})
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["layers.0 (64, 784)", "layers.3 (64, 64)", "layers.6 (10, 64)"]
+    assert titles == ["layers.0 (64, 400)", "layers.3 (64, 64)", "layers.6 (10, 64)"]
     assert "quantized (1 levels)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     fig = plots.activation_histograms({"a": np.abs(w), "b": np.abs(w)})
     assert len(fig.axes) == 2

@@ -55,13 +55,15 @@ def test_stitched_rtl_is_bit_exact_on_the_golden_batch_at_finns_cycles(model, go
     assert "64/64 golden samples match Brevitas in RTL simulation" in capsys.readouterr().out
     assert np.array_equal(result.y_int, golden.integer_logits(scale))
     rep = cycle_report(result.rtl, model)
-    assert rep["estimated"]["interval_cycles"] == 196
-    assert rep["measured"]["interval_cycles"] == 196.0  # 784 bytes at 4 bytes per cycle
-    # FINN's latency is the sum of the layers' cycles: pessimistic, the layers overlap
-    assert rep["measured"]["latency_cycles"] <= rep["estimated"]["latency_cycles"]
+    assert rep["estimated"]["interval_cycles"] == 100
+    assert rep["measured"]["interval_cycles"] == 100.0  # 400 bytes at 4 bytes per cycle: 1 M images/s
+    # FINN's latency is the sum of the layers' cycles; the stitched design adds its FIFOs and width
+    # converters (measured 308 cycles, FINN's sum 246 for the 1 M images/s default)
+    assert rep["estimated"]["latency_cycles"] <= rep["measured"]["latency_cycles"] <= 2 * rep["estimated"][
+        "latency_cycles"]
     assert rep["measured"]["tlast_ok"] is True
     occ = rep["measured"]["fifo_max_occupancy"]
-    assert len(occ) == len(stitched.fifos) == 9 and max(occ.values()) >= 1
+    assert len(occ) == len(stitched.fifos) == 8 and max(occ.values()) >= 1  # 5 layers, 2 width converters
 
 
 def test_cache_is_reused_and_keyed_by_hdl_not_data(model, stitched, tmp_path):
@@ -105,7 +107,7 @@ def test_node_by_node_rtl_matches_python_and_finns_cycle_estimates(model, golden
                             "MVAU_rtl_2"]
     for layer, row in report.items():
         assert abs(row["measured_cycles"] - row["exp_cycles"]) <= 10, (layer, row)
-    assert report["MVAU_rtl_0"]["exp_cycles"] == 196
+    assert report["MVAU_rtl_0"]["exp_cycles"] == 100
 
 
 def test_a_stall_is_a_bounded_diagnosis_naming_the_stream(model, golden, stitched):
@@ -114,8 +116,8 @@ def test_a_stall_is_a_bounded_diagnosis_naming_the_stream(model, golden, stitche
     x = golden.inputs(2)
     with pytest.raises(rtl.StallError, match="not being read.*back to stream"):
         stitched.run(x, out_ready_from=-1, max_idle=2000)
-    words = stitched.words(x[:1])[:100]  # half a sample: the design waits for the rest
-    with pytest.raises(rtl.StallError, match="input stream ran dry: 100 words.*100 of 196"):
+    words = stitched.words(x[:1])[:50]  # half a sample: the design waits for the rest
+    with pytest.raises(rtl.StallError, match="input stream ran dry: 50 words.*50 of 100"):
         stitched.run(x[:1], words=words, max_idle=2000)
 
 
@@ -152,12 +154,12 @@ def test_exercise_5_1_checks_the_prediction_against_finn_and_the_rtl(model, gold
         return max(out)
 
     lab2.ex_5_1(slowest, model, run)
-    assert "Exercise 5.1 passed: 196 cycles per image predicted from the folding, 196 measured in RTL" in \
+    assert "Exercise 5.1 passed: 100 cycles per image predicted from the folding, 100 measured in RTL" in \
         capsys.readouterr().out
-    with pytest.raises(AssertionError, match="Exercise 5.1: for the lab's folding you predict 612 cycles"):
-        lab2.ex_5_1(lambda m: 612, model, run)  # the latency sum is not the interval
+    with pytest.raises(AssertionError, match="Exercise 5.1: for the lab's folding you predict 246 cycles"):
+        lab2.ex_5_1(lambda m: 246, model, run)  # the latency sum is not the interval
     with pytest.raises(AssertionError, match="Exercise 5.1: for another folding"):
-        lab2.ex_5_1(lambda m: 196, model, run)  # a constant: right only for the lab's folding
+        lab2.ex_5_1(lambda m: 100, model, run)  # a constant: right only for the lab's folding
 
 
 def test_the_deploy_package_records_its_rtl_verification(model, golden, scale, stitched, tmp_path):
@@ -175,6 +177,6 @@ def test_the_deploy_package_records_its_rtl_verification(model, golden, scale, s
     spec = json.loads((out / "accelerator.json").read_text())
     rec = spec["rtl_verification"]
     assert rec["level"] == "rtlsim" and rec["bit_exact_samples"] == 64 and rec["design_key"] == stitched.key
-    assert rec["measured"]["interval_cycles"] == 196.0 and rec["simulator"] == "Verilator 5.48.0"
-    assert spec["estimates"]["resources"]["DSP"] == 138.0 and spec["estimates"]["finn_dsp"] == 74.0
+    assert rec["measured"]["interval_cycles"] == 100.0 and rec["simulator"] == "Verilator 5.48.0"
+    assert spec["estimates"]["resources"]["DSP"] == 148.0 and spec["estimates"]["finn_dsp"] == 84.0
     assert load_package(out).spec["rtl_verification"] == rec  # the board side reads it unchanged

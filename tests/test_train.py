@@ -65,14 +65,47 @@ def test_train_rejects_bad_input(small_mnist):
         train.evaluate(FloatMLP(), x)
     with pytest.raises(ValueError, match=r"\(N, 784\)"):
         train.predict(FloatMLP(), np.zeros(784, np.uint8))
+    with pytest.raises(ValueError, match="takes 400 raw pixels"):
+        train.predict(FloatMLP(), np.zeros((2, 500), np.uint8))
+    with pytest.raises(ValueError, match="whole images"):  # shifts move the crop inside whole images
+        train.train(FloatMLP(), (x, y), epochs=1, shift=1, progress=False)
+
+
+def test_crop_contract_and_seeded_shifts():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (50, 28, 28), dtype=np.uint8)
+    c = torchdata.crop(images)
+    assert c.shape == (50, 400) and c.dtype == np.uint8
+    assert np.array_equal(c, images[:, 4:24, 4:24].reshape(50, 400))
+    assert np.array_equal(torchdata.crop(images.reshape(50, 784), 20), c)
+    with pytest.raises(ValueError, match="crop size"):
+        torchdata.crop(images, 30)
+    full = torch.from_numpy(images.reshape(50, 784).astype(np.float32))
+    net = FloatMLP(hidden=(8,)).eval()
+    assert torch.equal(net(full), net(torch.from_numpy(c.astype(np.float32))))  # whole images are cropped
+    a = torchdata.random_shift_crop(full, 20, 1, torch.Generator().manual_seed(1))
+    b = torchdata.random_shift_crop(full, 20, 1, torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and a.shape == (50, 400)
+    windows = {(dy, dx): images[:, 4 + dy:24 + dy, 4 + dx:24 + dx].reshape(50, 400)
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    used = set()
+    for i in range(50):  # every row is one of the nine +-1-pixel windows of its own image
+        match = [k for k, w in windows.items() if np.array_equal(a[i].numpy(), w[i])]
+        assert match
+        used.add(match[0])
+    assert len(used) > 3
+    assert torch.equal(torchdata.random_shift_crop(full, 20, 0), torch.from_numpy(c.astype(np.float32)))
+    with pytest.raises(ValueError, match="shift"):
+        torchdata.random_shift_crop(full, 20, 5)
 
 
 def test_evaluate_predict_logits_agree(small_mnist):
     net, _ = _fit_float(small_mnist, seed=0, epochs=1)
     xt, yt = small_mnist[1]
-    images = xt.numpy().astype(np.uint8).reshape(-1, 28, 28)
-    images.flags.writeable = False                       # like data.load
+    images = torchdata.data.load("mnist", "test")[0][:1000]  # whole images: the network crops them
+    assert np.array_equal(torchdata.crop(images), xt.numpy().astype(np.uint8))
     out = train.logits(net, images)
+    assert np.array_equal(out, train.logits(net, xt))
     pred = train.predict(net, images)
     assert out.shape == (1000, 10) and out.dtype == np.float32
     assert pred.dtype == np.int64 and np.array_equal(pred, out.argmax(1))
@@ -100,9 +133,10 @@ def test_quick_mode_and_recipes(monkeypatch):
     assert not train.quick() and train.epochs(12) == 12
     monkeypatch.setenv(train.QUICK_ENV, "1")
     assert train.quick() and train.epochs(12) == 1
-    assert train.recipe(MLPConfig(1, 1)) == train.Recipe(epochs=15, lr=1e-2)
-    assert train.recipe(MLPConfig(4, 4)) == train.Recipe(epochs=12, lr=1e-3, batch_size=256)
-    assert train.recipe(None).epochs == 12
+    assert train.recipe(MLPConfig(1, 1)) == train.Recipe(epochs=15, lr=1e-2, shift=1)
+    assert train.recipe(MLPConfig(4, 4)) == train.Recipe(epochs=30, lr=1e-3, batch_size=256, shift=1)
+    assert train.recipe(MLPConfig(2, 2)) == train.Recipe(epochs=12, shift=1)
+    assert train.recipe(None) == train.Recipe(epochs=12, shift=0)
 
 
 def test_seed_everything_fixes_threads_and_rngs():
@@ -115,12 +149,26 @@ def test_seed_everything_fixes_threads_and_rngs():
 
 def test_quantized_training_and_sweep_reuse(small_mnist):
     train.seed_everything(0)
-    qnn = QuantMLP(MLPConfig(2, 2, hidden=(32,)))
-    hist = train.train(qnn, small_mnist[0], small_mnist[1], epochs=1, lr=3e-3, progress=False)
+    qnn = QuantMLP(MLPConfig(2, 2, hidden=(32,), dropout=0.0))
+    hist = train.train(qnn, small_mnist[0], small_mnist[1], epochs=2, lr=3e-3, progress=False)
     assert hist.final_test_acc > 0.6
     levels = torch.unique(qnn.layers[0].quant_weight().int())
     assert set(levels.tolist()) <= {-1, 0, 1}            # 2-bit narrow range
     entry = train.sweep_entry(qnn.cfg, hist)
-    assert entry["accuracy"] == hist.final_test_acc and entry["epochs"] == 1
+    assert entry["accuracy"] == hist.final_test_acc and entry["epochs"] == 2
     done = {"w2a2": entry}
     assert train.sweep([(2, 2)], done=done, progress=False) == done   # reused, nothing trained
+
+
+def test_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    qnn = QuantMLP(MLPConfig(4, 4, hidden=(32,), dropout=0.5))
+    x = torch.randint(0, 256, (64, 400)).float()
+    qnn.train()
+    a, b = qnn(x), qnn(x)
+    assert not torch.equal(a, b)                       # a new dropout mask every call
+    qnn.eval()
+    assert torch.equal(qnn(x), qnn(x))
+    assert [type(m).__name__ for m in qnn.layers].count("Dropout") == 0  # not a layer: nothing to export
+    with pytest.raises(ValueError, match="dropout"):
+        QuantMLP(MLPConfig(dropout=1.0))

@@ -158,7 +158,7 @@ class DeployPackage:
         return self.spec["estimates"]
 
     def golden(self) -> dict[str, np.ndarray]:
-        """The golden batch: ``x`` (N, 784) uint8, ``y_int`` (N, 10), ``pred``, ``labels``."""
+        """The golden batch: ``x`` (N, 400) uint8 (20x20 crops), ``y_int`` (N, 10), ``pred``, ``labels``."""
         path = self.path / "golden.npz"
         with np.load(path) as data:
             out = {k: data[k] for k in data.files}

@@ -426,12 +426,38 @@ class StreamSpec:
 
     @property
     def elems_per_sample(self) -> int:
-        """Values per sample (784 for an MNIST image)."""
+        """Values per sample (400 for the default network: the 20x20 centre crop of an MNIST image)."""
         return int(np.prod(self.shape_normal[1:], dtype=np.int64))
+
+    def from_images(self, images: Any) -> np.ndarray:
+        """Whole square images ``(N, H, W)`` or ``(N, H*W)`` -> the samples this stream takes,
+        ``(N, elems_per_sample)``: each image's centre crop when the accelerator takes fewer pixels (the
+        default network: the 20x20 centre of a 28x28 MNIST image, 400 bytes), else the image flattened."""
+        x = np.asarray(images)
+        if x.ndim == 2:
+            side = int(round(np.sqrt(x.shape[1])))
+            if side * side != x.shape[1]:
+                raise ValueError(f"expected square images (N, H, W) or (N, H*W), got {x.shape}.")
+            x = x.reshape(len(x), side, side)
+        if x.ndim != 3 or x.shape[1] != x.shape[2]:
+            raise ValueError(f"expected square images (N, H, W) or (N, H*W), got {x.shape}.")
+        want, side = self.elems_per_sample, x.shape[1]
+        crop = int(round(np.sqrt(want)))
+        if crop * crop != want or crop > side:
+            raise ValueError(f"this stream takes {want} values per sample, not a square crop of "
+                             f"{side}x{side} images.")
+        lo = (side - crop) // 2
+        return np.ascontiguousarray(x[:, lo:lo + crop, lo:lo + crop].reshape(len(x), want))
 
     def pack(self, x: Any) -> np.ndarray:
         """Pack a batch in normal shape ``(N, ...)`` into DMA bytes shaped ``(N, *shape_packed[1:])``."""
         x = np.asarray(x)
+        per = int(np.prod(x.shape[1:], dtype=np.int64)) if x.ndim >= 2 else self.elems_per_sample
+        if per != self.elems_per_sample and per > self.elems_per_sample \
+                and int(round(np.sqrt(per))) ** 2 == per:
+            raise ValueError(f"this accelerator takes {self.elems_per_sample} values per sample, got "
+                             f"{per} (whole images?): crop them first with "
+                             "pkg.input.from_images(images).")
         n = self._batch(x.size, self.elems_per_sample, "values")
         return pack(x.reshape(n, *self.shape_folded[1:]), self.datatype, word_bytes=self.word_bytes)
 

@@ -36,8 +36,10 @@ _add("1.1", "not-tensor", "the result is not a torch.Tensor",
      "convert with torch.tensor(array, dtype=torch.float32).")
 _add("1.1", "dtype", "wrong dtype",
      "the network's weights are float32: use dtype=torch.float32 (or .float()).")
-_add("1.1", "not-flat", "the images are not flattened",
-     "flatten each 28x28 image: images.reshape(len(images), -1).")
+_add("1.1", "not-cropped", "all 784 pixels: the blank border was not cropped",
+     "keep the 20x20 centre, rows and columns 4..23: images[:, 4:24, 4:24], then flatten each crop.")
+_add("1.1", "not-flat", "the crops are not flattened",
+     "flatten each 20x20 crop: images[:, 4:24, 4:24].reshape(len(images), -1).")
 _add("1.1", "transposed", "the pixels of each image are transposed (column by column)",
      "reshape row by row: images.reshape(len(images), -1), no .T or transpose.")
 _add("1.2", "percent", "that is a percentage", "return the fraction 0..1, not percent.")
@@ -131,8 +133,8 @@ _add("4.3", "bytes", "that is bytes", "return bits (do not divide by 8).")
 _add("4.3", "float32-size", "that is the float32 size", "multiply by each layer's weight bit width, not 32.")
 _add("4.3", "batchnorm-counted", "BatchNorm parameters were counted as weights",
      "sum over QuantLinear layers only: weight.numel() * quant_weight().bit_width.")
-_add("5.1", "input-shape", "the model's input is not one sample [1, 784]",
-     "export with one sample of raw pixels: torch.zeros(1, 784).")
+_add("5.1", "input-shape", "the model's input is not one sample [1, 400]",
+     "export with one sample of raw pixels, the 20x20 crop: torch.zeros(1, 400).")
 _add("5.1", "no-quant-nodes", "no QONNX Quant nodes: a plain ONNX export",
      "use brevitas.export.export_qonnx (not torch.onnx.export).")
 _add("5.2", "one-sample", "only one sample was executed",
@@ -145,7 +147,10 @@ _add("5.4", "float-pixels", "golden['x'] is not uint8",
      "x stays uint8 (as the board sends it): do not convert.")
 _add("5.4", "scaled-input", "the logits were computed on pixels scaled to 0..1",
      "the network takes raw pixels 0..255: qnn(torch.tensor(x, dtype=torch.float32)).")
-_add("5.4", "not-flat", "golden['x'] is not flattened", "reshape the n images to (n, 784).")
+_add("5.4", "not-flat", "golden['x'] is not flattened",
+     "crop the n images and flatten them to (n, 400): torchdata.crop(images).")
+_add("5.4", "not-cropped", "golden['x'] holds whole 28x28 images",
+     "the board sends the 20x20 centre crops: torchdata.crop(images), shape (n, 400).")
 _add("3.3", "monotonic", "it assumes accuracy grows with the bit width",
      "here 3 bits beat 4 bits: test every bit width against the budget, do not stop at the first failure.")
 _add("3.3", "no-none", "no answer when no bit width meets the budget", "return None in that case.")
@@ -211,7 +216,7 @@ def _diff_example(inputs: dict[str, Any], got: Any, want: Any, name: str, extra:
 # =========================================================================== notebook 01
 
 def ex_1_1(to_inputs: Any) -> None:
-    """Exercise 1.1: ``to_inputs(images)`` -> float32 tensor ``(N, 784)`` of raw pixels."""
+    """Exercise 1.1: ``to_inputs(images)`` -> float32 tensor ``(N, 400)``: 20x20 centre crops, raw pixels."""
     import torch
 
     not_done("1.1", to_inputs, "to_inputs")
@@ -224,21 +229,26 @@ def ex_1_1(to_inputs: Any) -> None:
             MISTAKES.fail("1.1", "not-tensor", f"got {type(out).__name__}.")
         if out.dtype != torch.float32:
             MISTAKES.fail("1.1", "dtype", f"expected torch.float32, got {out.dtype}.")
-        if tuple(out.shape) != (n, 784):
+        if tuple(out.shape) == (n, 784):
+            MISTAKES.fail("1.1", "not-cropped",
+                          f"got shape ({n}, 784), expected the 20x20 centre crops: ({n}, 400).")
+        if tuple(out.shape) != (n, 400):
             MISTAKES.fail("1.1", "not-flat",
-                          f"for {n} images expected shape ({n}, 784), got {tuple(out.shape)}.")
+                          f"for {n} images expected shape ({n}, 400), got {tuple(out.shape)}.")
         got = out.detach().numpy()
-        want = imgs.reshape(n, -1).astype(np.float32)
+        crops = imgs[:, 4:24, 4:24]
+        want = crops.reshape(n, -1).astype(np.float32)
         if got.max() <= 1.0 + 1e-6 and imgs.max() > 1:
-            MISTAKES.fail("1.1", "scaled", example=Example("images[0, 0, :3] = " + short(imgs[0, 0, :3]),
+            MISTAKES.fail("1.1", "scaled", example=Example("crop[0, 0, :3] = " + short(crops[0, 0, :3]),
                                                            f"{short(want[0, :3])}", f"{short(got[0, :3])}"))
-        example = Example(f"images[0, 0, :4] = {short(imgs[0, 0, :4])} (first row of the first image)",
+        example = Example(f"crop[0, 0, :4] = {short(crops[0, 0, :4])} (first row of the first crop)",
                           f"out[0, :4] = {short(want[0, :4])}", f"out[0, :4] = {short(got[0, :4])}")
-        if np.array_equal(got, imgs.transpose(0, 2, 1).reshape(n, -1).astype(np.float32)):
+        if np.array_equal(got, crops.transpose(0, 2, 1).reshape(n, -1).astype(np.float32)):
             MISTAKES.fail("1.1", "transposed", example=example)
-        require("1.1", np.array_equal(got, want), "the pixel values or their order differ from the images.",
-                "reshape row by row (no transpose) and do not change the values.", example=example)
-    passed("1.1", "images (N, 28, 28) uint8 -> float32 tensor (N, 784) of raw pixels 0..255.")
+        require("1.1", np.array_equal(got, want), "the pixel values or their order differ from the images' "
+                "centre crops.", "crop rows and columns 4..23 (images[:, 4:24, 4:24]), reshape row by row "
+                "(no transpose) and do not change the values.", example=example)
+    passed("1.1", "images (N, 28, 28) uint8 -> float32 tensor (N, 400): 20x20 centre crops, raw pixels.")
 
 
 def ex_1_2(accuracy: Any) -> None:
@@ -304,7 +314,7 @@ def ex_1_3(train_step: Any) -> None:
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     ref_opt = torch.optim.SGD(ref.parameters(), lr=0.05, momentum=0.9)
     gen = torch.Generator().manual_seed(13)
-    xb = torch.randint(0, 256, (32, 784), generator=gen).float()
+    xb = torch.randint(0, 256, (32, 400), generator=gen).float()
     yb = torch.randint(0, 10, (32,), generator=gen)
     losses = []
     for step in range(8):
@@ -589,7 +599,7 @@ def _float_net(seed: int) -> Any:
                 mod.weight.uniform_(0.5, 1.5)
                 mod.bias.normal_(0.0, 0.1)
         for _ in range(3):
-            net(torch.randint(0, 256, (64, 784)).float())
+            net(torch.randint(0, 256, (64, 400)).float())
     return net.eval()
 
 
@@ -761,7 +771,8 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
 
     not_done("4.1", MyQNN, "MyQNN")
     expected = [QuantLinear, nn.BatchNorm1d, QuantReLU, QuantLinear, nn.BatchNorm1d, QuantReLU, QuantLinear]
-    shapes = [(784, 64), None, None, (64, 64), None, None, (64, 10)]
+    n_in = MLPConfig().in_features  # 400: the 20x20 centre crop
+    shapes = [(n_in, 64), None, None, (64, 64), None, None, (64, 10)]
     for wb, ab in ((4, 4), (2, 3)):
         net = call("4.1", MyQNN, wb, ab)
         layers = getattr(net, "layers", None)
@@ -794,13 +805,13 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
         ref.train()
         with torch.no_grad():  # initialise BatchNorm statistics and the activation scales
             for _ in range(3):
-                ref(torch.randint(0, 256, (64, 784)).float())
+                ref(torch.randint(0, 256, (64, n_in)).float())
         try:
             net.load_state_dict(ref.state_dict())
         except RuntimeError as err:
             fail("4.1", f"its parameters do not match QuantMLP's: {str(err)[:300]}",
                  "use exactly the layers above, in that order, inside self.layers.")
-        x = torch.randint(0, 256, (16, 784), generator=torch.Generator().manual_seed(41)).float()
+        x = torch.randint(0, 256, (16, n_in), generator=torch.Generator().manual_seed(41)).float()
         net.eval()
         ref.eval()
         with torch.no_grad():
@@ -872,8 +883,8 @@ def ex_4_3(weight_memory_bits: Any) -> None:
 # =========================================================================== notebook 05
 
 def _random_pixels(n: int, seed: int) -> np.ndarray:
-    """``n`` random raw-pixel rows (float32 (n, 784), values 0..255)."""
-    return np.random.default_rng(seed).integers(0, 256, (n, 784)).astype(np.float32)
+    """``n`` random raw-pixel rows (float32 (n, 400): 20x20 crops, values 0..255)."""
+    return np.random.default_rng(seed).integers(0, 256, (n, 400)).astype(np.float32)
 
 
 def ex_5_1(export_to_qonnx: Any, qnn: Any) -> None:
@@ -892,20 +903,20 @@ def ex_5_1(export_to_qonnx: Any, qnn: Any) -> None:
         finally:
             qnn.eval()
         require("5.1", path.is_file(), "no file was written at the given path.",
-                "call export_qonnx(qnn, torch.zeros(1, 784), path).")
+                "call export_qonnx(qnn, torch.zeros(1, 400), path).")
         model = ModelWrapper(str(path))
         ops = [n.op_type for n in model.graph.node]
         shape = model.get_tensor_shape(model.graph.input[0].name)
         if "Quant" not in ops:
             MISTAKES.fail("5.1", "no-quant-nodes", f"the graph has {sorted(set(ops))}.")
-        if list(shape) != [1, 784]:
+        if list(shape) != [1, 400]:
             MISTAKES.fail("5.1", "input-shape", f"the model's input shape is {shape}.")
         try:
             diff = export.verify_qonnx(qnn, model, _random_pixels(8, 51))
         except export.ExportMismatch as err:
             fail("5.1", str(err),
                  "call qnn.eval() before exporting (BatchNorm must use its running statistics).")
-    passed("5.1", f"QONNX export with input [1, 784] and Quant nodes; equals Brevitas "
+    passed("5.1", f"QONNX export with input [1, 400] and Quant nodes; equals Brevitas "
            f"(max |diff| {diff:.1e}).")
 
 
@@ -988,8 +999,10 @@ def ex_5_4(make_golden: Any, qnn: Any) -> None:
         val = _np("5.4", got[key], f"golden['{key}']")
         if key == "x" and val.dtype != np.uint8:
             MISTAKES.fail("5.4", "float-pixels", f"dtype {val.dtype}.")
-        if key == "x" and val.shape == (16, 28, 28):
+        if key == "x" and val.shape in ((16, 28, 28), (16, 20, 20)):
             MISTAKES.fail("5.4", "not-flat", f"shape {val.shape}, expected {ref.shape}.")
+        if key == "x" and val.shape == (16, 784):
+            MISTAKES.fail("5.4", "not-cropped", f"shape {val.shape}, expected {ref.shape}.")
         if key == "logits" and val.shape == ref.shape and not np.allclose(val, ref, atol=1e-5):
             import torch
             with torch.no_grad():
@@ -1001,7 +1014,8 @@ def ex_5_4(make_golden: Any, qnn: Any) -> None:
                 "x and labels uint8 (as the board sends them), logits float32, pred int64.")
         require("5.4", val.shape == ref.shape,
                 f"golden['{key}'] has shape {val.shape}, expected {ref.shape}.",
-                "x is flattened to (n, 784); take the first n samples.")
+                "x is the 20x20 centre crop flattened to (n, 400) (torchdata.crop); "
+                "take the first n samples.")
         close = np.allclose(val, ref, atol=1e-5) if key == "logits" else np.array_equal(val, ref)
         require("5.4", close, f"golden['{key}'] has other values than expected.",
                 "logits = qnn(x as float32) in eval mode without gradients; pred = logits.argmax(1).")

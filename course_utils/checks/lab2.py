@@ -290,7 +290,7 @@ def ex_2_2(float_matmul_inputs: Any, streamlined: Any, tidied: Any) -> None:
 
 # =========================================================================== notebook 03
 
-def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 784) -> None:
+def ex_3_1(fold_by_hand: Any, specialized: Any, max_cycles: int = 400) -> None:
     """Exercise 3.1: ``fold_by_hand(model)`` sets PE/SIMD so that every layer needs <= ``max_cycles``."""
     ff = _ff()
     not_done("3.1", fold_by_hand, "fold_by_hand")

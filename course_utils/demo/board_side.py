@@ -8,7 +8,8 @@ results back through files (written atomically)::
 
     python -m course_utils.demo.board_side PACKAGE INPUTS.npz OUTPUTS.npz RESULT.json [--no-progress]
 
-``INPUTS.npz`` holds ``x`` uint8 ``(N, 784)``; ``OUTPUTS.npz`` gets ``y_int`` int64 ``(N, classes)``;
+``INPUTS.npz`` holds ``x`` uint8 ``(N, 400)`` (what the package's input stream takes);
+``OUTPUTS.npz`` gets ``y_int`` int64 ``(N, classes)``;
 ``RESULT.json`` gets the board, timings and the environment's versions. Exit status 0 on success,
 1 with one line on stderr saying what went wrong.
 """

@@ -71,13 +71,14 @@ class Context:
         return self.state.result(stage)
 
     def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test images every stage is checked on: uint8 ``(n, 784)`` and their labels."""
+        """The test images every stage is checked on: uint8 ``(n, 400)`` (the 20x20 centre crops the
+        network takes) and their labels."""
         if self._eval is None:
-            from course_utils import data
+            from course_utils import data, torchdata
 
             images, labels = data.load(self.cfg.dataset, "test")
             n = len(images) if self.cfg.eval_n is None else min(self.cfg.eval_n, len(images))
-            self._eval = (images[:n].reshape(n, -1).copy(), labels[:n].astype(np.int64))
+            self._eval = (np.ascontiguousarray(torchdata.crop(images[:n])), labels[:n].astype(np.int64))
         return self._eval
 
     def save_array(self, name: str, values: np.ndarray, dtype: Any = np.int64) -> Path:

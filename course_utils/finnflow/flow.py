@@ -23,7 +23,7 @@ from course_utils.finnflow import stages as st  # noqa: E402
 from course_utils.finnflow.errors import ExecutionError  # noqa: E402
 from course_utils.finnflow.verify import Golden, StageResult, verify_stage  # noqa: E402
 
-DEFAULT_TARGET_FPS = 500_000
+DEFAULT_TARGET_FPS = 1_000_000  # 100 cycles per image at 100 MHz: 400 bytes in at 4 bytes per cycle (HP port)
 DEFAULT_BUDGET = 0.7
 
 

@@ -127,14 +127,17 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
 
 def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[str, float] = 0.7,
                    clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                   dma_legal: bool = True) -> dict[str, dict[str, int]]:
+                   dma_legal: bool = True, matched: bool = True) -> dict[str, dict[str, int]]:
     """The cheapest folding whose estimate reaches ``target_fps`` within ``budget``; the model is unchanged.
 
     Each layer independently gets the legal folding with the lowest weighted resource cost that meets
     the target cycles (layers run concurrently, so the slowest one sets the throughput). With
     ``dma_legal`` the first layer's input and the last layer's output streams must be widths the AXI
-    DMA accepts (8..1024 bits, power-of-two bytes) whenever some folding allows it. Raises
-    BudgetError if no folding fits.
+    DMA accepts (8..1024 bits, power-of-two bytes) whenever some folding allows it. With ``matched``
+    a Thresholding layer that follows an MVAU gets that MVAU's PE, so its input stream is the MVAU's
+    output stream as it is: no width converter between them (a PE of 1 after a 64-PE MVAU needs a
+    1280->20-bit converter that Yosys synthesizes to about 15,000 LUT). Raises BudgetError if no
+    folding fits.
     """
     from course_utils.finnflow.estimates import RESOURCES, capacity, over_budget
 
@@ -166,12 +169,22 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
                               f"sample at {clock_mhz} MHz): {limit}. Lower target_fps"
                               + (", or allow a width converter (dma_legal=False)." if dma_legal else "."))
         choices[node.name] = fast
+    follows: dict[str, str] = {}  # Thresholding -> the MVAU that feeds it
+    if matched:
+        for node in nodes:
+            prod = model.find_producer(node.input[0])
+            if (_family(node.op_type) == "Thresholding" and prod is not None
+                    and _family(prod.op_type) == "MVAU"):
+                follows[node.name] = prod.name
     weights = {k: 1.0 for k in RESOURCES}
     best_total: dict[str, float] = {}
     best_picks: dict[str, dict[str, Any]] = {}
     for _ in range(8):
         folding, total, picks = {}, {k: 0.0 for k in RESOURCES}, {}
         for name, opts in choices.items():
+            if name in follows and follows[name] in folding:
+                pe = folding[follows[name]]["PE"]
+                opts = [o for o in opts if o["fold"]["PE"] == pe] or opts
             pick = min(opts, key=lambda o: (sum(weights[k] * o["res"][k] / cap[k] for k in RESOURCES),
                                             o["in_bits"], o["cycles"]))
             folding[name], picks[name] = pick["fold"], pick

@@ -99,3 +99,23 @@ def test_a_full_test_set_batch_round_trips() -> None:
     p = spec.pack(x)
     assert p.shape == (10000, 49, 16) and p.dtype == np.uint8
     np.testing.assert_array_equal(spec.unpack(p.reshape(-1)), x)
+
+
+def test_from_images_crops_to_the_stream_and_pack_refuses_whole_images() -> None:
+    spec = StreamSpec.from_dict({"datatype": "UINT8", "shape_normal": [1, 400], "shape_folded": [1, 100, 4],
+                                 "shape_packed": [1, 100, 4], "stream_width_bits": 32,
+                                 "bytes_per_sample": 400})
+    images = np.random.default_rng(4).integers(0, 256, (6, 28, 28)).astype(np.uint8)
+    x = spec.from_images(images)
+    assert x.shape == (6, 400) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x, images[:, 4:24, 4:24].reshape(6, 400))
+    np.testing.assert_array_equal(spec.from_images(images.reshape(6, 784)), x)
+    assert spec.pack(x).shape == (6, 100, 4)
+    with pytest.raises(ValueError, match="from_images"):
+        spec.pack(images.reshape(6, 784))      # 784 x 25 = 400 x 49: would silently pack 49 "samples"
+    with pytest.raises(ValueError, match="square"):
+        spec.from_images(np.zeros((2, 28, 27), np.uint8))
+    full = StreamSpec.from_dict({"datatype": "UINT8", "shape_normal": [1, 784], "shape_folded": [1, 49, 16],
+                                 "shape_packed": [1, 49, 16], "stream_width_bits": 128,
+                                 "bytes_per_sample": 784})
+    np.testing.assert_array_equal(full.from_images(images), images.reshape(6, 784))

@@ -59,29 +59,27 @@ static void get_out(Vrtlsim_top* t, int c, uint8_t* b, int nb) {
     case 0: get(t->c0_out_tdata, b, nb); break;
     }
 }
-static const int N_TAPS = 16;
-static const int TAP_BYTES[] = {4, 160, 160, 3, 3, 1, 1, 52, 52, 2, 2, 1, 1, 1, 1, 4,  0};
+static const int N_TAPS = 14;
+static const int TAP_BYTES[] = {4, 152, 152, 32, 32, 1, 1, 96, 96, 32, 32, 2, 2, 4,  0};
 static void tap(Vrtlsim_top* t, int k, bool* v, bool* r, uint8_t* b) {
     switch (k) {
     case 0: *v = t->tap0_tvalid; *r = t->tap0_tready; if (b) get(t->tap0_tdata, b, 4); break;
-    case 1: *v = t->tap1_tvalid; *r = t->tap1_tready; if (b) get(t->tap1_tdata, b, 160); break;
-    case 2: *v = t->tap2_tvalid; *r = t->tap2_tready; if (b) get(t->tap2_tdata, b, 160); break;
-    case 3: *v = t->tap3_tvalid; *r = t->tap3_tready; if (b) get(t->tap3_tdata, b, 3); break;
-    case 4: *v = t->tap4_tvalid; *r = t->tap4_tready; if (b) get(t->tap4_tdata, b, 3); break;
+    case 1: *v = t->tap1_tvalid; *r = t->tap1_tready; if (b) get(t->tap1_tdata, b, 152); break;
+    case 2: *v = t->tap2_tvalid; *r = t->tap2_tready; if (b) get(t->tap2_tdata, b, 152); break;
+    case 3: *v = t->tap3_tvalid; *r = t->tap3_tready; if (b) get(t->tap3_tdata, b, 32); break;
+    case 4: *v = t->tap4_tvalid; *r = t->tap4_tready; if (b) get(t->tap4_tdata, b, 32); break;
     case 5: *v = t->tap5_tvalid; *r = t->tap5_tready; if (b) get(t->tap5_tdata, b, 1); break;
     case 6: *v = t->tap6_tvalid; *r = t->tap6_tready; if (b) get(t->tap6_tdata, b, 1); break;
-    case 7: *v = t->tap7_tvalid; *r = t->tap7_tready; if (b) get(t->tap7_tdata, b, 52); break;
-    case 8: *v = t->tap8_tvalid; *r = t->tap8_tready; if (b) get(t->tap8_tdata, b, 52); break;
-    case 9: *v = t->tap9_tvalid; *r = t->tap9_tready; if (b) get(t->tap9_tdata, b, 2); break;
-    case 10: *v = t->tap10_tvalid; *r = t->tap10_tready; if (b) get(t->tap10_tdata, b, 2); break;
-    case 11: *v = t->tap11_tvalid; *r = t->tap11_tready; if (b) get(t->tap11_tdata, b, 1); break;
-    case 12: *v = t->tap12_tvalid; *r = t->tap12_tready; if (b) get(t->tap12_tdata, b, 1); break;
-    case 13: *v = t->tap13_tvalid; *r = t->tap13_tready; if (b) get(t->tap13_tdata, b, 1); break;
-    case 14: *v = t->tap14_tvalid; *r = t->tap14_tready; if (b) get(t->tap14_tdata, b, 1); break;
-    case 15: *v = t->tap15_tvalid; *r = t->tap15_tready; if (b) get(t->tap15_tdata, b, 4); break;
+    case 7: *v = t->tap7_tvalid; *r = t->tap7_tready; if (b) get(t->tap7_tdata, b, 96); break;
+    case 8: *v = t->tap8_tvalid; *r = t->tap8_tready; if (b) get(t->tap8_tdata, b, 96); break;
+    case 9: *v = t->tap9_tvalid; *r = t->tap9_tready; if (b) get(t->tap9_tdata, b, 32); break;
+    case 10: *v = t->tap10_tvalid; *r = t->tap10_tready; if (b) get(t->tap10_tdata, b, 32); break;
+    case 11: *v = t->tap11_tvalid; *r = t->tap11_tready; if (b) get(t->tap11_tdata, b, 2); break;
+    case 12: *v = t->tap12_tvalid; *r = t->tap12_tready; if (b) get(t->tap12_tdata, b, 2); break;
+    case 13: *v = t->tap13_tvalid; *r = t->tap13_tready; if (b) get(t->tap13_tdata, b, 4); break;
     }
 }
-static const int N_FIFOS = 9;
+static const int N_FIFOS = 8;
 static uint32_t fifo_max(Vrtlsim_top* t, int j) {
     switch (j) {
     case 0: return t->fifo0_maxcount;
@@ -92,7 +90,6 @@ static uint32_t fifo_max(Vrtlsim_top* t, int j) {
     case 5: return t->fifo5_maxcount;
     case 6: return t->fifo6_maxcount;
     case 7: return t->fifo7_maxcount;
-    case 8: return t->fifo8_maxcount;
     }
     return 0;
 }

@@ -12,7 +12,7 @@ set kit(accel_name) {finn_accel_0}
 set kit(accel_in_bits) {32}
 set kit(accel_out_bits) {32}
 set kit(accel_axilite) {}
-set kit(in_beats) {196}
+set kit(in_beats) {100}
 set kit(out_beats) {5}
 set kit(dma_name) {axi_dma_0}
 set kit(dma_mm2s_bits) {32}

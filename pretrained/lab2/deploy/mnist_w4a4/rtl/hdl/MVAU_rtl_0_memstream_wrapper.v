@@ -31,7 +31,7 @@
 
 module MVAU_rtl_0_memstream_wrapper #(
 	parameter  SETS = 1,
-	parameter  DEPTH = 196,
+	parameter  DEPTH = 100,
 	parameter  WIDTH = 1024,
 
 	parameter  INIT_FILE = "MVAU_rtl_0_memblock.dat",

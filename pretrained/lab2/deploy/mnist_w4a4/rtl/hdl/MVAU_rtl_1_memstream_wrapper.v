@@ -31,8 +31,8 @@
 
 module MVAU_rtl_1_memstream_wrapper #(
 	parameter  SETS = 1,
-	parameter  DEPTH = 128,
-	parameter  WIDTH = 128,
+	parameter  DEPTH = 64,
+	parameter  WIDTH = 256,
 
 	parameter  INIT_FILE = "MVAU_rtl_1_memblock.dat",
 	parameter  RAM_STYLE = "auto",

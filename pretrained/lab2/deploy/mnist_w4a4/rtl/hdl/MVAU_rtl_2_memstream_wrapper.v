@@ -31,8 +31,8 @@
 
 module MVAU_rtl_2_memstream_wrapper #(
 	parameter  SETS = 1,
-	parameter  DEPTH = 160,
-	parameter  WIDTH = 16,
+	parameter  DEPTH = 80,
+	parameter  WIDTH = 32,
 
 	parameter  INIT_FILE = "MVAU_rtl_2_memblock.dat",
 	parameter  RAM_STYLE = "auto",

@@ -38,13 +38,13 @@ module MVAU_rtl_2 #(
 	parameter	MW = 64,
 	parameter	MH = 10,
 	parameter	PE = 2,
-	parameter	SIMD = 2,
+	parameter	SIMD = 4,
 	parameter	ACTIVATION_WIDTH = 4,
 	parameter	WEIGHT_WIDTH = 4,
 	parameter	ACCU_WIDTH = 16,
 	parameter	NARROW_WEIGHTS = 1,
 	parameter	SIGNED_ACTIVATIONS = 0,
-	parameter	SEGMENTLEN = 1.0,
+	parameter	SEGMENTLEN = 2.0,
 
 	// Safely deducible parameters
 	parameter	WEIGHT_STREAM_WIDTH_BA = (PE*SIMD*WEIGHT_WIDTH+7)/8 * 8,

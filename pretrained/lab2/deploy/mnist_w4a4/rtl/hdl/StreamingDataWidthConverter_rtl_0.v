@@ -30,8 +30,8 @@
  *****************************************************************************/
 
 module StreamingDataWidthConverter_rtl_0 #(
-	parameter  IBITS = 1280,
-	parameter  OBITS = 20,
+	parameter  IBITS = 256,
+	parameter  OBITS = 4,
 
 	parameter  AXI_IBITS = (IBITS+7)/8 * 8,
 	parameter  AXI_OBITS = (OBITS+7)/8 * 8

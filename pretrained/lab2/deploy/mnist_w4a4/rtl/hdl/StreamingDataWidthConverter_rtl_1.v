@@ -30,8 +30,8 @@
  *****************************************************************************/
 
 module StreamingDataWidthConverter_rtl_1 #(
-	parameter  IBITS = 416,
-	parameter  OBITS = 13,
+	parameter  IBITS = 256,
+	parameter  OBITS = 16,
 
 	parameter  AXI_IBITS = (IBITS+7)/8 * 8,
 	parameter  AXI_OBITS = (OBITS+7)/8 * 8

@@ -48,23 +48,23 @@ output [COUNT_WIDTH-1:0] maxcount,
 //- AXI Stream - Input --------------
 output   in0_V_TREADY,
 input   in0_V_TVALID,
-input  [23:0] in0_V_TDATA,
+input  [255:0] in0_V_TDATA,
 
 //- AXI Stream - Output --------------
 input   out0_V_TREADY,
 output   out0_V_TVALID,
-output  [23:0] out0_V_TDATA
+output  [255:0] out0_V_TDATA
 );
 
 `ifdef FINN_FIFO_GAUGE_NEVER_DEFINED
-	fifo_gauge #(.WIDTH(24), .DATA_LOGFILE("")) fifo (
+	fifo_gauge #(.WIDTH(256), .DATA_LOGFILE("")) fifo (
 		.clk(ap_clk), .rst(!ap_rst_n),
 		.idat(in0_V_TDATA), .ivld(in0_V_TVALID), .irdy(in0_V_TREADY),
 		.odat(out0_V_TDATA), .ovld(out0_V_TVALID), .ordy(out0_V_TREADY),
 		.count(count), .maxcount(maxcount)
 	);
 `else
-	fifo #(.DEPTH(2), .DATA_WIDTH(24), .RAM_STYLE("auto")) fifo (
+	fifo #(.DEPTH(2), .DATA_WIDTH(256), .RAM_STYLE("auto")) fifo (
 		.clk(ap_clk), .rst(!ap_rst_n),
 		.idat(in0_V_TDATA), .ivld(in0_V_TVALID), .irdy(in0_V_TREADY),
 		.odat(out0_V_TDATA), .ovld(out0_V_TVALID), .ordy(out0_V_TREADY),

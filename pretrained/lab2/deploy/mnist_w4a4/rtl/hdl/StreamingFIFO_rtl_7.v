@@ -48,23 +48,23 @@ output [COUNT_WIDTH-1:0] maxcount,
 //- AXI Stream - Input --------------
 output   in0_V_TREADY,
 input   in0_V_TVALID,
-input  [7:0] in0_V_TDATA,
+input  [31:0] in0_V_TDATA,
 
 //- AXI Stream - Output --------------
 input   out0_V_TREADY,
 output   out0_V_TVALID,
-output  [7:0] out0_V_TDATA
+output  [31:0] out0_V_TDATA
 );
 
 `ifdef FINN_FIFO_GAUGE_NEVER_DEFINED
-	fifo_gauge #(.WIDTH(8), .DATA_LOGFILE("")) fifo (
+	fifo_gauge #(.WIDTH(32), .DATA_LOGFILE("")) fifo (
 		.clk(ap_clk), .rst(!ap_rst_n),
 		.idat(in0_V_TDATA), .ivld(in0_V_TVALID), .irdy(in0_V_TREADY),
 		.odat(out0_V_TDATA), .ovld(out0_V_TVALID), .ordy(out0_V_TREADY),
 		.count(count), .maxcount(maxcount)
 	);
 `else
-	fifo #(.DEPTH(2), .DATA_WIDTH(8), .RAM_STYLE("auto")) fifo (
+	fifo #(.DEPTH(2), .DATA_WIDTH(32), .RAM_STYLE("auto")) fifo (
 		.clk(ap_clk), .rst(!ap_rst_n),
 		.idat(in0_V_TDATA), .ivld(in0_V_TVALID), .irdy(in0_V_TREADY),
 		.odat(out0_V_TDATA), .ovld(out0_V_TVALID), .ordy(out0_V_TREADY),

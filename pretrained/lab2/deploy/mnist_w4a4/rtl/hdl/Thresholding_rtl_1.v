@@ -33,11 +33,11 @@
  */
 
 module Thresholding_rtl_1 #(
-	parameter  WI = 13,	// input precision
+	parameter  WI = 12,	// input precision
 	parameter  WT = 10,	// threshold precision
 	parameter  N = 15,		// number of thresholds
 	parameter  C = 64,	// Channels
-	parameter  PE = 1,	// Processing Parallelism, requires C = k*PE
+	parameter  PE = 64,	// Processing Parallelism, requires C = k*PE
 
 	parameter  SIGNED = 1,	// signed inputs
 	parameter  FPARG  = 0,	// floating-point inputs: [sign] | exponent | mantissa
