@@ -26,7 +26,7 @@ SIMDS = (1, 4, 16)
 
 
 def integer_inference(n: int) -> None:
-    from course_utils import data
+    from course_utils import data, torchdata
     from course_utils import finnflow as ff
     from course_utils import handbuilt as hb
 
@@ -35,7 +35,8 @@ def integer_inference(n: int) -> None:
 
     mlp = hb.load()
     images, labels = data.load("mnist", "test")
-    x, labels = images[:n].reshape(n, -1), labels[:n].astype(np.int64)
+    side = int(round(len(mlp.W[0]) ** 0.5))     # the model's input: the centre crop (20x20 by default)
+    x, labels = torchdata.crop(images[:n], side), labels[:n].astype(np.int64)
     t0 = time.perf_counter()
     y_hand = hb.infer(mlp, x)
     t_hand = time.perf_counter() - t0

@@ -38,7 +38,7 @@ class IntegerMLP:
     T: tuple[np.ndarray, ...]
     source: Path
     x: np.ndarray
-    """Golden batch inputs (N, 784) uint8, shipped with the model."""
+    """Golden batch inputs (N, inputs) uint8 (the 20x20 centre crops by default), shipped with the model."""
     y_int: np.ndarray
     """The exported model's integer outputs on ``x`` (N, 10)."""
 
@@ -65,7 +65,7 @@ def load(folder: str | Path | None = None) -> IntegerMLP:
         missing += [f"{t}.T" for _, t in LAYERS if t and f"{t}.T" not in arrays]
         if missing:
             raise KeyError(f"{path / 'dataflow.npz'} lacks {', '.join(missing)}: this notebook needs the "
-                           "784-64-64-10 MLP of the course (all-RTL MVAU + Thresholding layers).")
+                           "course's MLP (three all-RTL MVAU layers, two Thresholding layers).")
         W = tuple(np.asarray(arrays[f"{m}.W"], dtype=np.int64) for m, _ in LAYERS)
         T = tuple(np.asarray(arrays[f"{t}.T"], dtype=np.int64) for _, t in LAYERS if t)
         return IntegerMLP(W=W, T=T, source=path, x=np.asarray(golden["x"], dtype=np.uint8),
@@ -111,7 +111,7 @@ def shift_params(T: np.ndarray, shift: int = 16) -> tuple[np.ndarray, np.ndarray
 
 
 def infer(mlp: IntegerMLP, x: np.ndarray, style: str = "thresholds", shift: int = 16) -> np.ndarray:
-    """Integer logits (N, 10) of uint8 images ``x`` (N, 784), requantizing by ``style``."""
+    """Integer logits (N, 10) of uint8 inputs ``x`` (N, inputs), requantizing by ``style``."""
     if style not in ("thresholds", "shift"):
         raise ValueError(f"style must be 'thresholds' or 'shift', not {style!r}.")
     h = np.asarray(x).reshape(len(x), -1).astype(np.int64)

@@ -26,10 +26,20 @@ def test_integer_inference_matches_exported_model(mlp):
     assert pred.shape == (len(mlp.x),) and ties.dtype == bool
 
 
-def test_layer1_needs_20_bits(mlp):
+def test_layer1_accumulator_width_is_finns(mlp):
+    """The width from the weights equals the accumulator FINN chose for MVAU_rtl_0 (MinimizeAccWidth)."""
+    from course_utils import finnflow as ff
+
+    ff.setup()
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    model = ModelWrapper(str(mlp.source / "dataflow.onnx"))
+    acc_type = getCustomOp(model.get_node_from_name("MVAU_rtl_0")).get_nodeattr("accDataType")
     lo, hi = hb.accumulator_range(mlp.W[0], 0, 255)
-    assert lo < -(1 << 18) and hi > (1 << 17)
-    assert hb.signed_bits(lo, hi) == 20
+    assert lo < 0 < hi
+    assert acc_type == f"INT{hb.signed_bits(lo, hi)}"   # the shipped default: INT19
+    assert hb.signed_bits(lo, hi) < hb.signed_bits(-255 * 8 * len(mlp.W[0]), 255 * 7 * len(mlp.W[0]))
     assert hb.signed_bits(-1, 0) == 1 and hb.signed_bits(0, 1) == 2 and hb.signed_bits(-128, 127) == 8
 
 
