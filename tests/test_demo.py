@@ -401,6 +401,7 @@ def test_with_vivado_found_the_stitched_ip_stage_runs_finn_with_it(quick_run: di
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("course-demo")
+@pytest.mark.timeout(3600)  # may compile the quick run's design (once per checkout; minutes)
 def test_quick_demo_simulates_the_rtl_once_the_design_is_compiled(quick_run: dict, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """As after a full run: the design compiled in the cache and recorded for --quick. The quick run then
