@@ -6,7 +6,8 @@ The class folder is derived from the current notebooks by the grading corpus (``
 untouched, first notebook only and the hostile cases, in turn), graded by the real grader (one sandboxed
 kernel per notebook, the solution's expected values first). The script checks every total against the
 corpus's expectation and prints: wall time (with the expected-values run), time per notebook, and the
-peak resident memory of the grader with all its workers and kernels (sampled every 0.2 s).
+peak memory (PSS: shared pages split) of the grader with all its workers and kernels (sampled
+every 0.2 s).
 """
 from __future__ import annotations
 
@@ -24,8 +25,20 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = {"1": "lab1_qat", "2": "lab2_finn", "3": "lab3_zynq"}
 
 
+def _pss(pid: int, rss: int) -> int:
+    """Proportional set size of ``pid`` (shared pages split between their users: a fork bomb's 128 copies
+    of one kernel count once, not 128 times), else its resident size."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss
+
+
 def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (Linux /proc; 0 elsewhere)."""
+    """Memory (PSS, else RSS) of ``root`` and all its descendants (Linux /proc; 0 elsewhere)."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
@@ -44,7 +57,8 @@ def _tree_rss(root: int) -> int:
         if pid in seen:
             continue
         seen.add(pid)
-        total += rss.get(pid, 0)
+        if pid in rss:
+            total += _pss(pid, rss[pid])
         todo += [child for child, parent in parents.items() if parent == pid]
     return total
 
@@ -108,18 +122,31 @@ def main() -> int:
         wrong = [f"{r['student']} {r['total']:g} != {want[r['student']]:g}" for r in results
                  if abs(r["total"] - want[r["student"]]) > 1e-9]
         per_nb: dict[str, list[float]] = {}
+        slowest: dict[str, list] = {}
         for r in results:
             for n in r["notebooks"]:
                 if n.get("seconds"):
                     per_nb.setdefault(n["notebook"], []).append(n["seconds"])
+                if n.get("slowest_cells") and n["notebook"] not in slowest and r["total"] == r["max"]:
+                    slowest[n["notebook"]] = n["slowest_cells"][:3]
+        values = work / "out" / "expected" / "values.json"
+        expected_phase = values.stat().st_mtime - (time.time() - seconds) if values.exists() else 0.0
+        students = seconds - expected_phase
         print(f"grading benchmark: {len(results)} submissions of {lab} ({len(grader.stems)} notebooks), "
               f"{args.workers} worker(s), sandbox {grader.sandbox}, {os.cpu_count()} CPU(s), "
               f"load average {os.getloadavg()[0]:.1f}")
         print(f"  class folder generated in   {made:7.1f} s")
         print(f"  graded in (wall)            {seconds:7.1f} s  ({seconds / len(results):.1f} s per student, "
               "including the solution's expected-values run)")
+        print(f"  the solutions' run (expected values, build caches) {expected_phase:7.1f} s; the students "
+              f"{students:7.1f} s = {students / len(results):.1f} s per student "
+              f"with {args.workers} worker(s)")
+        kernel = sum(statistics.median(runs) for runs in per_nb.values())
+        print(f"  kernel time per student (sum of the notebooks' medians) {kernel:7.1f} s")
         for stem, runs in per_nb.items():
             print(f"  {stem:<28} {statistics.median(runs):6.1f} s median, {max(runs):6.1f} s max per run")
+            for secs, where in slowest.get(stem, []):
+                print(f"      {secs:6.1f} s  {where}")
         print(f"  peak memory (grader, workers, kernels) {memory.peak / 2**20:7.0f} MB")
         print(f"  totals as expected          {len(results) - len(wrong)} / {len(results)}")
         if wrong:

@@ -66,7 +66,10 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="rtl_bench_")) if args.fresh else build_dir("rtl") / "bench"
     model = ModelWrapper(str(DEPLOY / "dataflow.onnx"))
     images, labels = data.load("mnist", "test")
-    x = images.reshape(len(images), -1)[: args.n].astype(np.float32)
+    from course_utils.torchdata import crop
+
+    side = int(round(model.get_tensor_shape(model.graph.input[0].name)[-1] ** 0.5))  # 20: the centre crop
+    x = crop(images[: args.n], side).astype(np.float32)
     labels = labels[: args.n]
 
     t0 = time.perf_counter()

@@ -1,6 +1,7 @@
 """Benchmark: the accelerator's RTL synthesized with Yosys for xc7, next to FINN's estimates.
 
-    .venv/host/bin/python bench/synthesis.py [--foldings default,fast,small] [--no-whole] [--timeout 3600]
+    .venv/host/bin/python bench/synthesis.py [--foldings default,500k,250k] [--no-whole] [--timeout 3600]
+        [--record pretrained/lab2/synthesis.json]
 
 For the default design (pretrained/lab2/deploy/mnist_w4a4) and two other foldings of the same MLP, prints
 per node (layers with their weight streamers, width converters, FIFOs) and in total: FINN's estimate vs
@@ -8,6 +9,8 @@ Yosys' count of LUT/FF/BRAM_18K/DSP, the ratio, % of the xc7z020, and the wall t
 first and cached (a second call, from the content-hash cache); then the whole stitched design's
 synthesis (one flattened Yosys run) with its time first and cached. Results are cached in
 build/rtl/synth-cache: delete it (or set COURSE_SYNTH_CACHE to an empty folder) to measure a cold run.
+``--record FILE`` writes the results for shipping (``pretrained/lab2/synthesis.json``: Lab 2 finds them by
+content key, so a fresh clone shows the default design's synthesis without running Yosys for 10 minutes).
 """
 from __future__ import annotations
 
@@ -21,14 +24,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DEPLOY = ROOT / "pretrained" / "lab2" / "deploy" / "mnist_w4a4"
-FOLDINGS = {
-    "default": None,
-    "fast": {"MVAU_rtl_0": {"SIMD": 8, "PE": 64}, "MVAU_rtl_1": {"SIMD": 1, "PE": 64},
-             "MVAU_rtl_2": {"SIMD": 4, "PE": 2}},
-    "small": {"MVAU_rtl_0": {"SIMD": 4, "PE": 16}},
-}
-"""default: the shipped folding; fast: the 1 M images/s folding (FACTS section 6); small: layer 1 with a
-quarter of its PEs (fewer DSPs and a narrower output stream, 4x the cycles)."""
+FOLDINGS = {"default": None, "500k": 500_000, "250k": 250_000}
+"""default: the shipped folding (1 M images/s, 100 cycles per image); 500k and 250k: the kit's folding search
+(``ff.search_folding``, whole chip) for those targets, each Thresholding with its MVAU's PE (no width
+converter between them), as Lab 2.3's design space builds them."""
+
+
+def folding_for(base, target):
+    """``search_folding(base, target)`` with every Thresholding given the PE of the MVAU before it."""
+    from course_utils import finnflow as ff
+
+    folding = ff.search_folding(base, target, 1.0)
+    for node in base.graph.node:
+        prod = base.find_producer(node.input[0])
+        if node.op_type.startswith("Thresholding") and prod is not None and prod.op_type.startswith("MVAU"):
+            folding[node.name] = {"PE": folding[prod.name]["PE"]}
+    return folding
 
 
 def fmt(v) -> str:
@@ -42,6 +53,7 @@ def fmt(v) -> str:
 
 
 def bench(label: str, model, args) -> None:
+    from course_utils.fileio import write_text_atomic
     from course_utils.finnflow import estimates as est
     from course_utils.finnflow.folding import get_folding
     from course_utils.paths import build_dir
@@ -102,13 +114,34 @@ def bench(label: str, model, args) -> None:
               f"(Yosys run {whole.seconds:.1f} s), cached {w2:.2f} s")
     for msg in synth.budget_violations(first, 0.7, whole=whole):
         print(f"    OVER BUDGET (70%): {msg}")
+    design = synth.record(model, hdl, first, whole)
+    if args.record:
+        shipped = json.loads(args.record.read_text()) if args.record.is_file() else {}
+        results, designs = shipped.setdefault("results", {}), shipped.setdefault("designs", {})
+        for r in [*first.values(), *([whole] if whole is not None else [])]:
+            d = r.to_dict()
+            results[r.key] = {k: d[k] for k in ("name", "counts", "seconds", "key", "nodes")} | {
+                "cached": False, "log": ""}
+        designs[design.fingerprint] = {"label": label, "folding": get_folding(model),
+                                       "fps": round(perf["fps"]), "all_nodes": design.all_nodes,
+                                       "nodes": {n: r.key for n, r in first.items()},
+                                       "whole": whole.key if whole is not None else None}
+        shipped["note"] = ("Yosys results (synth_xilinx -family xc7) of the default design and other "
+                           "foldings, written by bench/synthesis.py --record; keys as in "
+                           "course_utils.rtl.synth's cache.")
+        shipped["yosys"] = synth.yosys_version()
+        write_text_atomic(args.record, json.dumps(shipped, indent=1, sort_keys=True) + "\n")
+        print(f"    recorded in {args.record}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--foldings", default="default,fast,small")
+    ap.add_argument("--foldings", default="default,500k,250k")
     ap.add_argument("--no-whole", dest="whole", action="store_false", help="skip the whole-design synthesis")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--record", type=Path,
+                    help="write the results for shipping (pretrained/lab2/synthesis.json)")
+    ap.add_argument("--deploy", type=Path, default=DEPLOY, help="deploy package whose dataflow.onnx to fold")
     args = ap.parse_args()
 
     from course_utils import finnflow as ff
@@ -120,11 +153,11 @@ def main() -> None:
     from course_utils.rtl import synth
 
     print(f"Yosys: {synth.yosys_version()}; cache {synth.default_cache()}")
-    base = ModelWrapper(str(DEPLOY / "dataflow.onnx"))
+    base = ModelWrapper(str(args.deploy / "dataflow.onnx"))
     for label in args.foldings.split(","):
         model = ModelWrapper(copy.deepcopy(base.model))
         if FOLDINGS[label]:
-            model = apply_folding(model, FOLDINGS[label])
+            model = apply_folding(model, folding_for(base, FOLDINGS[label]))
         bench(label, model, args)
 
 

@@ -121,10 +121,19 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
     return path
 
 
-def input_shape(qnn: nn.Module) -> tuple[int, int]:
-    """The exported model's input shape ``(1, in_features)`` (``INPUT_SHAPE`` for a network without a cfg)."""
-    n = getattr(getattr(qnn, "cfg", None), "in_features", None)
+def input_shape(qnn: nn.Module) -> tuple[int, ...]:
+    """The exported model's input shape: ``(1, in_features)`` for an MLP (``(1, 400)`` by default),
+    ``(1, 1, side, side)`` for a CNN (``cfg.input_shape``); ``INPUT_SHAPE`` for a network without a cfg."""
+    cfg = getattr(qnn, "cfg", None)
+    if getattr(cfg, "input_shape", None):
+        return tuple(int(d) for d in cfg.input_shape)
+    n = getattr(cfg, "in_features", None)
     return (1, int(n)) if n else tuple(INPUT_SHAPE)
+
+
+def input_features(qnn: nn.Module) -> int:
+    """Raw pixels per sample the exported model takes (the product of ``input_shape`` without the batch)."""
+    return int(np.prod(input_shape(qnn)[1:]))
 
 
 def _uses_external_data(path: Path) -> bool:
@@ -162,10 +171,13 @@ def execute_qonnx(model: Any, x: Any) -> np.ndarray:
     xs = as_inputs(x).numpy()
     iname, oname = mw.graph.input[0].name, mw.graph.output[0].name
     shape = tuple(mw.get_tensor_shape(iname))
-    if len(shape) == 2 and xs.ndim == 2 and xs.shape[1] == 784 and shape[1] < 784:
+    per_sample = int(np.prod(shape[1:]))
+    if xs.ndim == 2 and xs.shape[1] == 784 and per_sample < 784 and (len(shape) == 2 or shape[1] == 1):
         from course_utils.models import fit_to_inputs
 
-        xs = fit_to_inputs(xs, shape[1])
+        xs = fit_to_inputs(xs, per_sample)
+    if len(shape) > 2 and xs.ndim == 2 and xs.shape[1] == per_sample:  # a CNN's input as flat pixels
+        xs = xs.reshape(len(xs), *shape[1:])
     if shape[1:] != xs.shape[1:]:
         raise ValueError(f"the model takes inputs shaped {shape}, got samples shaped {xs.shape[1:]}.")
     outs = [np.asarray(execute_onnx(mw, {iname: xs[i:i + 1]})[oname]).reshape(1, -1) for i in range(len(xs))]
@@ -207,7 +219,7 @@ def golden_batch(qnn: nn.Module, images: Any, labels: Any, n: int = GOLDEN_SIZE)
         raise ValueError(f"golden images must be uint8 pixels (what the FPGA receives), got {imgs.dtype}.")
     if len(imgs) < n:
         raise ValueError(f"need at least {n} images for the golden batch, got {len(imgs)}.")
-    x = np.ascontiguousarray(fit_to_inputs(imgs[:n].reshape(n, -1), input_shape(qnn)[1]))
+    x = np.ascontiguousarray(fit_to_inputs(imgs[:n].reshape(n, -1), input_features(qnn)))
     out = logits(qnn, x).astype(np.float32)
     return {"x": x, "logits": out, "pred": out.argmax(axis=1).astype(np.int64),
             "labels": np.asarray(labels)[:n].astype(np.uint8)}
@@ -267,11 +279,11 @@ def save_lab1_artifacts(qnn: nn.Module, out_dir: str | os.PathLike | None = None
     Returns ``{"weights", "qonnx", "golden", "meta"}`` paths.
     """
     from course_utils import data
-    from course_utils.models import QuantMLP, save_checkpoint
+    from course_utils.models import QuantCNN, QuantMLP, save_checkpoint
     from course_utils.train import evaluate
 
-    if not isinstance(qnn, QuantMLP):
-        raise TypeError(f"expected the QuantMLP of Lab 1, got {type(qnn).__name__}.")
+    if not isinstance(qnn, (QuantMLP, QuantCNN)):
+        raise TypeError(f"expected the QuantMLP of Lab 1 (or a QuantCNN), got {type(qnn).__name__}.")
     out = Path(out_dir) if out_dir is not None else build_dir("lab1")
     out.mkdir(parents=True, exist_ok=True)
     if qnn.cfg.tag != "w4a4":
@@ -291,7 +303,9 @@ def save_lab1_artifacts(qnn: nn.Module, out_dir: str | os.PathLike | None = None
         meta = {
             "dataset": dataset, "config": qnn.cfg.to_dict(), "test_accuracy": test_accuracy,
             "epochs": epochs, "seed": seed, "input": {"shape": list(input_shape(qnn)), "datatype": "UINT8",
-                                                     "crop": int(round(input_shape(qnn)[1] ** 0.5)),
+                                                     "crop": int(round(input_features(qnn) ** 0.5)),
+                                                     "layout": "NCHW" if len(input_shape(qnn)) == 4
+                                                     else "flat",
                                                      "note": "raw pixels 0..255 as float, the centre "
                                                              "crop x crop of each 28x28 image"},
             "golden": {"n": len(golden["x"]), "agreement_with_labels":

@@ -152,21 +152,147 @@ def build_qnn(weight_bits: int = 4, act_bits: int = 4, hidden: tuple[int, ...] =
     return QuantMLP(MLPConfig(weight_bits=weight_bits, act_bits=act_bits, hidden=tuple(hidden)))
 
 
+# --------------------------------------------------------------------------- the CNN
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Shape and precision of a small quantized CNN: stride-``stride`` ``kernel`` x ``kernel`` convolutions
+    (no padding, no pooling: a stride-2 convolution downsamples and keeps the design all-RTL), then a
+    QuantLinear classifier on the flattened feature map.
+
+    The input is the ``side`` x ``side`` centre crop of each 28x28 image, one channel, raw pixels 0..255:
+    the exported model's input is ``(1, 1, side, side)`` and FINN streams it as ``side*side`` UINT8 pixels
+    (NHWC order; one channel, so the same bytes as row-major pixels).
+    """
+
+    weight_bits: int = 4
+    act_bits: int = 4
+    channels: tuple[int, ...] = (16, 32)
+    kernel: int = 3
+    stride: int = 2
+    side: int = IMAGE_SIDE
+    num_classes: int = 10
+    dropout: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not (2 <= self.weight_bits <= 8 and 2 <= self.act_bits <= 8):
+            raise ValueError(f"the kit's CNN takes 2..8-bit weights and activations, got W{self.weight_bits}"
+                             f"A{self.act_bits}: use an MLP (QuantMLP) for binary networks.")
+        if not 1 <= self.side <= IMAGE_SIDE:
+            raise ValueError(f"side must be 1..{IMAGE_SIDE} (a centre crop of the 28x28 images), "
+                             f"got {self.side}.")
+        if not self.channels:
+            raise ValueError("a CNN needs at least one convolution: give channels=(16, 32), for example.")
+        if self.feature_sides()[-1] < 1:
+            raise ValueError(f"{len(self.channels)} convolutions of {self.kernel}x{self.kernel} at stride "
+                             f"{self.stride} shrink a {self.side}x{self.side} input to nothing: use fewer "
+                             "layers, a smaller kernel or a larger side.")
+
+    @property
+    def tag(self) -> str:
+        """Short name such as ``w4a4``."""
+        return f"w{self.weight_bits}a{self.act_bits}"
+
+    @property
+    def in_features(self) -> int:
+        """Raw pixels per image (``side * side``)."""
+        return self.side * self.side
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """The exported model's input: ``(1, 1, side, side)``."""
+        return (1, 1, self.side, self.side)
+
+    def feature_sides(self) -> list[int]:
+        """Side of the feature map after each convolution (no padding)."""
+        sides, s = [], self.side
+        for _ in self.channels:
+            s = (s - self.kernel) // self.stride + 1
+            sides.append(s)
+        return sides
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        d["kind"] = "cnn"
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CNNConfig:
+        d = {k: v for k, v in dict(d).items() if k != "kind"}
+        d["channels"] = tuple(d.get("channels", (16, 32)))
+        return cls(**d)
+
+
+def fit_to_image(x: torch.Tensor, side: int) -> torch.Tensor:
+    """``x`` as ``(N, 1, side, side)`` raw pixels: accepts ``(N, side*side)`` crops, ``(N, side, side)``,
+    ``(N, 1, side, side)``, or whole 28x28 images (flat or not), which are centre-cropped."""
+    n = x.shape[0] if x.ndim else 0
+    if x.ndim == 4 and tuple(x.shape[1:]) == (1, side, side):
+        return x
+    flat = x.reshape(n, -1) if x.ndim in (2, 3, 4) else None
+    if flat is not None and flat.shape[1] in (side * side, IMAGE_SIDE * IMAGE_SIDE):
+        return fit_to_inputs(flat, side * side).reshape(n, 1, side, side)
+    raise ValueError(f"the CNN takes images of {side}x{side} raw pixels ((N, {side * side}), (N, 1, {side}, "
+                     f"{side})) or whole 28x28 images (which it centre-crops), got {tuple(x.shape)}.")
+
+
+class QuantCNN(nn.Module):
+    """A small quantized CNN: per layer QuantConv2d (stride 2, no bias) + BatchNorm2d + QuantReLU, then
+    flatten and a QuantLinear classifier. FINN lowers each convolution to a sliding-window generator
+    (ConvolutionInputGenerator_rtl) feeding an MVAU_rtl, so with >= 4-bit weights and activations the
+    whole network is RTL (``docs/networks_cnn.md``)."""
+
+    def __init__(self, cfg: CNNConfig | None = None, **kwargs):
+        super().__init__()
+        from brevitas.nn import QuantConv2d, QuantLinear, QuantReLU
+
+        self.cfg = cfg or CNNConfig(**kwargs)
+        c = self.cfg
+        if not 0.0 <= float(c.dropout) < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {c.dropout}.")
+        layers: list[nn.Module] = []
+        prev = 1
+        for ch in c.channels:
+            layers += [QuantConv2d(prev, ch, c.kernel, stride=c.stride, bias=False,
+                                   weight_bit_width=c.weight_bits),
+                       nn.BatchNorm2d(ch), QuantReLU(bit_width=c.act_bits)]
+            prev = ch
+        layers.append(nn.Flatten())
+        side = c.feature_sides()[-1]
+        layers.append(QuantLinear(prev * side * side, c.num_classes, bias=False,
+                                  weight_bit_width=c.weight_bits))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = fit_to_image(x, self.cfg.side) * INPUT_SCALE
+        p = float(self.cfg.dropout)
+        for layer in self.layers:
+            x = layer(x)
+            if self.training and p > 0 and type(layer).__name__ == "QuantReLU":
+                x = nn.functional.dropout(x, p, training=True)
+        return x
+
+
 # --------------------------------------------------------------------------- checkpoints
 
 def checkpoint(net: nn.Module, info: dict[str, Any] | None = None) -> dict[str, Any]:
     """The saved form of a course network: ``{"kind", "config", "state_dict", "info"}``.
 
-    ``kind`` is ``"quant"`` (``QuantMLP``, config = ``MLPConfig.to_dict()``) or ``"float"``
+    ``kind`` is ``"quant"`` (``QuantMLP``, config = ``MLPConfig.to_dict()``), ``"cnn"`` (``QuantCNN``,
+    ``CNNConfig.to_dict()``) or ``"float"``
     (``FloatMLP``, config = its shape); ``info`` holds free-form training facts (accuracy, seed...).
     """
     if isinstance(net, QuantMLP):
         kind, config = "quant", net.cfg.to_dict()
+    elif isinstance(net, QuantCNN):
+        kind, config = "cnn", net.cfg.to_dict()
     elif isinstance(net, FloatMLP):
         kind = "float"
         config = {"hidden": list(net.hidden), "in_features": net.in_features, "num_classes": net.num_classes}
     else:
-        raise TypeError(f"expected a QuantMLP or FloatMLP, got {type(net).__name__}.")
+        raise TypeError(f"expected a QuantMLP, QuantCNN or FloatMLP, got {type(net).__name__}.")
     state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     return {"kind": kind, "config": config, "state_dict": state, "info": dict(info or {})}
 
@@ -180,7 +306,7 @@ def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any
 
 
 def load_checkpoint(path: str | os.PathLike) -> nn.Module:
-    """The network saved at ``path`` (QuantMLP or FloatMLP), in eval mode; ``.info`` holds its info."""
+    """The network saved at ``path`` (QuantMLP, QuantCNN or FloatMLP) in eval mode; ``.info``: its info."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train and save the network first "
@@ -195,6 +321,8 @@ def load_checkpoint(path: str | os.PathLike) -> nn.Module:
     if ck.get("kind", "quant") == "float":
         c = ck["config"]
         net: nn.Module = FloatMLP(tuple(c["hidden"]), c["in_features"], c["num_classes"])
+    elif ck.get("kind") == "cnn":
+        net = QuantCNN(CNNConfig.from_dict(ck["config"]))
     else:
         net = QuantMLP(MLPConfig.from_dict(ck["config"]))
     net.load_state_dict(ck["state_dict"])

@@ -148,7 +148,11 @@ def test_errors_name_the_layer() -> None:
         AcceleratorModel.from_description(_fc0(mw=2, mh=3), {"fc0.W": w})
     with pytest.raises(ValueError, match="array 'fc0.W' missing from dataflow.npz"):
         AcceleratorModel.from_description(_fc0(), {})
-    with pytest.raises(ValueError, match="op 'ConvolutionInputGenerator' is not supported"):
+    with pytest.raises(ValueError, match="op 'StreamingMaxPool' is not supported"):
+        AcceleratorModel.from_description(
+            _desc([{"name": "p", "op": "StreamingMaxPool"}], "UINT8", "UINT8", 1, 1), {}
+        )
+    with pytest.raises(ValueError, match="layer c: sliding window without IFMDim"):
         AcceleratorModel.from_description(
             _desc([{"name": "c", "op": "ConvolutionInputGenerator"}], "UINT8", "UINT8", 1, 1), {}
         )

@@ -362,3 +362,42 @@ def test_ex_4_2(flow, capsys):
     _named("4.2/swapped", lab2.ex_4_2, lambda s, b: right(s, b)[::-1], streams)
     _named("4.2/no-batch", lab2.ex_4_2, lambda s, b: right(s, 1), streams)
     _fails(r"Exercise 4\.2: not done yet", lab2.ex_4_2, _placeholder, streams)
+
+
+# ----------------------------------------------------------------------------- 6.x (synthesis)
+def _syn_over(column="syn", drop_total=True, percent=False, pick="idxmax"):
+    def over_budget(table, capacity, budget):
+        layers = table.drop("total") if drop_total else table
+        out = {}
+        for k in ("LUT", "FF", "BRAM_18K", "DSP"):
+            if f"{k} {column}" not in layers:
+                continue
+            used = layers[f"{k} %"].sum() if percent else layers[f"{k} {column}"].sum()
+            if used > budget * (1 if percent else capacity[k]):
+                out[k] = getattr(layers[f"{k} {column}"], pick)()
+        return out
+    return over_budget
+
+
+def test_ex_6_1(capsys):
+    lab2.ex_6_1(_syn_over())
+    out = capsys.readouterr().out
+    assert "Exercise 6.1 passed: LUT over budget, most in StreamingDataWidthConverter_rtl_0" in out
+    _named("6.1/estimates", lab2.ex_6_1, _syn_over(column="est"))
+    _named("6.1/total-row", lab2.ex_6_1, _syn_over(drop_total=False))
+    _named("6.1/percent", lab2.ex_6_1, _syn_over(percent=True))
+    _named("6.1/smallest", lab2.ex_6_1, _syn_over(pick="idxmin"))
+    _fails("not done yet", lab2.ex_6_1, ...)
+    _fails("NotImplementedError", lab2.ex_6_1, _placeholder)
+    _fails("expected a dict", lab2.ex_6_1, lambda t, c, b: ["LUT"])
+
+
+def test_ex_6_1_also_checks_the_students_own_table():
+    """A function right on the checkpoint's table but wrong on the student's (here: hard-coded) fails."""
+    table = lab2.ex61_table()
+    table.loc["MVAU_rtl_1", "LUT syn"] = 30_000  # now the largest LUT user
+    table.loc["total", "LUT syn"] = table.drop("total")["LUT syn"].sum()
+    lab2.ex_6_1(_syn_over(), table)
+    known = {0.6: {"LUT": "StreamingDataWidthConverter_rtl_0", "DSP": "MVAU_rtl_0"},
+             0.7: {"LUT": "StreamingDataWidthConverter_rtl_0"}}
+    _named("6.1/smallest", lab2.ex_6_1, lambda t, c, b: known[b], table)

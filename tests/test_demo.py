@@ -132,7 +132,8 @@ def test_a_run_folder_in_use_is_refused(tmp_path: Path) -> None:
 def test_downstream_follows_the_needs() -> None:
     assert downstream("float") == ["sweep"]
     after_qat = downstream("qat")
-    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "rtl", "board", "sweep"]
+    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "rtl", "board", "synthesis",
+                         "sweep"]
     assert downstream("board") == []
     assert downstream("rtl") == ["board"]   # the board runs the RTL the rtl stage put into the package
     assert set(STAGE_NAMES) >= set(after_qat)
@@ -235,7 +236,8 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(quick_run: dict) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     status = _lines(proc.stdout)
     vivado = tools.vivado_available()
-    skipped = {"rtl"} | ({"stitched_ip", "bitstream"} if not vivado else set())  # rtl: not compiled yet
+    # rtl: not compiled yet (quick never compiles); synthesis: full runs only (Yosys)
+    skipped = {"rtl", "synthesis"} | ({"stitched_ip", "bitstream"} if not vivado else set())
     for name in STAGE_NAMES:
         assert status[name] == ("skipped" if name in skipped else "done"), proc.stdout
     assert status["report"] == "done"
@@ -308,6 +310,8 @@ def test_quick_demo_report_says_what_was_skipped_and_is_self_contained(quick_run
     facts = json.loads((run_dir / "board" / "board.json").read_text())
     assert facts["timing_label"].startswith("model (")
     assert "**quick mode**" in md and "shortened (--quick)" in md
+    assert "## Resources: FINN estimate vs Yosys synthesis" in md and "**Estimates only**" in md
+    assert "**synthesis**: --quick: Yosys synthesis" in md  # the quick run's own model is not synthesized
     for tag in ("W1A1", "W2A2", "W4A4", "W8A8"):
         assert f"\n| {tag} | " in md
     for tool in ("| finn-plus | 1.6.1 | host |", "| brevitas |", "| pynq | 3.1.2 | board environment |",

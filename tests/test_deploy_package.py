@@ -239,7 +239,7 @@ def test_models_the_executor_cannot_run_are_refused(flow, tmp_path: Path) -> Non
     from qonnx.core.modelwrapper import ModelWrapper
 
     model = ModelWrapper(copy.deepcopy(flow[0].model))  # the shared, cached model must stay intact
-    model.graph.node[1].op_type = "ConvolutionInputGenerator_rtl"
+    model.graph.node[1].op_type = "FMPadding_rtl"
     with pytest.raises(DeployError, match="not supported by the kit's numpy executor"):
         deploy.describe_layers(model)
     with pytest.raises(DeployError, match="output scale is still inside the model"):

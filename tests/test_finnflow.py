@@ -522,5 +522,5 @@ def test_plots_show_the_estimates(flow):
     rows = ff.design_space(flow.folded, [100_000, 500_000], budget=1.0)
     fig = plots.design_space(rows)
     lines = {line.get_label(): line for line in fig.axes[0].lines}
-    assert list(lines["DSP"].get_xdata()) == [r["fps"] for r in rows]
-    assert list(lines["DSP"].get_ydata()) == [r["DSP_%"] for r in rows]
+    assert list(lines["DSP (FINN estimate)"].get_xdata()) == [r["fps"] for r in rows]
+    assert list(lines["DSP (FINN estimate)"].get_ydata()) == [r["DSP_%"] for r in rows]

@@ -190,6 +190,9 @@ def test_config_points_hidden_tests_limits_and_env(kit):
     ({"notebooks": {"a": {"timeout": 3}}}, r"unknown key\(s\) \['timeout'\]"),
     ({"env": {"COURSE_ROOT": "/x"}}, r"\[env\] cannot set \['COURSE_ROOT'\]"),
     ({"env": {"X": 1}}, r"\[env\] values must be strings"),
+    ({"notebooks": {"a": {"settings": {"TRAIN": [1]}}}}, r"notebooks.a.settings must map names"),
+    ({"notebooks": {"a": {"settings": {"not a name": 1}}}}, r"notebooks.a.settings must map names"),
+    ({"notebooks": {"a": {"processes": 0}}}, r"notebooks.a.processes must be a number >= 1"),
 ])
 def test_config_errors_say_what_to_fix(data, message):
     with pytest.raises(GradingConfigError, match=message):
@@ -253,6 +256,38 @@ def test_build_replaces_edited_checkpoints_and_reinserts_deleted_ones(kit):
     assert "checkpoint cell was edited" in notes and "were deleted" in notes
     assert "No answer cell found for exercise(s) 1.3" in notes and "'my-own-env'" in notes
     assert merged.describe(a11).startswith("cell ") and "# Exercise 1.1" in merged.describe(a11)
+
+
+def test_settings_set_the_notebooks_own_switches_and_say_so():
+    source = ("# the switch\nTRAIN = True  # False: load the shipped network\n"
+              "if TRAIN == True:\n    TRAIN_X = 1")
+    out, changed = gnb.apply_settings(source, {"TRAIN": False})
+    lines = out.split("\n")
+    assert changed == {"TRAIN"} and lines[0] == "# the switch" and lines[2:] == source.split("\n")[2:]
+    assert lines[1].startswith("TRAIN = False  # set by the grader (was: TRAIN = True")
+    ns: dict = {}
+    exec(out, ns)  # still valid code, and the setting holds
+    assert ns["TRAIN"] is False and "TRAIN_X" not in ns
+    assert gnb.apply_settings("    TRAIN = True", {"TRAIN": False}) == ("    TRAIN = True", set())
+    assert gnb.apply_settings(source, {}) == (source, set())
+
+
+def test_checks_go_after_the_cells_that_make_what_the_checkpoint_reads(kit):
+    """A notebook may compute what its checkpoint reads after the answer cell (Lab 2.0 measures cycles
+    between Exercise 0.4 and its check): the check goes after that cell, never past the next answer."""
+    spec, modules = _spec_and_modules(kit)
+    cfg = load_config(kit / "solutions" / "lab9_demo")
+    nb = _solved(kit)
+    a11 = next(i for i, c in enumerate(nb.cells) if gnb.cell_exercise(c) == "1.1")
+    nb.cells.insert(a11 + 1, nbformat.v4.new_code_cell("unrelated = 1"))
+    nb.cells.insert(a11 + 2, nbformat.v4.new_code_cell("double = lambda x: 2 * x   # redefined after"))
+    nb.cells.insert(a11 + 3, nbformat.v4.new_code_cell("print('after')"))
+    merged = gnb.build(nb, spec, cfg, modules, nonce="abc123")
+    cells = merged.nb.cells
+    redefined = next(i for i, c in enumerate(cells) if c.source.startswith("double = lambda"))
+    assert merged.injected[0].exercise == "1.1" and merged.injected[0].index == redefined + 1
+    a12 = next(i for i, c in enumerate(cells) if gnb.cell_exercise(c) == "1.2")
+    assert all(i.index < a12 for i in merged.injected if i.exercise == "1.1")
 
 
 def test_answer_cells_are_found_by_tag_or_header(kit):
@@ -595,6 +630,8 @@ def test_lab1_corpus_is_graded_with_the_expected_scores(tmp_path, monkeypatch):
     out = tmp_path / "out"
     grader = Grader(ROOT, [notebook], out, Options(workers=2, progress=False,
                                                    limits={"cell_timeout": 20, "total_timeout": 150}))
+    # the fork_bomb case needs a process limit (never run one on a host without it)
+    assert grader.process_limit is not None, grader.describe_process_limit()
     submissions = [s for s in discover(subs, grader.stems)]
     results = {r["student"]: r for r in grader.grade(submissions)}
     assert _tree_digest(subs) == before, "grading wrote into the submissions folder"

@@ -68,3 +68,44 @@ def test_a_class_folder_of_the_lab_is_graded_with_the_expected_scores(lab, tmp_p
     print("\n".join(lines))
     assert not wrong, "\n\n".join(wrong)
     assert results["correct"]["total"] == results["correct"]["max"] > 0
+
+
+# Lab 2's notebooks that compile Verilator models (00: the hand-built unit, 05: the accelerator): graded
+# with the models the solution's run compiled into the grader's cache, bound read-only into each sandbox.
+NOTEBOOK_CASES = {
+    "lab2_finn/00_layer_by_hand": ("correct", "untouched", "exception"),
+    "lab2_finn/05_rtl_simulation": ("correct", "untouched", "exception"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)   # the solution's run compiles the accelerator's designs (minutes when loaded)
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_CASES))
+def test_notebooks_compiling_verilator_are_graded_from_the_grader_cache(notebook, tmp_path):
+    expected = _corpus().write_cases(tmp_path / "class", notebook, NOTEBOOK_CASES[notebook])
+    out = tmp_path / "out"
+    grader = Grader(ROOT, [ROOT / "solutions" / f"{notebook}.ipynb"], out,
+                    Options(workers=2, progress=False, sandbox="bwrap"))
+    results = {r["student"]: r for r in grader.grade(discover(tmp_path / "class", grader.stems))}
+    caches = list((out / "expected" / "caches").rglob("*"))
+    assert caches, "the solution's run left nothing in the grader's cache"
+    wrong = []
+    for name, exp in expected.items():
+        res = results[name]
+        per_ex = {p["exercise"]: 0.0 for nb in res["notebooks"] for p in nb["parts"]}
+        for nb in res["notebooks"]:
+            for p in nb["parts"]:
+                per_ex[p["exercise"]] += p["points"]
+        feedback = (out / "feedback" / f"{name}.md").read_text()
+        seconds = [nb["seconds"] for nb in res["notebooks"]]
+        print(f"{notebook} {name:<10} {res['total']:g} / {res['max']:g} expected {exp.points:g} "
+              f"({seconds} s)")
+        if (per_ex != exp.per_exercise or res["status"] != exp.status or res["flags"]
+                or (exp.feedback and not re.search(exp.feedback, feedback))):
+            wrong.append(f"{name}: {per_ex} {res['status']} {res['flags']}, expected {exp.per_exercise}\n"
+                         f"{feedback}")
+    assert not wrong, "\n\n".join(wrong)
+    # nothing was compiled in a submission's sandbox: every Verilator build came from the cache
+    executed = nbformat.read(out / "executed" / "correct" / f"{Path(notebook).name}.ipynb", as_version=4)
+    printed = json.dumps([c.get("outputs", []) for c in executed.cells])
+    assert "Verilator: compiling" not in printed and "compiled in " not in printed, printed[:2000]

@@ -6,9 +6,12 @@ Runs on Linux whenever bubblewrap can make a sandbox (``make system-deps`` insta
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,7 +21,14 @@ import pytest
 import test_grade
 
 from course_utils.authoring import sandbox as sb
-from course_utils.authoring.grade import Grader, GradingError, Options, bwrap_problem, discover
+from course_utils.authoring.grade import (
+    FLAG_PROCESSES,
+    Grader,
+    GradingError,
+    Options,
+    bwrap_problem,
+    discover,
+)
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="bubblewrap is Linux only")
 
@@ -170,3 +180,74 @@ def test_sandbox_choice_is_explicit(kit, tmp_path):
     with pytest.raises(GradingError, match="--kernel-user is for --sandbox limits"):
         make(sandbox="bwrap", kernel_user="nobody")
     assert make(sandbox="limits").sandbox == "limits" and make().sandbox == "bwrap"
+
+
+# --------------------------------------------------------------------------- the process-count limit
+
+FORK_BOMB = """# a fork bomb: every process forks again and again (2**9 = 512 processes unless stopped)
+import os, time
+root = os.getpid()
+for _ in range(9):
+    try:
+        os.fork()
+    except OSError:
+        pass
+if os.getpid() != root:
+    time.sleep(300)        # the children keep their places
+    os._exit(0)
+time.sleep(2)
+print(f"fork bomb: {sum(1 for p in os.listdir('/proc') if p.isdigit())} processes alive")"""
+
+
+def test_a_fork_bomb_stops_at_the_process_limit_and_the_others_are_unaffected(kit, tmp_path):
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    bomb = test_grade._solved(kit)
+    bomb.cells.insert(4, nbformat.v4.new_code_cell(FORK_BOMB))
+    test_grade._save(subs, "bomber", bomb)
+    test_grade._save(subs, "other", test_grade._solved(kit))
+    grader = Grader(kit, [kit / "solutions" / "lab9_demo" / "01_demo.ipynb"], out,
+                    Options(workers=2, progress=False, sandbox="bwrap", limits={"processes": 64}))
+    assert grader.process_limit is not None, grader.describe_process_limit()  # never bomb an unlimited host
+    results = {r["student"]: r for r in grader.grade(discover(subs, grader.stems))}
+    bomber, other = results["bomber"], results["other"]
+    assert bomber["total"] == bomber["max"] == other["total"] and bomber["status"] == "graded"
+    assert bomber["flags"] == [FLAG_PROCESSES] and other["flags"] == []
+    text = json.dumps(nbformat.read(out / "executed" / "bomber" / "01_demo.ipynb", as_version=4).cells)
+    alive = int(text.split("fork bomb: ", 1)[1].split()[0])
+    assert 0 < alive <= 64, text
+    assert "refused more" in (out / "feedback" / "bomber.md").read_text()
+    if grader.process_limit == "cgroup":  # its folders are gone with the run
+        from course_utils.authoring import cgroups
+        base = cgroups.controller_dir("pids")
+        assert base is not None and not list(base.glob(f"course-grade-{os.getpid()}-*"))
+
+
+def test_rlimit_nproc_bounds_a_sandbox_started_by_an_unprivileged_user():
+    """The path without a writable cgroup: RLIMIT_NPROC set inside the sandbox's own user namespace (by
+    sandbox.inner_argv) counts that sandbox's processes only; it needs a non-root uid outside, so as root
+    the launcher first drops to ``nobody``."""
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="sandbox-nproc-", dir="/tmp"))  # readable by nobody, unlike tmp_path
+    try:
+        (base / "kit" / "course_utils" / "authoring").mkdir(parents=True)
+        shutil.copy(sb.__file__, base / "kit" / "course_utils" / "authoring" / "sandbox.py")
+        (base / "ipc").mkdir()
+        for path in [base, *base.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        python = "/usr/bin/python3"
+        fork = ("import os, time\nn = 0\nfor i in range(200):\n    try:\n        pid = os.fork()\n"
+                "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n"
+                "        os._exit(0)\n    n += 1\nprint('forked', n)")
+        argv = [*sb.bwrap_argv(programs=[python], ro_binds={str(base / "kit" / "course_utils"):
+                                                             f"{sb.INSIDE_ROOT}/course_utils"},
+                               dirs=[f"{sb.INSIDE_ROOT}/tmp"], ipc_dir=str(base / "ipc"), disk_mb=16,
+                               bwrap=shutil.which("bwrap") or "/usr/bin/bwrap"),
+                *sb.inner_argv(python, 40), python, "-c", fork]
+        if os.geteuid() == 0:
+            argv = [sys.executable, "-I", "-S", sb.__file__, "--user", "nobody", "--home", str(base), "--",
+                    *argv]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert res.stdout.startswith("forked "), res.stderr
+        assert 20 < int(res.stdout.split()[1]) < 40, res.stdout
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

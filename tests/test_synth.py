@@ -151,3 +151,51 @@ def test_table_ratio_percent_and_budget_name_the_resource_and_layer():
     syn = labelled["synthesized"]
     assert syn["source"] == "Yosys, sum of nodes" and syn["resources"]["LUT"] == 39_137
     assert syn["utilization"]["DSP"] == 128 / 220 and syn["over_budget"] == msgs
+
+
+def test_model_synthesis_is_recorded_and_found_by_fingerprint(tiny, tmp_path):
+    """synthesize_model records its results; lookup finds them for an equal model, not for another folding."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from course_utils.finnflow.folding import apply_folding
+    from course_utils.rtl import synth
+
+    done = synth.synthesize_model(tiny, names=["MVAU_rtl_1"], folder=FOLDER.with_name("synth_tiny_model"),
+                                  cache=CACHE, quiet=True)
+    assert list(done.nodes) == ["MVAU_rtl_1"] and not done.complete and done.totals() is None
+    assert "MVAU_rtl_1" in done.all_nodes and done.source == f"Yosys, 1 of {len(done.all_nodes)} nodes"
+    same = ModelWrapper(copy.deepcopy(tiny.model))
+    found = synth.lookup(same, CACHE)
+    assert found is not None and found.nodes["MVAU_rtl_1"].counts == done.nodes["MVAU_rtl_1"].counts
+    other = apply_folding(ModelWrapper(copy.deepcopy(tiny.model)), {"MVAU_rtl_1": {"SIMD": 2, "PE": 2}})
+    assert synth.fingerprint(other) != synth.fingerprint(tiny) and synth.lookup(other, CACHE) is None
+    assert synth.lookup(same, tmp_path / "empty") is None
+
+
+def test_shipped_results_are_used_by_content_key(tiny, prepared, tmp_path, monkeypatch):
+    """A result in pretrained/lab2/synthesis.json (here a copy in tmp) is found without running Yosys."""
+    import json
+
+    from course_utils.rtl import synth
+
+    res = synth.synthesize_node(prepared, "MVAU_rtl_1", cache=CACHE, quiet=True)
+    empty = tmp_path / "cache"
+    assert not synth.is_cached(prepared, "MVAU_rtl_1", cache=empty)
+    with pytest.raises(synth.NotCached, match="MVAU_rtl_1: not synthesized yet"):
+        synth.synthesize_node(prepared, "MVAU_rtl_1", cache=empty, cached_only=True)
+    shipped = tmp_path / "synthesis.json"
+    entry = {k: v for k, v in res.to_dict().items() if k != "log"}
+    design = {"all_nodes": [n.name for n in prepared.nodes], "nodes": {"MVAU_rtl_1": res.key}, "whole": None}
+    data = {"results": {res.key: entry}, "designs": {synth.fingerprint(tiny): design}}
+    shipped.write_text(json.dumps(data))
+    monkeypatch.setattr(synth, "shipped_path", lambda: shipped)
+    got = synth.synthesize_node(prepared, "MVAU_rtl_1", cache=empty, cached_only=True)
+    assert got.cached and got.counts == res.counts and "shipped" in got.log
+    found = synth.lookup(tiny, empty)
+    assert found is not None and found.origin == "shipped" and found.nodes["MVAU_rtl_1"].counts == res.counts
+    # this machine's (partial) record of the same design is completed by the shipped results
+    index = empty / "designs" / f"{synth.fingerprint(tiny)}.json"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(json.dumps({"all_nodes": design["all_nodes"], "nodes": {}, "whole": None}))
+    merged = synth.lookup(tiny, empty)
+    assert merged is not None and merged.origin == "cache" and list(merged.nodes) == ["MVAU_rtl_1"]

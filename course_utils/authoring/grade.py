@@ -40,14 +40,15 @@ from typing import Any
 
 import nbformat
 
+from course_utils.authoring import cgroups, verdict
 from course_utils.authoring import grading_notebook as gnb
-from course_utils.authoring import verdict
 from course_utils.authoring.grading_config import LabConfig, Limits, load_config
 from course_utils.fileio import write_text_atomic
 
 GRADER_VERSION = "2"
 SANDBOX_PATH = Path(__file__).with_name("sandbox.py")
 WORKER_GRACE = 45.0
+SOLUTION_SLACK = 3   # the solution's run gets 3x the time limits: it compiles what the submissions reuse
 _SAFE_RE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
@@ -80,6 +81,7 @@ class Options:
     progress: bool = True
     sandbox: str = "auto"        # "bwrap" (Linux, bubblewrap), "limits" (resource limits only), "auto"
     key_file: Path | None = None  # the HMAC key of the result files (default: verdict.default_key_file())
+    cgroups: bool = True          # a pids (and memory) cgroup per notebook run where the grader may make one
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -260,6 +262,8 @@ class Grader:
         self.tampered = set()
         self.sandbox_problem: str | None = None
         self.sandbox = self._sandbox_mode()
+        self.cgroups: cgroups.RunGroups | None = None
+        self.process_limit = self._process_limit_mode()
         if self.options.kernel_user:
             kernels = sorted({p.spec.kernel for p in self.plans})
             problem = kernel_user_problem(self.options.kernel_user, kernels)
@@ -294,6 +298,38 @@ class Grader:
         self.sandbox_problem = problem
         return "limits"
 
+    def _process_limit_mode(self) -> str | None:
+        """How a sandbox's process count is bounded here: "cgroup" (a pids cgroup per notebook run, which
+        works whoever runs the grader), "rlimit" (RLIMIT_NPROC in the bubblewrap sandbox's user
+        namespace: enforced only when the grader is not root), "rlimit-user" (RLIMIT_NPROC of the
+        --kernel-user, shared by all its kernels) or None (a fork bomb is not bounded: warned)."""
+        if self.options.cgroups:
+            probe = cgroups.RunGroups.create(("pids",))
+            if probe is not None:
+                probe.close()
+                return "cgroup"
+        if self.sandbox == "bwrap" and os.geteuid() != 0:
+            return "rlimit"
+        if self.sandbox == "limits" and self.options.kernel_user:
+            return "rlimit-user"
+        return None
+
+    def describe_process_limit(self) -> str:
+        """One line for the instructor: how processes and memory are bounded in each sandbox."""
+        lim = self.config.limits.processes
+        if self.process_limit == "cgroup":
+            return (f"at most {lim} processes+threads per notebook (a pids cgroup) and, where the memory "
+                    "cgroup is writable, memory_mb + disk_mb for the whole sandbox")
+        if self.process_limit == "rlimit":
+            return (f"at most {lim} processes+threads per notebook (RLIMIT_NPROC in the sandbox's user "
+                    "namespace)")
+        if self.process_limit == "rlimit-user":
+            return (f"at most {lim} x {self.options.workers} processes+threads for all kernels of "
+                    f"{self.options.kernel_user} together (RLIMIT_NPROC)")
+        return ("NO process-count limit: a fork bomb in a submission can exhaust this machine's processes "
+                "(run the grader as root with a writable pids cgroup, or as an unprivileged user with "
+                "bubblewrap; docs/grading.md)")
+
     def _package_dir(self) -> Path:
         local = self.kit_root / "course_utils"
         if (local / "checks").is_dir():
@@ -319,7 +355,7 @@ class Grader:
                                "assigns `value`, compared with the solution's value outside the kernel): "
                                "they cannot be graded; see docs/grading.md")
         limits = replace(self.config.notebook(spec.stem).limits, **{
-            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb", "disk_mb") else float(v))
+            k: (int(v) if k in ("memory_mb", "file_mb", "output_kb", "disk_mb", "processes") else float(v))
             for k, v in self.options.limits.items() if v})
         return NotebookPlan(spec=spec, limits=limits, lab_folder=path.parent.name)
 
@@ -381,6 +417,8 @@ class Grader:
                 shutil.copy2(self.kit_root / name, self.template / name)
         self._prebuild_rtl()
         self.datasets = self._datasets()
+        if self.process_limit == "cgroup":
+            self.cgroups = cgroups.RunGroups.create()
 
     def _prebuild_rtl(self) -> None:
         """Lab 3's virtual board runs the shipped package's RTL (board/rtlsim): compile it once here, on the
@@ -389,11 +427,11 @@ class Grader:
         assert self.template is not None
         found = self.template.glob("pretrained/*/deploy/*/rtl/design.json")
         packages = sorted(p.parent.parent for p in found)
-        if not packages:
+        if not packages or not self.config.prebuild_rtl:
             return
         from course_utils.board import rtlsim
 
-        dest = self.template / RTL_CACHE   # not under build/: the sandbox mounts its own, empty build folder
+        dest = self._cache_host(RTL_CACHE)   # its entries are bound read-only into every sandbox
         for pkg in packages:
             try:
                 compiled = rtlsim.load_package_rtl(pkg, quiet=True)
@@ -402,6 +440,40 @@ class Grader:
                                    f"virtual board: {err}") from None
             (dest / compiled.key).mkdir(parents=True, exist_ok=True)
             shutil.copy2(compiled.lib, dest / compiled.key / compiled.lib.name)
+
+    def _cache_dirs(self, plan: NotebookPlan) -> list[str]:
+        """Kit-relative folders of content-keyed build caches this notebook's kernels use: the RTL cache
+        (``COURSE_RTL_CACHE``) and ``caches`` of grading.toml. The solution's run writes into them; every
+        submission then sees each entry read-only (same content, same key: no compiling) in a writable
+        folder of its own sandbox (a design the student's code changed compiles there, as usual)."""
+        return [RTL_CACHE, *[c for c in self.config.notebook(plan.spec.stem).caches if c != RTL_CACHE]]
+
+    def _cache_host(self, rel: str) -> Path:
+        """The grader's copy of a cache folder (next to the expected values, never seen by a sandbox)."""
+        folder = self.out / "expected" / "caches" / rel.replace("/", "__")
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    @staticmethod
+    def _cache_entries(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+
+    def _fill_caches(self, plan: NotebookPlan, kit: Path) -> None:
+        """Without bubblewrap: copy the cache entries into a scratch kit."""
+        for rel in self._cache_dirs(plan):
+            for entry in self._cache_entries(self._cache_host(rel)):
+                target = kit / rel / entry.name
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, target)
+
+    def _harvest_caches(self, plan: NotebookPlan, kit: Path) -> None:
+        """Without bubblewrap: keep what the solution's run compiled into a scratch kit's caches."""
+        for rel in self._cache_dirs(plan):
+            host = self._cache_host(rel)
+            for entry in self._cache_entries(kit / rel):
+                if not (host / entry.name).exists():
+                    (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, host / entry.name)
 
     def _datasets(self) -> dict[str, Path]:
         """The grader's verified dataset folders (fetched offline from the mirror when missing)."""
@@ -468,8 +540,7 @@ class Grader:
             "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "TQDM_DISABLE": "1", "JUPYTER_PLATFORM_DIRS": "1",
         }
-        if self.template is not None and (self.template / RTL_CACHE).is_dir():
-            env["COURSE_RTL_CACHE"] = str(kit / RTL_CACHE)   # the shipped RTL, compiled once by the grader
+        env["COURSE_RTL_CACHE"] = str(kit / RTL_CACHE)   # compiled designs: see _cache_dirs
         env.update(self.config.env)
         return env
 
@@ -477,7 +548,7 @@ class Grader:
         """The kit's folder as the kernel sees it (the sandbox's /course, or scratch/kit)."""
         return scratch if self.sandbox == "bwrap" else scratch / "kit"
 
-    def _bwrap(self, plan: NotebookPlan, notebook: Path, ipc_dir: Path) -> list[str]:
+    def _bwrap(self, plan: NotebookPlan, notebook: Path, ipc_dir: Path, solution: bool = False) -> list[str]:
         """The bubblewrap command line of one notebook's kernel (see sandbox.bwrap_argv)."""
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -487,29 +558,45 @@ class Grader:
         inside = sb.INSIDE_ROOT
         lab = f"{inside}/labs/{plan.lab_folder}"
         binds = {str(self.template / "course_utils"): f"{inside}/course_utils"}
-        for name in ("pretrained", "pyproject.toml", "LICENSE", RTL_CACHE):
+        for name in ("pretrained", "pyproject.toml", "LICENSE"):
             if (self.template / name).exists():
                 binds[str(self.template / name)] = f"{inside}/{name}"
         for name, folder in self.datasets.items():
             binds[str(folder)] = f"{inside}/data/{name}"
         binds[str(notebook)] = f"{lab}/{plan.spec.stem}.ipynb"
         dirs = [f"{inside}/{d}" for d in ("build", "home", "tmp", "data")] + [lab]
+        rw_binds = {}
+        for rel in self._cache_dirs(plan):
+            host = self._cache_host(rel)
+            if solution:   # the solution's run (trusted) fills the caches
+                rw_binds[str(host)] = f"{inside}/{rel}"
+                continue
+            dirs.append(f"{inside}/{rel}")
+            for entry in self._cache_entries(host):
+                binds[str(entry)] = f"{inside}/{rel}/{entry.name}"
         return sb.bwrap_argv(programs=[program, sys.executable], ro_binds=binds, dirs=dirs,
                              ipc_dir=str(ipc_dir), disk_mb=plan.limits.disk_mb, chdir=lab,
-                             bwrap=shutil.which("bwrap") or "bwrap")
+                             bwrap=shutil.which("bwrap") or "bwrap", rw_binds=rw_binds)
 
     def sandbox_prefix(self, plan: NotebookPlan, pidfile: Path, scratch: Path,
-                       bwrap: list[str] | None = None, ipc_dir: Path | None = None) -> list[str]:
+                       bwrap: list[str] | None = None, ipc_dir: Path | None = None,
+                       cgroup_dirs: list[Path] | None = None) -> list[str]:
         """The sandbox wrapper's command line (run isolated from the scratch copy: -I -S, by file)."""
         lim = plan.limits
         cpu = int(lim.total_timeout * (os.cpu_count() or 1) + 60)
         prefix = [sys.executable, "-I", "-S", str(SANDBOX_PATH), "--memory-mb", str(lim.memory_mb),
                   "--file-mb", str(lim.file_mb), "--cpu-seconds", str(cpu), "--pidfile", str(pidfile)]
+        for folder in cgroup_dirs or []:
+            prefix += ["--cgroup", str(folder)]
         if bwrap:
-            from course_utils.authoring.sandbox import INSIDE_IPC
-            return [*prefix, "--ipc", f"{ipc_dir}:{INSIDE_IPC}", "--", *bwrap]
+            from course_utils.authoring.sandbox import INSIDE_IPC, inner_argv
+            # RLIMIT_NPROC is set again inside, in the sandbox's own user namespace (see sandbox.py)
+            return [*prefix, "--ipc", f"{ipc_dir}:{INSIDE_IPC}", "--", *bwrap,
+                    *inner_argv(sys.executable, lim.processes)]
         if self.options.kernel_user:
             prefix += ["--user", self.options.kernel_user, "--home", str(scratch / "home")]
+            if self.process_limit == "rlimit-user":  # counts every kernel of that user
+                prefix += ["--processes", str(lim.processes * max(1, self.options.workers))]
         return [*prefix, "--"]
 
     # ----------------------------------------------------------------------- running one notebook
@@ -521,6 +608,10 @@ class Grader:
         ``expected``: the solution's probe values (``expectations()``); None runs the solution itself
         and returns the raw values in ``record["values"]``."""
         stem = plan.spec.stem
+        if expected is None:   # the solution's own run: trusted, once, and it fills the build caches
+            lim = plan.limits
+            plan = replace(plan, limits=replace(lim, cell_timeout=lim.cell_timeout * SOLUTION_SLACK,
+                                                total_timeout=lim.total_timeout * SOLUTION_SLACK))
         record: dict[str, Any] = {"notebook": stem, "file": str(path), "parts": [], "problems": [],
                                   "notes": [], "stopped": None, "seconds": 0.0}
         start = time.monotonic()
@@ -541,33 +632,48 @@ class Grader:
             ipc_dir = Path(tempfile.mkdtemp(prefix="cg-"))
             nb_copy = job_dir / f"{stem}.submitted.ipynb"
             shutil.copyfile(path, nb_copy)
-            bwrap = self._bwrap(plan, nb_copy, ipc_dir)
+            bwrap = self._bwrap(plan, nb_copy, ipc_dir, solution=expected is None)
             nb_dir = job_dir  # the launcher's folder outside; inside, bwrap changes to the lab's folder
         else:
             nb_dir = scratch / "kit" / "labs" / plan.lab_folder
             nb_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, nb_dir / f"{stem}.ipynb")
+            if expected is not None:
+                self._fill_caches(plan, scratch / "kit")
             if self.options.kernel_user:
                 self._give_to_user(nb_dir)
         grading_nb = job_dir / f"{stem}.grading.ipynb"
         nbformat.write(merged.nb, grading_nb)
         executed = executed or self.out / "executed" / safe_name(student) / f"{stem}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
+        groups = self.cgroups.job(job_dir.name, plan.limits.processes,
+                                  plan.limits.memory_mb + plan.limits.disk_mb) if self.cgroups else []
         job = {"notebook": str(grading_nb), "executed": str(executed),
                "events": str(job_dir / "events.jsonl"), "kernel_log": str(job_dir / "kernel.log"),
                "kernel": plan.spec.kernel, "cwd": str(nb_dir),
                "env": self.kernel_env(scratch, plan), "nonce": merged.nonce, "limits": plan.limits.__dict__,
-               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch, bwrap, ipc_dir),
+               "sandbox_prefix": self.sandbox_prefix(plan, job_dir / "kernel.pid", scratch, bwrap, ipc_dir,
+                                                     groups),
                "ipc_dir": str(ipc_dir or "")}
+        refused = {"processes": 0, "memory": 0}
         try:
             killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
         finally:
+            if groups:
+                refused = cgroups.RunGroups.refused(groups)
+                cgroups.RunGroups.release(groups)
             if ipc_dir:
                 shutil.rmtree(ipc_dir, ignore_errors=True)
+        if expected is None and self.sandbox != "bwrap":
+            self._harvest_caches(plan, scratch / "kit")
         events = _read_events(job_dir / "events.jsonl")
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
-                               expected=expected, rules=self.part_rules(plan)))
+                               expected=expected, rules=self.part_rules(plan), refused=refused))
         record["seconds"] = round(time.monotonic() - start, 2)
+        ran = [e for e in events if e.get("event") == "cell"]
+        record["cell_seconds"] = round(sum(float(e.get("seconds", 0)) for e in ran), 2)
+        record["slowest_cells"] = [[round(float(e.get("seconds", 0)), 1), merged.describe(int(e["index"]))]
+                                   for e in sorted(ran, key=lambda e: -float(e.get("seconds", 0)))[:5]]
         if not self.options.keep_scratch:
             shutil.rmtree(job_dir, ignore_errors=True)
         return record
@@ -725,6 +831,9 @@ class Grader:
             self._write_gradebook(submissions, done)
             self._grade_parallel(todo, submissions, done, on_result)
         finally:
+            if self.cgroups is not None:
+                self.cgroups.close()
+                self.cgroups = None
             if self.run_dir and not self.options.keep_scratch:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
         return [done[s.student] for s in submissions if s.student in done]
@@ -816,6 +925,7 @@ FLAG_FORGED = "forged or extra grader messages in a check cell"
 FLAG_NO_RESULT = "a grader check cell published no result (the notebook interfered with it)"
 FLAG_DETACHED = "left processes running outside its kernel's session (killed with its sandbox)"
 FLAG_TAMPERED = "its stored result was changed after grading (regraded)"
+FLAG_PROCESSES = "started processes until the sandbox's process limit stopped it (a fork bomb?)"
 
 STOP_REASONS = {
     "total_timeout": "the notebook reached its total time limit of {total:g} s",
@@ -903,8 +1013,11 @@ def _judge(part: dict[str, Any], res: dict[str, Any], key: str, expected: dict[s
 
 def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: NotebookPlan,
              killed: str | None, kernel_said: str = "", expected: dict[str, Any] | None = None,
-             rules: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Turn the worker's events into parts (per check) and cell problems (per student cell)."""
+             rules: dict[str, dict[str, Any]] | None = None,
+             refused: dict[str, int] | None = None) -> dict[str, Any]:
+    """Turn the worker's events into parts (per check) and cell problems (per student cell).
+
+    ``refused``: what the sandbox's cgroups refused (forks at the process limit, OOM kills)."""
     limits = plan.limits
     rules = rules or {}
     cells = {e["index"]: e for e in events if e.get("event") == "cell"}
@@ -923,6 +1036,13 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
     flags: set[str] = set()
     if any(e.get("event") == "detached" for e in events):
         flags.add(FLAG_DETACHED)
+    refused = refused or {}
+    most = max([int(e.get("count", 0)) for e in events if e.get("event") == "processes"], default=0)
+    # a fork bomb: forks refused at the cgroup's limit, or (RLIMIT_NPROC, no counter) a sandbox that still
+    # held half its process allowance when the notebook ended
+    forked = refused.get("processes", 0) > 0 or most >= max(16, limits.processes // 2)
+    if forked:
+        flags.add(FLAG_PROCESSES)
     values: dict[str, Any] = {}
     parts = []
     timeout_text = (f"the check did not finish within {limits.cell_timeout:g} s and was "
@@ -961,6 +1081,14 @@ def _outcome(events: list[dict[str, Any]], merged: gnb.GradingNotebook, plan: No
         if ev.get("truncated"):
             problems.append(f"{where} printed more than {limits.output_kb} KB; the rest of its output "
                             "was cut.")
+    if forked:
+        problems.append(f"The notebook started processes until the sandbox's limit ({limits.processes} "
+                        "processes and threads) refused more"
+                        + (f" ({refused['processes']} refused)." if refused.get("processes") else "."))
+    if refused.get("memory"):
+        problems.append(f"The sandbox ran out of its memory ({limits.memory_mb + limits.disk_mb} MB for "
+                        "every process and file of the notebook together) and the kernel's system killed a "
+                        "process.")
     out = {"parts": parts, "problems": problems, "stopped": reason, "stop_text": stop_text,
            "executed_cells": len(cells), "flags": sorted(flags)}
     if expected is None:

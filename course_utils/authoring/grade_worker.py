@@ -111,6 +111,22 @@ def _process_table() -> dict[int, tuple[int, int, str]]:
     return table
 
 
+def sandbox_processes(root_pid: int) -> list[int]:
+    """Every process of the sandbox under ``root_pid`` (the launcher), bubblewrap's own left out."""
+    if not Path("/proc/self/stat").exists():
+        return []
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _sid, _comm) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    below, todo = [root_pid], [root_pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            below.append(child)
+            todo.append(child)
+    return [p for p in below if p in table and table[p][2] != "bwrap"]
+
+
 def detached_processes(root_pid: int) -> list[int]:
     """Processes started by the kernel (under ``root_pid``, the sandbox launcher) that left its session:
     a `setsid` + double fork meant to outlive the grader. Empty where /proc is missing."""
@@ -233,10 +249,28 @@ class Run:
                 self.emit(event="stopped", reason="kernel_died", index=index)
                 return
             timed_out = self._cell_event(index, cell, time.monotonic() - start, self.last_reply)
+            self._stop_fork_bomb()
             if timed_out and not await self._responsive():
                 self.emit(event="stopped", reason="kernel_stuck", index=index)
                 return
         self.emit(event="finished")
+
+    def _stop_fork_bomb(self) -> None:
+        """After a cell: when the sandbox holds half its process allowance or more (a fork bomb whose
+        processes wait), kill every process the kernel started, so that the rest of the notebook (and the
+        threads its libraries start) can run; the count is recorded (a review flag)."""
+        provisioner = getattr(self.client.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        limit = int(self.job.get("limits", {}).get("processes") or 0)
+        if not pid or not limit:
+            return
+        tree = sandbox_processes(int(pid))
+        if len(tree) < max(16, limit // 2):
+            return
+        for child in tree[1:]:   # tree[0] is the kernel (bubblewrap's own processes are not listed)
+            with contextlib.suppress(OSError):
+                os.kill(child, 9)
+        self.emit(event="processes", count=len(tree))
 
     def _report_detached(self) -> None:
         """Record (and kill) processes the notebook detached from its kernel's session."""
@@ -245,6 +279,7 @@ class Run:
         if not pid:
             return
         found = detached_processes(int(pid))
+        self.emit(event="processes", count=len(sandbox_processes(int(pid))))
         for child in found:
             with contextlib.suppress(OSError):
                 os.kill(child, 9)

@@ -8,6 +8,7 @@ Format (every key optional; see docs/grading.md)::
     memory_mb = 4096             # address-space limit of the kernel process
     file_mb = 256                # largest file the kernel may write
     output_kb = 256              # output kept per cell; the rest is cut
+    processes = 128              # processes + threads of one sandbox (pids cgroup or RLIMIT_NPROC)
 
     datasets = ["mnist"]         # made available offline to every submission
 
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,10 +49,11 @@ from typing import Any
 import tomllib
 
 CONFIG_NAME = "grading.toml"
-LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb", "disk_mb")
-_INT_LIMITS = ("memory_mb", "file_mb", "output_kb", "disk_mb")
-_NOTEBOOK_KEYS = {"graded", "exercises", *LIMIT_KEYS}
-_TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel", "env"}
+LIMIT_KEYS = ("cell_timeout", "total_timeout", "memory_mb", "file_mb", "output_kb", "disk_mb", "processes")
+_INT_LIMITS = ("memory_mb", "file_mb", "output_kb", "disk_mb", "processes")
+_NOTEBOOK_KEYS = {"graded", "exercises", "settings", "caches", *LIMIT_KEYS}
+_SETTING_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TOP_KEYS = {"limits", "notebooks", "datasets", "default_points", "kernel", "env", "prebuild_rtl"}
 # Set by the grader for isolation; grading.toml cannot change them.
 RESERVED_ENV = {"PATH", "HOME", "PYTHONPATH", "TMPDIR", "COURSE_ROOT", "COURSE_BUILD_DIR", "COURSE_DATA_DIR",
                 "COURSE_DATA_URLS", "COURSE_DATA_MIRROR", "JPY_PARENT_PID"}
@@ -70,6 +73,7 @@ class Limits:
     file_mb: int = 256
     output_kb: int = 256
     disk_mb: int = 512
+    processes: int = 128   # processes and threads of one sandbox (a fork bomb stops there)
 
 
 DEFAULT_RTOL = 1e-6
@@ -115,6 +119,8 @@ class NotebookRule:
     graded: bool = True
     limits: Limits = field(default_factory=Limits)
     exercises: dict[str, ExerciseRule] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)   # the notebook's own switches, as graded
+    caches: tuple[str, ...] = ()   # kit-relative build caches filled by the solution's run, read-only after
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,7 @@ class LabConfig:
     kernel: str | None = None
     notebooks: dict[str, NotebookRule] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    prebuild_rtl: bool = False   # compile the shipped deploy packages' RTL on the host before grading
 
     def notebook(self, stem: str) -> NotebookRule:
         """The rule of notebook ``stem`` (lab defaults when it is not named)."""
@@ -237,8 +244,20 @@ def parse_config(data: dict[str, Any], path: Path) -> LabConfig:
             raise _err(path, f"{where}: unknown key(s) {sorted(bad)}; expected {sorted(_NOTEBOOK_KEYS)}")
         exercises = {str(ex): _exercise(path, f"{where}.exercises.{ex}", v, default_points)
                      for ex, v in table.get("exercises", {}).items()}
+        settings = table.get("settings", {})
+        if not isinstance(settings, dict) or not all(
+                _SETTING_RE.match(k) and isinstance(v, (bool, int, float, str)) for k, v in settings.items()):
+            raise _err(path, f"{where}.settings must map names of the notebook's settings to plain values, "
+                             "e.g. settings = {{ TRAIN = false }}")
+        caches = table.get("caches", [])
+        if not isinstance(caches, list) or not all(
+                isinstance(c, str) and c and not c.startswith("/") and ".." not in c.split("/")
+                for c in caches):
+            raise _err(path, f"{where}.caches must be a list of folders relative to the kit, e.g. "
+                             "[\"build/handbuilt/verilator\"]")
         notebooks[stem] = NotebookRule(graded=bool(table.get("graded", True)),
-                                       limits=_limits(path, where, table, limits), exercises=exercises)
+                                       limits=_limits(path, where, table, limits), exercises=exercises,
+                                       settings=dict(settings), caches=tuple(c.strip("/") for c in caches))
     kernel = data.get("kernel")
     if kernel is not None and not isinstance(kernel, str):
         raise _err(path, "kernel must be a kernel name such as \"python3\"")
@@ -249,7 +268,8 @@ def parse_config(data: dict[str, Any], path: Path) -> LabConfig:
     if reserved:
         raise _err(path, f"[env] cannot set {reserved}: the grader sets them to isolate the kernels")
     return LabConfig(path=path, limits=limits, datasets=tuple(datasets), default_points=default_points,
-                     kernel=kernel, notebooks=notebooks, env=dict(env))
+                     kernel=kernel, notebooks=notebooks, env=dict(env),
+                     prebuild_rtl=bool(data.get("prebuild_rtl", False)))
 
 
 def load_config(lab_dir: Path) -> LabConfig:

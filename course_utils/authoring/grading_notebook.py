@@ -8,6 +8,7 @@ student editing or deleting checkpoint cells cannot change what is checked.
 """
 from __future__ import annotations
 
+import ast
 import json
 import re
 import secrets
@@ -209,6 +210,8 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
     solution_checks = {ex: "\n".join(s).strip() for ex, s in spec.checkpoints.items()}
     expected_checks = sum(len(v) for v in spec.checkpoints.values())
     seen_checks = 0
+    settings = config.notebook(spec.stem).settings
+    applied: set[str] = set()
     for number, cell in enumerate(submission.cells, 1):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             continue
@@ -230,11 +233,18 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
                                     "metadata": {"tags": tags} if tags else {}, "id": f"student-{number}"})
         if clean.cell_type == "code":
             clean.outputs, clean.execution_count = [], None
+            clean.source, changed = apply_settings(clean.source, settings)
+            applied |= changed
         ex = cell_exercise(cell) if cell["cell_type"] == "code" else None
         kept.append(clean)
         numbers.append(number)
         if ex in spec.exercises:
             last_answer[ex] = len(kept) - 1
+    if applied:
+        notes.append("Graded with the notebook's own setting(s) "
+                     + ", ".join(f"{k} = {settings[k]!r}" for k in sorted(applied))
+                     + " (the shipped results are loaded instead of recomputed: the checks test your "
+                     "functions, not a training run).")
     if seen_checks < expected_checks:
         notes.append(f"{expected_checks - seen_checks} checkpoint cell(s) were deleted; the course's checks "
                      "ran anyway.")
@@ -250,6 +260,7 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
     position = -1
     for ex in spec.exercises:
         position = max(position, last_answer.get(ex, position))
+        position = _after_needed_cells(kept, position, _used_names(solution_checks.get(ex, "")), spec)
         rule = config.exercise(spec.stem, ex)
         inserts.setdefault(position, []).extend(_injected_for(spec, ex, rule, nonce, modules))
     cells, injected, origin = [], [], {}
@@ -267,6 +278,70 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
         notes.append(f"The notebook asked for kernel '{sub_kernel.get('name')}'; "
                      f"it was graded with the course kernel '{spec.kernel}'.")
     return GradingNotebook(nb=nb, injected=injected, nonce=nonce, notes=notes, origin=origin)
+
+
+def _used_names(source: str) -> set[str]:
+    """Names a checkpoint reads (``checks.lab2.ex_0_4(unit_cycles, measured, ...)``)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _assigned_names(source: str) -> set[str]:
+    """Names a cell binds at its top level (assignments, loops, defs, imports)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            single = (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)
+            targets = (node.targets if isinstance(node, ast.Assign) else
+                       [node.target] if isinstance(node, single) else [])
+            for target in targets:
+                found |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return found
+
+
+def _after_needed_cells(kept: list[Any], position: int, names: set[str], spec: SolutionSpec) -> int:
+    """Where an exercise's checks go: after its answer cell (``position``), or later, after the last cell
+    before the next exercise's answer that binds a name the course's checkpoint reads (a measurement the
+    notebook makes between the answer and its check, as ``measured`` in Lab 2.0's Exercise 0.4)."""
+    best = position
+    for j in range(position + 1, len(kept)):
+        cell = kept[j]
+        if cell.cell_type != "code":
+            continue
+        if cell_exercise(cell) in spec.exercises:
+            break
+        if names & _assigned_names(cell.source):
+            best = j
+    return best
+
+
+def apply_settings(source: str, settings: dict[str, Any]) -> tuple[str, set[str]]:
+    """Set the notebook's documented switches (``TRAIN = True`` ...) to the grading values: every
+    top-level line assigning one of ``settings`` is replaced; returns the source and the names set."""
+    if not settings:
+        return source, set()
+    lines, changed = source.split("\n"), set()
+    for i, line in enumerate(lines):
+        match = _SETTING_LINE.match(line)
+        if match and match.group(1) in settings:
+            name = match.group(1)
+            lines[i] = f"{name} = {settings[name]!r}  # set by the grader (was: {line.strip()[:60]})"
+            changed.add(name)
+    return "\n".join(lines), changed
+
+
+_SETTING_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)")
 
 
 def unknown_exercises(spec: SolutionSpec, config: LabConfig) -> list[str]:

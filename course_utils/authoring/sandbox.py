@@ -1,9 +1,17 @@
 """Start a command under resource limits (the grader's kernels): ``python -m ...sandbox [opts] -- cmd``.
 
 Standard library only. Sets ``RLIMIT_AS`` (memory), ``RLIMIT_FSIZE`` (file size: a flood of writes
-fails with "File too large"), ``RLIMIT_CPU`` (a backstop for runaway children), no core files,
-asks Linux to kill the process when its parent dies, writes its pid, optionally drops root
-privileges to another user, then ``exec``s the command (so the pid is the kernel's).
+fails with "File too large"), ``RLIMIT_CPU`` (a backstop for runaway children), optionally
+``RLIMIT_NPROC`` (``--processes``: processes and threads of the user), no core files, asks Linux to
+kill the process when its parent dies, moves itself into the grader's cgroups (``--cgroup``: a
+process count and memory limit for everything the kernel starts, see cgroups.py), writes its pid,
+optionally drops root privileges to another user, then ``exec``s the command (so the pid is the
+kernel's).
+
+``RLIMIT_NPROC`` counts the processes of a uid *in the current user namespace*, so inside a
+bubblewrap sandbox (``inner_argv``: this file again, run by the sandbox's first process) it bounds
+that sandbox alone; Linux does not enforce it when the uid outside is root (a sandbox started by
+root), which is why the grader also uses a ``pids`` cgroup where it can.
 
 With ``--ipc OUTSIDE:INSIDE`` the command is a bubblewrap sandbox (``bwrap_argv`` builds it) whose
 kernel talks to the grader over unix sockets in a folder the sandbox sees at another path: the
@@ -28,6 +36,15 @@ def _limit(which: int, value: int) -> None:
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
     resource.setrlimit(which, (value, value))
+
+
+def _join_cgroup(folder: str) -> None:
+    """Move this process (and so everything it starts) into the cgroup ``folder``."""
+    try:
+        with open(Path(folder) / "cgroup.procs", "w") as fh:
+            fh.write(str(os.getpid()))
+    except OSError as err:
+        raise SystemExit(f"sandbox: could not join the cgroup {folder}: {err}") from None
 
 
 def _die_with_parent() -> None:
@@ -90,7 +107,8 @@ def python_roots(program: str) -> list[str]:
 
 
 def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str], ipc_dir: str,
-               disk_mb: int, chdir: str = INSIDE_ROOT, bwrap: str = "bwrap") -> list[str]:
+               disk_mb: int, chdir: str = INSIDE_ROOT, bwrap: str = "bwrap",
+               rw_binds: dict[str, str] | None = None) -> list[str]:
     """A bubblewrap command line (ending in ``--``) that isolates one kernel.
 
     Own user (uid 1000, no capabilities), PID, network (loopback included), IPC and UTS namespaces;
@@ -98,7 +116,7 @@ def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str]
     empty size-limited tmpfs at ``/course`` (``disk_mb``: every file the notebook writes counts)
     holding ``dirs``, with ``ro_binds`` (outside path -> inside path) mounted read-only in it; /tmp
     is a link into that tmpfs; ``ipc_dir`` (the kernel's sockets) is the only folder shared with
-    the grader."""
+    the grader, apart from ``rw_binds`` (only for the solution's own run: the build caches it fills)."""
     argv = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--hostname", "grading-sandbox",
             # the launcher's pid means nothing in the sandbox's PID namespace (the kernel would exit)
@@ -126,8 +144,18 @@ def bwrap_argv(*, programs: list[str], ro_binds: dict[str, str], dirs: list[str]
     argv += ["--symlink", f"{INSIDE_ROOT}/tmp", "/tmp"]
     for src, dst in ro_binds.items():
         argv += ["--ro-bind", src, dst]
+    for src, dst in (rw_binds or {}).items():
+        argv += ["--bind", src, dst]
     argv += ["--bind", ipc_dir, INSIDE_IPC, "--chdir", chdir, "--"]
     return argv
+
+
+def inner_argv(python: str, processes: int) -> list[str]:
+    """The command a bubblewrap sandbox runs before the kernel: this file, as the sandbox sees it (the
+    kit's package is bound at ``/course/course_utils``), setting ``RLIMIT_NPROC`` in the sandbox's own
+    user namespace (set outside, it would also count the grader's own processes)."""
+    return [python, "-I", "-S", f"{INSIDE_ROOT}/course_utils/authoring/sandbox.py",
+            "--processes", str(int(processes)), "--"]
 
 
 def _move_connection(cmd: list[str], outside: str, inside: str) -> list[str]:
@@ -160,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-mb", type=int, default=0)
     parser.add_argument("--file-mb", type=int, default=0)
     parser.add_argument("--cpu-seconds", type=int, default=0)
+    parser.add_argument("--processes", type=int, default=0, help="RLIMIT_NPROC (processes and threads)")
+    parser.add_argument("--cgroup", action="append", default=[], help="a cgroup folder to join")
     parser.add_argument("--pidfile", default="")
     parser.add_argument("--user", default="")
     parser.add_argument("--home", default="")
@@ -169,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     if not cmd:
         raise SystemExit("sandbox: no command given after --")
     _die_with_parent()
+    for folder in args.cgroup:
+        _join_cgroup(folder)
+    if args.processes:
+        _limit(resource.RLIMIT_NPROC, args.processes)
     if args.memory_mb:
         _limit(resource.RLIMIT_AS, args.memory_mb * MB)
     if args.file_mb:

@@ -10,6 +10,12 @@ torch are absent), bit-exactly as FINN's own Python execution of the dataflow mo
 * ``Thresholding``: per channel, the number of thresholds ``<= x``, plus ``act_val``
   (``BIPOLAR`` outputs map ``{0, 1} -> {-1, +1}``).
 * ``LabelSelect``: indices of the ``K`` largest values.
+* ``ConvolutionInputGenerator``: the sliding window of a convolution (FINN's ``Im2Col``): from an NHWC
+  image ``(H, W, C)`` every ``k x k`` window, in output-pixel order, each as ``(ky, kx, c)``; the MVAU
+  after it multiplies each window (``numInputVectors`` = output pixels) by the same weights.
+
+Activations travel between layers as ``(N, values)`` in FINN's stream order (NHWC for images); each layer
+reads them as vectors of its own width (an MVAU: ``MW``; a Thresholding layer: its channels).
 
 Every layer checks that its input and output fit their FINN datatypes and raises a ``ValueError``
 naming the layer when they do not (on hardware such values would silently wrap).
@@ -25,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-SUPPORTED_OPS = ("MVAU", "Thresholding", "LabelSelect")
+SUPPORTED_OPS = ("MVAU", "Thresholding", "LabelSelect", "ConvolutionInputGenerator")
 _FLOAT_EXACT = 2.0**52  # float64 integer arithmetic is exact below this magnitude
 _FLOAT32_EXACT = 2.0**24  # ... and float32 below this one
 
@@ -130,19 +136,44 @@ class Layer:
         return str(self.spec["op"])
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Apply this layer to ``x`` of shape ``(N, channels_in)``; integer in, integer out."""
+        """Apply this layer to ``x`` of shape ``(N, values)`` (stream order); integer in, integer out."""
         spec = self.spec
         int_type(spec["input_dt"]).check(x, f"layer {self.name} ({self.op}) input")
+        n = x.shape[0]
         if self.op == "MVAU":
-            y = self._mvau(x)
+            y = self._mvau(self._vectors(x, int(spec["MW"]))).reshape(n, -1)
         elif self.op == "Thresholding":
-            y = self._activate(x)
+            y = self._activate(self._vectors(x, int(spec["channels"]))).reshape(n, -1)
+        elif self.op == "ConvolutionInputGenerator":
+            y = self._windows(x)
         else:  # LabelSelect
             k = int(spec.get("K", 1))
             # onnxruntime's TopK: largest first, ties broken by the lower index
             y = np.argsort(-x.astype(np.int64), axis=1, kind="stable")[:, :k].astype(np.int64)
         int_type(spec["output_dt"]).check(y, f"layer {self.name} ({self.op}) output")
         return y
+
+    def _vectors(self, x: np.ndarray, width: int) -> np.ndarray:
+        """``x`` ``(N, values)`` as ``(N * vectors, width)`` (one row per pixel for a convolution)."""
+        if x.shape[1] % width:
+            raise ValueError(f"layer {self.name} ({self.op}): {x.shape[1]} values per sample are not a whole "
+                             f"number of {width}-wide vectors; the package's layers do not fit together.")
+        return x.reshape(-1, width)
+
+    def _windows(self, x: np.ndarray) -> np.ndarray:
+        """The sliding windows of NHWC images ``(N, H*W*C)``: ``(N, OH*OW*k*k*C)``, each ``(ky, kx, c)``."""
+        spec = self.spec
+        (h, w), c = spec["IFMDim"], int(spec["IFMChannels"])
+        (kh, kw), (sh, sw), (dh, dw) = spec["ConvKernelDim"], spec["Stride"], spec["Dilation"]
+        (oh, ow) = spec["OFMDim"]
+        if x.shape[1] != h * w * c:
+            raise ValueError(f"layer {self.name}: expected {h}x{w}x{c} = {h * w * c} values per image, got "
+                             f"{x.shape[1]}.")
+        img = x.reshape(-1, h, w, c)
+        rows = (np.arange(oh) * sh)[:, None, None, None] + (np.arange(kh) * dh)[None, None, :, None]
+        cols = (np.arange(ow) * sw)[None, :, None, None] + (np.arange(kw) * dw)[None, None, None, :]
+        win = img[:, rows, cols, :]  # (N, OH, OW, KH, KW, C)
+        return np.ascontiguousarray(win).reshape(len(img), -1)
 
     def _mvau(self, x: np.ndarray) -> np.ndarray:
         spec, w = self.spec, self.weights
@@ -290,6 +321,13 @@ def _check_shapes(layer: Layer) -> None:
         if layer.thresholds is None:
             raise ValueError(f"layer {name}: Thresholding without thresholds")
         channels = spec["channels"]
+    elif layer.op == "ConvolutionInputGenerator":
+        missing = [k for k in ("IFMDim", "IFMChannels", "ConvKernelDim", "Stride", "Dilation", "OFMDim")
+                   if k not in spec]
+        if missing:
+            raise ValueError(f"layer {name}: sliding window without {', '.join(missing)} in "
+                             "accelerator.json; re-export the deploy package.")
+        return
     else:
         return
     t = layer.thresholds

@@ -540,3 +540,96 @@ def ex_0_4(unit_cycles: Any, measured: dict[int, int], K: int, N: int) -> None:
     simd = max(measured)
     passed("0.4", f"{K} inputs x {N} neurons: {measured[min(measured)]} cycles at SIMD {min(measured)}, "
                   f"{measured[simd]} at SIMD {simd}.")
+
+
+# =========================================================================== notebook 06 (synthesis)
+
+_add("6.1", "estimates", "the budget was checked with FINN's estimates, not the synthesized counts",
+     "use the 'LUT syn', 'FF syn', 'BRAM_18K syn', 'DSP syn' columns (Yosys), not the ' est' ones.")
+_add("6.1", "total-row", "the 'total' row was counted as a layer",
+     "table.drop('total') first: the total row is the sum of the layers, so it is always the largest "
+     "and summing it doubles every figure.")
+_add("6.1", "percent", "a percentage was compared with a fraction",
+     "budget is a fraction (0.7): compare used / capacity with budget, or the '%' columns with "
+     "100 * budget.")
+_add("6.1", "smallest", "the layer named is not the one that uses the most of the resource",
+     "name the layer with the largest synthesized count of that resource (idxmax), not the first "
+     "or the smallest.")
+
+_EX61_RESOURCES = ("LUT", "FF", "BRAM_18K", "DSP")
+
+
+def ex61_table() -> Any:
+    """The checkpoint's own comparison table (``synth.comparison_table``): four layers, FINN's estimates and
+    Yosys counts as they look for the 1 M images/s designs (a width converter with far more LUTs than
+    estimated)."""
+    from course_utils.rtl.synth import SynthResult, comparison_table
+
+    def res(name: str, lut: int, ff: int, bram: int, dsp: int) -> SynthResult:
+        counts = {"LUT": lut, "FF": ff, "LUTRAM": 0, "SRL": 0, "BRAM18": bram, "BRAM36": 0, "DSP": dsp,
+                  "CARRY4": 0, "MUXF": 0}
+        return SynthResult(name, counts, 1.0, True, "checkpoint", "")
+
+    est = {"MVAU_rtl_0": {"LUT": 0.0, "BRAM_18K": 29.0, "DSP": 128.0, "DSP_finn": 64.0},
+           "StreamingDataWidthConverter_rtl_0": {"LUT": 26.0, "BRAM_18K": 0.0, "DSP": 0.0, "DSP_finn": 0.0},
+           "Thresholding_rtl_0": {"LUT": 4096.0, "BRAM_18K": 0.0, "DSP": 0.0, "DSP_finn": 0.0},
+           "MVAU_rtl_1": {"LUT": 0.0, "BRAM_18K": 8.0, "DSP": 16.0, "DSP_finn": 16.0}}
+    syn = {"MVAU_rtl_0": res("MVAU_rtl_0", 16_000, 30_000, 29, 128),
+           "StreamingDataWidthConverter_rtl_0": res("StreamingDataWidthConverter_rtl_0", 19_000, 1_500, 0, 0),
+           "Thresholding_rtl_0": res("Thresholding_rtl_0", 600, 700, 0, 0),
+           "MVAU_rtl_1": res("MVAU_rtl_1", 2_400, 5_000, 8, 16)}
+    return comparison_table(est, syn)
+
+
+def _ex61_answer(table: Any, cap: dict[str, float], budget: float, *, column: str = "syn",
+                 drop_total: bool = True, scale: float = 1.0) -> dict[str, str]:
+    """The right answer, or what a named mistake gives (the keyword arguments)."""
+    layers = table.drop("total") if drop_total else table
+    out = {}
+    for k in _EX61_RESOURCES:
+        col = f"{k} {column}"
+        if col not in layers:
+            continue
+        used = layers[col].fillna(0).sum()
+        if used * scale > budget * cap[k]:
+            out[k] = str(layers[col].idxmax())
+    return out
+
+
+def ex_6_1(budget_breakers: Any, table: Any | None = None, capacity: dict[str, float] | None = None) -> None:
+    """Exercise 6.1: ``budget_breakers(table, capacity, budget) -> {resource: layer}``, synthesized counts.
+
+    Tried on the checkpoint's table (``ex61_table``) with budgets 0.7 and 0.6, and on ``table`` (the
+    student's own synthesis) when given, against the same computation done right.
+    """
+    ff = _ff()
+    not_done("6.1", budget_breakers, "budget_breakers")
+    cap = dict(capacity or ff.capacity(ff.FPGA_PART))
+    hint = ("for each of LUT, FF, BRAM_18K, DSP: total = table.drop('total')[f'{k} syn'].sum(); if total > "
+            "budget * capacity[k], name table.drop('total')[f'{k} syn'].idxmax().")
+    cases = [(ex61_table(), 0.6, "the checkpoint's table"), (ex61_table(), 0.7, "the checkpoint's table")]
+    if table is not None:
+        cases.append((table, 0.7, "your synthesis table"))
+    for tbl, budget, what in cases:
+        got = _call("6.1", budget_breakers, tbl.copy(), dict(cap), budget)
+        require("6.1", isinstance(got, dict), f"expected a dict like {{'LUT': 'MVAU_rtl_0'}}, got "
+                f"{type(got).__name__} {repr(got)[:60]}.", hint)
+        got = {str(k): str(v) for k, v in got.items()}
+        want = _ex61_answer(tbl, cap, budget)
+        if got == want:
+            continue
+        example = Example(f"{what}, budget {budget}", repr(want), repr(got))
+        if "total" in got.values() or got == _ex61_answer(tbl, cap, budget, drop_total=False):
+            MISTAKES.fail("6.1", "total-row", example=example)
+        if got == _ex61_answer(tbl, cap, budget, column="est"):
+            MISTAKES.fail("6.1", "estimates", example=example)
+        pct = _ex61_answer(tbl, cap, budget, scale=1e6)  # 72 (%) > 0.7: every resource used is "over"
+        if got == pct or got == _ex61_answer(tbl, cap, budget, scale=1e-2):
+            MISTAKES.fail("6.1", "percent", example=example)
+        if set(got) == set(want):
+            MISTAKES.fail("6.1", "smallest", example=example)
+        fail("6.1", f"on {what} with budget {budget}: expected {want}, got {got}.", hint, example=example)
+    over = _ex61_answer(cases[-1][0], cap, cases[-1][1])
+    passed("6.1", (f"on {cases[-1][2]}: " if table is not None else "")
+           + (", ".join(f"{k} over budget, most in {n}" for k, n in over.items()) or "within the 70% budget")
+           + ".")

@@ -101,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"warning: no bubblewrap sandbox: {grader.sandbox_problem}", file=sys.stderr)
         for warning in _warnings(root, args.kernel_user):
             print(f"warning: {warning}", file=sys.stderr)
+    limit_line = grader.describe_process_limit()
+    if grader.process_limit is None:
+        print(f"warning: {limit_line}", file=sys.stderr)
+    else:
+        print(f"processes: {limit_line}")
     print(f"grading {len(subs)} submission(s) of {', '.join(grader.stems)} with {options.workers} worker(s) "
           f"into {out}")
     import signal

@@ -484,6 +484,92 @@ def _section_hardware(doc: Doc, state: RunState, cfg: DemoConfig) -> None:
         doc.p(_deploy_sentence(dep))
 
 
+def _synthesis_found(state: RunState, cfg: DemoConfig) -> dict[str, Any] | None:
+    """The synthesis stage's result, else the cached or shipped synthesis of the run's folded model."""
+    syn = state.result("synthesis")
+    if syn:
+        return syn
+    finn = state.result("finn")
+    folded = Path(state.run_dir) / "lab2" / "08_folded.onnx"
+    if not finn or not folded.is_file():
+        return None
+    try:
+        from course_utils import finnflow as ff
+
+        ff.setup()
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from course_utils.demo.stages import synthesis_summary
+        from course_utils.rtl import synth
+
+        model = ModelWrapper(str(folded))
+        found = synth.lookup(model)
+        return synthesis_summary(model, finn["estimates"], found, cfg.budget) if found is not None else None
+    except Exception as err:  # the report never fails on an optional lookup
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def _section_resources(doc: Doc, state: RunState, cfg: DemoConfig) -> None:
+    """Resources: FINN's estimate next to Yosys' synthesized counts where they exist, each labelled."""
+    doc.h(2, f"Resources: FINN estimate vs Yosys synthesis ({cfg.part})")
+    if not state.result("finn"):
+        doc.p("Not available: the FINN stage did not finish.")
+        return
+    found = _synthesis_found(state, cfg)
+    rec = state.record("synthesis")
+    if not found or "error" in found:
+        why = (f"the synthesis stage was skipped: {rec.get('skip_reason')}" if rec.get("status") == "skipped"
+               else found["error"] if found else "no synthesis of this design in the cache")
+        doc.p(f"**Estimates only** (FINN's formulas; not synthesized: {why}). The table above is FINN's "
+              "estimate: for RTL layers it counts 0 LUT and a few tens for width converters, where Yosys "
+              "counts thousands (docs/synthesis.md). Run `course demo` without `--quick`, or Lab 2.6, to "
+              "synthesize.")
+        return
+    import pandas as pd
+
+    from course_utils.finnflow.plots import synthesis_vs_estimate
+    from course_utils.hw.boards import get_board
+
+    cap = get_board(cfg.board).capacity.as_dict()
+    syn = found["synthesized"]
+    est = state.result("finn")["estimates"]["resources"]
+    where = {"cache": "this machine's synthesis cache", "shipped": "the kit's shipped results "
+             "(pretrained/lab2/synthesis.json)"}.get(found.get("origin", ""), "the synthesis stage")
+    doc.p(f"Synthesized with Yosys (`synth_xilinx -family xc7`), totals from **{syn['source']}**, taken "
+          f"from {where}. Yosys is not Vivado: no place and route, so no timing closure and no final "
+          "utilization; its LUT mapping of wide multiplexers can be larger.")
+    rows = [[k, f"{est.get(k, 0):,.0f}" if k in est else "not estimated", f"{syn['resources'][k]:,}",
+             f"{cap[k]:,}", f"{100 * syn['utilization'][k]:.1f}%", f"{100 * cfg.budget:.0f}%"]
+            for k in ("LUT", "FF", "BRAM_18K", "DSP")]
+    doc.table(["resource", "FINN estimate", f"synthesized ({syn['source']})", "capacity", "synthesized use",
+               "budget"], rows)
+    for msg in syn["over_budget"]:
+        doc.p(f"**Over budget (synthesized)**: {msg}.")
+    if not syn["over_budget"]:
+        doc.p(f"Within the {100 * cfg.budget:.0f}% budget in synthesized LUT, FF, BRAM and DSP.")
+    table = [[r["node"], f"{r['LUT est']:,.0f}", _syn(r, "LUT"), _syn(r, "LUT ratio"), _syn(r, "FF"),
+              f"{r['BRAM_18K est']:,.0f}", _syn(r, "BRAM_18K"), f"{r['DSP est']:,.0f}", _syn(r, "DSP"),
+              r["source"]] for r in found["rows"]]
+    doc.table(["node", "LUT est", "LUT syn", "ratio", "FF syn", "BRAM18 est", "BRAM18 syn", "DSP est",
+               "DSP syn", "figure"], table)
+    frame = pd.DataFrame(found["rows"]).set_index("node")
+    doc.figure("synthesis", synthesis_vs_estimate(frame),
+               "Per node: FINN's estimate vs Yosys' synthesized count (LUT on a log scale)")
+
+
+def _syn(row: dict[str, Any], key: str) -> str:
+    """A synthesized cell of the per-node table ("not synthesized" where there is none)."""
+    k = key if key.endswith("ratio") else f"{key} syn"
+    v = row.get(k)
+    if k not in row:
+        return "not synthesized"
+    if v is None:
+        return "-"
+    if v == float("inf"):
+        return "est. 0"
+    return f"{v:,.2f}" if key.endswith("ratio") else f"{v:,.0f}"
+
+
 def _section_board(doc: Doc, state: RunState, cfg: DemoConfig) -> None:
     """Where inference ran, its timing, the confusion matrix."""
     board = state.result("board")
@@ -551,6 +637,7 @@ def build(state: RunState, files_dir: Path) -> tuple[Doc, str]:
     _section_training(doc, state)
     _section_sweep(doc, state, cfg)
     _section_hardware(doc, state, cfg)
+    _section_resources(doc, state, cfg)
     from course_utils.demo import rtl_stage
 
     rtl_stage.section(doc, state)

@@ -727,6 +727,55 @@ def _run_rtl(ctx: Context) -> Outcome:
     return run_rtl(ctx)
 
 
+# ----------------------------------------------------------------------------- Yosys synthesis
+
+def synthesis_inputs(ctx: Context) -> dict[str, Any]:
+    """Quick or full (a quick run skips synthesis), the FPGA part."""
+    return {"quick": ctx.cfg.quick, "part": ctx.cfg.part}
+
+
+def synthesis_summary(folded: Any, estimates: dict[str, Any], found: Any, budget: float) -> dict[str, Any]:
+    """The report's view of a folded model's synthesis (``synth.DesignSynthesis``): per node estimate vs
+    synthesized, the labelled totals and the budget messages (JSON-able)."""
+    from course_utils.rtl import synth
+
+    est = synth.finn_estimates(folded)
+    rows = synth.comparison_rows(est, found.nodes)
+    nodes = found.all_nodes or list(est)
+    summary = synth.with_synthesis(estimates, found.nodes, found.whole, budget, nodes=nodes)
+    return {"rows": rows, "synthesized": summary["synthesized"], "source": found.source,
+            "origin": found.origin, "complete": found.complete or found.whole is not None,
+            "seconds": {n: r.seconds for n, r in found.nodes.items()}
+            | ({"whole design": found.whole.seconds} if found.whole is not None else {})}
+
+
+def run_synthesis(ctx: Context) -> Outcome:
+    """Full runs: Yosys (synth_xilinx -family xc7) on every node and the whole design, cached by content."""
+    if ctx.cfg.quick:
+        return Outcome("skipped: --quick", skipped=(
+            "--quick: Yosys synthesis of every node and of the whole design takes 10-20 minutes on 2 cores "
+            "(cached after); the report shows synthesized figures only where the cache or the kit's "
+            "shipped results have them. Run without --quick to synthesize."))
+    finn = ctx.result("finn")
+    if finn.get("verify_skipped"):
+        return Outcome("skipped: HLS layers", skipped="the design has HLS layers, which have no HDL here "
+                       "(Vitis HLS): not synthesizable with Yosys. Use --bits w4a4 (or more).")
+    from course_utils import finnflow as ff
+
+    ff.setup()
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from course_utils.rtl import synth
+
+    folded = ModelWrapper(str(ctx.run_dir / LAB2_DIR / "08_folded.onnx"))
+    found = synth.synthesize_model(folded, whole=True, folder=ctx.dir("synthesis"), quiet=not ctx.progress)
+    result = synthesis_summary(folded, finn["estimates"], found, ctx.cfg.budget)
+    syn = result["synthesized"]
+    used = ", ".join(f"{k} {v:,} ({100 * syn['utilization'][k]:.1f}%)" for k, v in syn["resources"].items())
+    return Outcome(f"{syn['source']}: {used}" + (f"; over budget: {len(syn['over_budget'])}"
+                                                 if syn["over_budget"] else ""), result)
+
+
 # ----------------------------------------------------------------------------- the stage list
 
 STAGES: tuple[Stage, ...] = (
@@ -743,6 +792,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("rtl", "RTL simulation of the accelerator (Verilator)", ("deploy", "finn"), _rtl_inputs, _run_rtl),
     Stage("board", "inference on the board (real or virtual)", ("deploy", "bitstream", "finn", "rtl"),
           board_inputs, run_board),
+    Stage("synthesis", "Yosys synthesis for xc7 (full runs)", ("finn",), synthesis_inputs, run_synthesis),
     Stage("sweep", "bit-width sweep (accuracy vs bits)", ("float", "qat"), sweep_inputs, run_sweep),
 )
 STAGE_NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

@@ -12,10 +12,10 @@
 * ``estimates``: ``layer_table``, ``estimate_summary``, ``fps_latency``, ``read_reports``, ``capacity``,
   ``mvu_dsps`` (DSPs as the RTL MVU instantiates them);
 * ``folding``: ``legal_values``, ``check_folding``, ``apply_folding``, ``get_folding``, ``search_folding``,
-  ``design_space``;
+  ``design_space`` (with Yosys counts where cached or shipped: ``synthesized_columns``), ``budget_check``;
 * ``streams``: ``io_streams``, ``dma_report`` (AXI DMA widths, TLAST);
 * ``views``: ``show_source``, ``show_error``, ``graph_table``, ``graph_diff``, ``graph_view`` (Netron);
-* ``plots``: ``resources_vs_capacity``, ``design_space``;
+* ``plots``: ``resources_vs_capacity``, ``design_space``, ``synthesis_vs_estimate``;
 * ``transforms``: ``RemoveOutputScale``, ``step_drop_output_scale``;
 * ``builder``: ``builder_session``, ``check_outputs``, ``generated_code``, ``HIDDEN_STEPS``;
 * ``flow``: ``run_flow`` (the whole flow headless, for scripts and tests).
@@ -39,7 +39,9 @@ _EXPORTS: dict[str, str] = {
                      "read_reports", "capacity", "utilization", "over_budget", "save_estimates", "mvu_dsps"),
                     "estimates"),
     **dict.fromkeys(("divisors", "legal_values", "check_folding", "apply_folding", "get_folding",
-                     "search_folding", "design_space", "dma_width_ok", "DMA_WIDTHS", "foldable_nodes"),
+                     "search_folding", "design_space", "synthesized_columns", "budget_check", "dma_width_ok",
+                     "DMA_WIDTHS",
+                     "foldable_nodes"),
                     "folding"),
     **dict.fromkeys(("io_streams", "dma_report", "check_dma_widths"), "streams"),
     **dict.fromkeys(("show_source", "show_error", "graph_table", "graph_diff", "graph_view"), "views"),

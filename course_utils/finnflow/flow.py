@@ -32,7 +32,10 @@ def to_finn(model: ModelWrapper, input_datatype: str | None = "UINT8") -> ModelW
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from qonnx.util.cleanup import cleanup_model
 
+    from course_utils.finnflow.conv import check_conv_ops
+
     st.check_qonnx_ops(model)
+    check_conv_ops(model)
     model = cleanup_model(model).transform(ConvertQONNXtoFINN())
     if input_datatype:
         model.set_tensor_datatype(model.graph.input[0].name, DataType[input_datatype])
@@ -57,22 +60,33 @@ def tidy(model: ModelWrapper) -> ModelWrapper:
 
 
 def streamline(model: ModelWrapper) -> ModelWrapper:
-    """FINN's ``step_streamline`` for MLPs (bipolar MatMuls become XNOR-popcount)."""
+    """FINN's ``step_streamline`` (bipolar MatMuls become XNOR-popcount; convolutions are lowered to
+    sliding windows + MatMuls, ``conv.lower_convolutions``)."""
     import finn.transformation.streamline.absorb as absorb
     from finn.transformation.streamline import Streamline
     from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
     from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
 
+    from course_utils.finnflow.conv import (
+        RemoveSingleChannelInputTranspose,
+        has_convolutions,
+        lower_convolutions,
+    )
+
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold()).transform(Streamline())
+    if has_convolutions(model):
+        model = lower_convolutions(model)
     model = model.transform(ConvertBipolarMatMulToXnorPopcount()).transform(Streamline())
+    model = model.transform(RemoveSingleChannelInputTranspose())
     model = model.transform(InferDataLayouts()).transform(RemoveUnusedTensors())
     st.check_streamlined(model)
     return model
 
 
 def to_hw(model: ModelWrapper) -> ModelWrapper:
-    """Standalone thresholds first, then matrix layers (RTL-capable MVAUs), as ``step_convert_to_hw``."""
+    """Standalone thresholds first, then matrix layers (RTL-capable MVAUs), then sliding-window
+    generators for convolutions (``conv.conv_to_hw``), as ``step_convert_to_hw``."""
     from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
         InferBinaryMatrixVectorActivation,
     )
@@ -84,8 +98,13 @@ def to_hw(model: ModelWrapper) -> ModelWrapper:
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
+    from course_utils.finnflow.conv import conv_to_hw
+
     for t in (InferThresholdingLayer(), InferBinaryMatrixVectorActivation(),
-              InferQuantizedMatrixVectorActivation(), InferShapes(), InferDataTypes(), GiveUniqueNodeNames()):
+              InferQuantizedMatrixVectorActivation()):
+        model = model.transform(t)
+    model = conv_to_hw(model)
+    for t in (InferShapes(), InferDataTypes(), GiveUniqueNodeNames()):
         model = model.transform(t)
     st.check_hw_conversion(model)
     return model

@@ -2,7 +2,9 @@
 
 A layer's parallelism must *divide* the dimension it folds: an MVAU computes ``PE`` output neurons
 (of ``MH``) and ``SIMD`` inputs (of ``MW``) per cycle, so it takes ``(MW/SIMD)*(MH/PE)`` cycles per
-sample; a Thresholding layer handles ``PE`` of ``NumChannels`` channels per cycle.
+sample; a Thresholding layer handles ``PE`` of ``NumChannels`` channels per cycle; a convolution's
+sliding-window generator (``ConvolutionInputGenerator``) reads and writes ``SIMD`` of ``IFMChannels``
+input channels per cycle.
 """
 from __future__ import annotations
 
@@ -19,7 +21,13 @@ FOLD_ATTRS: dict[str, dict[str, tuple[str, str]]] = {
     "MVAU": {"SIMD": ("MW", "input length"), "PE": ("MH", "output neurons")},
     "Thresholding": {"PE": ("NumChannels", "channels")},
     "LabelSelect": {"PE": ("Labels", "labels")},
+    "ConvolutionInputGenerator": {"SIMD": ("IFMChannels", "input channels")},
 }
+FOLD_FLAGS: dict[str, dict[str, tuple[int, ...]]] = {
+    "ConvolutionInputGenerator_rtl": {"parallel_window": (0, 1)},
+}
+"""On/off folding attributes by op type: the RTL sliding-window generator's ``parallel_window=1`` emits a
+whole ``k x k`` window per cycle (only with ``SIMD = IFMChannels``), for an MVAU with ``SIMD = MW``."""
 DMA_WIDTHS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
 """Stream widths (bits) the Xilinx AXI DMA accepts: power-of-two bytes, 8..1024 bits."""
 
@@ -34,7 +42,7 @@ def _family(op_type: str) -> str:
 
 
 def foldable_nodes(model: ModelWrapper) -> list:
-    """The layers whose PE/SIMD can be set (MVAU, Thresholding, LabelSelect)."""
+    """The layers whose PE/SIMD can be set (MVAU, Thresholding, LabelSelect, ConvolutionInputGenerator)."""
     return [n for n in model.graph.node if _family(n.op_type) in FOLD_ATTRS]
 
 
@@ -48,14 +56,26 @@ def legal_values(model: ModelWrapper, node_name: str) -> dict[str, list[int]]:
         raise FoldingError(f"no foldable layer named {node_name!r}; foldable layers: {names}.")
     inst = getCustomOp(node)
     attrs = FOLD_ATTRS[_family(node.op_type)]
-    return {attr: divisors(int(inst.get_nodeattr(dim))) for attr, (dim, _) in attrs.items()}
+    legal = {attr: divisors(int(inst.get_nodeattr(dim))) for attr, (dim, _) in attrs.items()}
+    return legal | {flag: list(values) for flag, values in FOLD_FLAGS.get(node.op_type, {}).items()}
+
+
+def _fold_problem(inst: Any, node: Any) -> str | None:
+    """Why the node's current flags are illegal (``parallel_window`` without ``SIMD = IFMChannels``)."""
+    if "parallel_window" in FOLD_FLAGS.get(node.op_type, {}) and int(inst.get_nodeattr("parallel_window")):
+        simd, channels = int(inst.get_nodeattr("SIMD")), int(inst.get_nodeattr("IFMChannels"))
+        if simd != channels:
+            return (f"{node.name}: parallel_window=1 needs SIMD = IFMChannels = {channels}, got SIMD={simd}. "
+                    f"Set SIMD={channels} or parallel_window=0.")
+    return None
 
 
 def get_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
     """The current folding, as a FINN folding config (``{"MVAU_rtl_0": {"SIMD": 16, "PE": 16}, ...}``)."""
     from qonnx.custom_op.registry import getCustomOp
 
-    return {n.name: {a: int(getCustomOp(n).get_nodeattr(a)) for a in FOLD_ATTRS[_family(n.op_type)]}
+    return {n.name: {a: int(getCustomOp(n).get_nodeattr(a))
+                     for a in [*FOLD_ATTRS[_family(n.op_type)], *FOLD_FLAGS.get(n.op_type, {})]}
             for n in foldable_nodes(model)}
 
 
@@ -72,6 +92,9 @@ def check_folding(model: ModelWrapper) -> None:
                 raise FoldingError(
                     f"{node.name}: {attr}={value} does not divide {dim}={size} (the layer's {what}). "
                     f"Legal {attr} values: {legal}. Pick one of them.")
+        problem = _fold_problem(inst, node)
+        if problem:
+            raise FoldingError(problem)
 
 
 def apply_folding(model: ModelWrapper, folding: dict[str, dict[str, int]]) -> ModelWrapper:
@@ -113,12 +136,16 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
             fold = dict(zip(legal, values))
             for a, v in fold.items():
                 inst.set_nodeattr(a, v)
+            if _fold_problem(inst, node):
+                continue
             res = inst.node_res_estimation(fpgapart)
             out.append({"fold": fold, "cycles": int(inst.get_exp_cycles()),
                         "res": {"LUT": float(res.get("LUT", 0)), "BRAM_18K": float(res.get("BRAM_18K", 0)),
                                 "DSP": _dsps(model, node, res, fpgapart)},
                         "in_bits": int(inst.get_instream_width_padded()),
-                        "out_bits": int(inst.get_outstream_width_padded())})
+                        "out_bits": int(inst.get_outstream_width_padded()),
+                        "in_elems": int(inst.get_folded_input_shape()[-1]),
+                        "out_elems": int(inst.get_folded_output_shape()[-1])})
     finally:
         for a, v in saved.items():
             inst.set_nodeattr(a, v)
@@ -127,7 +154,8 @@ def _options(model: ModelWrapper, node: Any, fpgapart: str) -> list[dict[str, An
 
 def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[str, float] = 0.7,
                    clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                   dma_legal: bool = True, matched: bool = True) -> dict[str, dict[str, int]]:
+                   dma_legal: bool = True, matched: bool = True,
+                   synthesized: bool = True) -> dict[str, dict[str, int]]:
     """The cheapest folding whose estimate reaches ``target_fps`` within ``budget``; the model is unchanged.
 
     Each layer independently gets the legal folding with the lowest weighted resource cost that meets
@@ -137,7 +165,9 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     a Thresholding layer that follows an MVAU gets that MVAU's PE, so its input stream is the MVAU's
     output stream as it is: no width converter between them (a PE of 1 after a 64-PE MVAU needs a
     1280->20-bit converter that Yosys synthesizes to about 15,000 LUT). Raises BudgetError if no
-    folding fits.
+    folding fits. With ``synthesized``, the pick is also checked against its Yosys synthesis where one is
+    cached or shipped (``rtl.synth.lookup``; never run here): over budget there is a BudgetError naming
+    the resource and the node.
     """
     from course_utils.finnflow.estimates import RESOURCES, capacity, over_budget
 
@@ -170,12 +200,16 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
                               + (", or allow a width converter (dma_legal=False)." if dma_legal else "."))
         choices[node.name] = fast
     follows: dict[str, str] = {}  # Thresholding -> the MVAU that feeds it
+    streams: dict[str, str] = {}  # a layer -> the foldable layer before it, matched by elements per beat
     if matched:
         for node in nodes:
             prod = model.find_producer(node.input[0])
             if (_family(node.op_type) == "Thresholding" and prod is not None
                     and _family(prod.op_type) == "MVAU"):
                 follows[node.name] = prod.name
+            elif prod is not None and prod.name in choices and "ConvolutionInputGenerator" in (
+                    _family(node.op_type), _family(prod.op_type)):
+                streams[node.name] = prod.name  # around a sliding window: no width converter
     weights = {k: 1.0 for k in RESOURCES}
     best_total: dict[str, float] = {}
     best_picks: dict[str, dict[str, Any]] = {}
@@ -185,14 +219,21 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
             if name in follows and follows[name] in folding:
                 pe = folding[follows[name]]["PE"]
                 opts = [o for o in opts if o["fold"]["PE"] == pe] or opts
+            if name in streams and streams[name] in picks:
+                elems = picks[streams[name]]["out_elems"]
+                opts = [o for o in opts if o["in_elems"] == elems] or opts
+            # a sliding window prefers its narrowest output on a tie: the MVAU after it then needs fewer DSPs
+            narrow = _family(model.get_node_from_name(name).op_type) == "ConvolutionInputGenerator"
             pick = min(opts, key=lambda o: (sum(weights[k] * o["res"][k] / cap[k] for k in RESOURCES),
-                                            o["in_bits"], o["cycles"]))
+                                            o["in_bits"], o["out_bits"] if narrow else 0, o["cycles"]))
             folding[name], picks[name] = pick["fold"], pick
             for k in RESOURCES:
                 total[k] += pick["res"][k]
         over = over_budget(total, budget, fpgapart)
         best_total, best_picks = total, picks
         if not over:
+            if synthesized:
+                _synthesized_veto(model, folding, target_fps, budget, fpgapart)
             return folding
         for k in over:
             weights[k] *= 4.0
@@ -209,19 +250,50 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
                       "weight.")
 
 
+def _synthesized_veto(model: ModelWrapper, folding: dict[str, dict[str, int]], target_fps: float,
+                      budget: float | dict[str, float], fpgapart: str) -> None:
+    """BudgetError when the pick's synthesis (cached or shipped; never run here) breaks the budget."""
+    import copy
+
+    from qonnx.core.modelwrapper import ModelWrapper as MW
+
+    from course_utils.rtl import synth
+
+    found = synth.lookup(apply_folding(MW(copy.deepcopy(model.model)), folding))
+    if found is None or found.totals() is None:
+        return
+    over = synth.budget_violations(found.nodes, budget, fpgapart, found.whole)
+    if over:
+        raise BudgetError(f"the cheapest folding for {target_fps:,.0f} FPS ({folding_label(folding)}) fits "
+                          f"the budget in FINN's estimate, but not synthesized ({found.source}): "
+                          + "; ".join(over) + ". Lower target_fps or raise the budget (or pass "
+                          "synthesized=False to trust the estimate).")
+
+
 def folding_label(folding: dict[str, dict[str, int]]) -> str:
     """Short text of a folding: ``M0 16x16 | T0 1 | ...`` (MVAU ``SIMDxPE``, others ``PE``)."""
     parts = []
     for name, f in folding.items():
         short = name.split("_")[0][0] + name.rsplit("_", 1)[-1]
-        parts.append(f"{short} {f['SIMD']}x{f['PE']}" if "SIMD" in f else f"{short} {f.get('PE', '?')}")
+        if "SIMD" in f and "PE" in f:
+            parts.append(f"{short} {f['SIMD']}x{f['PE']}")
+        elif "SIMD" in f:  # a sliding-window generator (``w``: parallel_window)
+            parts.append(f"{short} {f['SIMD']}{'w' if f.get('parallel_window') else ''}")
+        else:
+            parts.append(f"{short} {f.get('PE', '?')}")
     return " | ".join(parts)
 
 
 def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | dict[str, float] = 1.0,
                  clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART,
-                 dma_legal: bool = True) -> list[dict[str, Any]]:
-    """One row per target FPS: the searched folding and its estimates (unreachable targets noted)."""
+                 dma_legal: bool = True, synthesized: bool = True) -> list[dict[str, Any]]:
+    """One row per target FPS: the searched folding and its estimates (unreachable targets noted).
+
+    ``LUT``, ``BRAM_18K``, ``DSP`` (and ``*_%``) are FINN's estimates (``resources``: "FINN estimate").
+    With ``synthesized``, a row whose design was synthesized (cached, or shipped with the kit) also gets
+    Yosys' counts ``*_syn`` and ``*_syn_%`` (LUT, FF, BRAM_18K, DSP), ``resources`` says so, and
+    ``syn_over_budget`` names each resource above ``budget`` and the node that uses the most of it.
+    """
     import copy
 
     from qonnx.core.modelwrapper import ModelWrapper as MW
@@ -244,5 +316,55 @@ def design_space(model: ModelWrapper, targets_fps: list[float], budget: float | 
                      **{k: est["resources"][k] for k in ("LUT", "BRAM_18K", "DSP")},
                      **{f"{k}_%": round(100 * est["utilization"][k], 1) for k in ("LUT", "BRAM_18K", "DSP")},
                      "bottleneck": est["bottleneck"], "bottleneck_kind": est["bottleneck_kind"],
-                     "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": ""})
+                     "in_bits": est["layers"][next(iter(est["layers"]))]["in_bits"], "note": "",
+                     "resources": "FINN estimate"})
+        if synthesized:
+            rows[-1].update(synthesized_columns(trial, budget, fpgapart))
     return rows
+
+
+def synthesized_columns(model: ModelWrapper, budget: float | dict[str, float] = 0.7,
+                        fpgapart: str = FPGA_PART) -> dict[str, Any]:
+    """Yosys' totals for ``model`` if its synthesis is cached or shipped (never runs Yosys), else ``{}``.
+
+    Keys: ``LUT_syn`` ... ``DSP_syn``, ``LUT_syn_%`` ..., ``resources`` ("FINN estimate; synthesized:
+    Yosys, whole design" or "... sum of nodes") and ``syn_over_budget`` (messages naming the resource and
+    the node).
+    """
+    from course_utils.finnflow.estimates import capacity
+    from course_utils.rtl import synth
+
+    found = synth.lookup(model)
+    totals = found.totals() if found is not None else None
+    if totals is None:
+        return {}
+    cap = capacity(fpgapart)
+    out: dict[str, Any] = {"resources": f"FINN estimate; synthesized: {found.source}"}
+    for k, v in totals.items():
+        out[f"{k}_syn"] = v
+        out[f"{k}_syn_%"] = round(100 * v / cap[k], 1)
+    out["syn_over_budget"] = "; ".join(synth.budget_violations(found.nodes, budget, fpgapart, found.whole))
+    return out
+
+
+def budget_check(model: ModelWrapper, budget: float | dict[str, float] = 0.7, fpgapart: str = FPGA_PART,
+                 clock_mhz: float = DEFAULT_CLOCK_MHZ) -> list[str]:
+    """Messages for each resource over ``budget``, each naming the resource, the layer using the most of
+    it and where the figure comes from: Yosys' synthesis when cached or shipped (``synth.lookup``; LUT,
+    FF, BRAM_18K, DSP), else FINN's estimate (LUT, BRAM_18K, DSP). Empty when the design fits."""
+    from course_utils.finnflow.estimates import capacity, estimate_summary, over_budget
+    from course_utils.rtl import synth
+
+    found = synth.lookup(model)
+    if found is not None and found.totals() is not None:
+        return [f"synthesized ({found.source}): {m}"
+                for m in synth.budget_violations(found.nodes, budget, fpgapart, found.whole)]
+    est = estimate_summary(model, clock_mhz, fpgapart)
+    cap = capacity(fpgapart)
+    out = []
+    for k, (used, limit) in over_budget(est["resources"], budget, fpgapart).items():
+        worst = max(est["layers"], key=lambda n: est["layers"][n].get(k, 0))
+        out.append(f"FINN estimate (not synthesized): {k}: {used:,.0f} is {100 * used / cap[k]:.0f}% of the "
+                   f"part, above the budget ({limit:,.0f}); the largest is {worst} with "
+                   f"{est['layers'][worst].get(k, 0):,.0f} {k}")
+    return out

@@ -159,6 +159,8 @@ def _batched(model: ModelWrapper, n: int) -> ModelWrapper | None:
         return None
     if model.get_tensor_shape(model.graph.input[0].name)[0] != 1:
         return None
+    if len(model.get_tensor_shape(model.graph.input[0].name)) != 2:
+        return None  # image inputs (CNNs): Im2Col and Reshape shapes are per sample
     model = model.transform(ChangeBatchSize(n))
     for node in _hw_nodes(model):
         inst = getCustomOp(node)

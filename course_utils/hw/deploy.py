@@ -79,7 +79,7 @@ class DeployError(ValueError):
 
 # ----------------------------------------------------------------------------- the accelerator chain
 def _op_family(op_type: str) -> str:
-    for family in ("MVAU", "Thresholding", "LabelSelect"):
+    for family in ("MVAU", "Thresholding", "LabelSelect", "ConvolutionInputGenerator"):
         if op_type == family or op_type.startswith(family + "_"):
             return family
     if op_type.startswith(PASS_THROUGH_OPS):
@@ -107,7 +107,7 @@ def hw_chain(model: ModelWrapper) -> list[Any]:
         if len(consumers) != 1:
             raise DeployError(
                 f"tensor {tensor} feeds {len(consumers)} nodes: the kit's deploy package supports "
-                "one chain of layers (an MLP), not branches."
+                "one chain of layers (an MLP or a plain CNN), not branches."
             )
         node = consumers[0]
         nodes.append(node)
@@ -139,16 +139,10 @@ def describe_layers(model: ModelWrapper) -> tuple[list[dict[str, Any]], dict[str
         if not family:
             raise DeployError(
                 f"layer {node.name} ({node.op_type}) is not supported by the kit's numpy executor "
-                "(MVAU, Thresholding, LabelSelect, FIFOs, width converters): the virtual board "
-                "could not run it. Use an MLP like the course's."
+                "(MVAU, Thresholding, LabelSelect, ConvolutionInputGenerator, FIFOs, width converters): "
+                "the virtual board could not run it. Use layers like the course's MLP or QuantCNN."
             )
         attrs = inst.get_nodeattr_types()
-        niv = list(inst.get_nodeattr("numInputVectors")) if "numInputVectors" in attrs else [1]
-        if int(np.prod(niv)) != 1:
-            raise DeployError(
-                f"layer {node.name}: numInputVectors {niv} (a convolution?) is not supported by the "
-                "numpy executor; the course's accelerator is an MLP."
-            )
         spec: dict[str, Any] = {
             "name": node.name,
             "op": family,
@@ -180,6 +174,14 @@ def describe_layers(model: ModelWrapper) -> tuple[list[dict[str, Any]], dict[str
                 arrays[spec["thresholds"]] = _int_array(
                     model.get_initializer(node.input[2]), spec["thresholds"]
                 )
+        elif family == "ConvolutionInputGenerator":
+            if "depthwise" in attrs and int(inst.get_nodeattr("depthwise")):
+                raise DeployError(f"layer {node.name}: depthwise convolutions are not supported by the numpy "
+                                  "executor; use ordinary convolutions (groups=1).")
+            spec.update({k: [int(v) for v in inst.get_nodeattr(k)] for k in
+                         ("IFMDim", "OFMDim", "ConvKernelDim", "Stride", "Dilation")})
+            spec.update(IFMChannels=int(inst.get_nodeattr("IFMChannels")),
+                        SIMD=int(inst.get_nodeattr("SIMD")))
         elif family == "Thresholding":
             spec.update(
                 channels=int(inst.get_nodeattr("NumChannels")),

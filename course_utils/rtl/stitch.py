@@ -168,9 +168,11 @@ def collect_sources(model: ModelWrapper, hdl: Path) -> list[NodeInfo]:
                  if a in inst.get_nodeattr_types()}
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in attrs.items()}
         is_mvau = _family(node.op_type) == "MVAU"
+        # MVAUs and sliding-window generators (ConvolutionInputGenerator_rtl) have their top in a wrapper
+        wrapped = is_mvau or (not (hdl / f"{top}.v").is_file() and (hdl / f"{top}_wrapper.v").is_file())
         nodes.append(NodeInfo(
             name=node.name, op=node.op_type, module=top,
-            file=f"{top}_wrapper.v" if is_mvau else f"{top}.v",
+            file=f"{top}_wrapper.v" if wrapped else f"{top}.v",
             in_bits=int(inst.get_instream_width_padded(0)), out_bits=int(inst.get_outstream_width_padded(0)),
             in_folded=[int(v) for v in inst.get_folded_input_shape(0)],
             out_folded=[int(v) for v in inst.get_folded_output_shape(0)],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.authoring.grade import FLAG_DETACHED, FLAG_FORGED, FLAG_REFUTED
+from course_utils.authoring.grade import FLAG_DETACHED, FLAG_FORGED, FLAG_PROCESSES, FLAG_REFUTED
 from course_utils.authoring.grading_config import LabConfig, load_config
 from course_utils.authoring.grading_notebook import SolutionSpec, cell_exercise, read_solution
 from course_utils.authoring.notebooks import BEGIN_RE, END_RE, LINE_RE, clean_notebook, student_version
@@ -282,6 +282,20 @@ try:
 finally:
     print(f"wrote {written} MB")"""
 
+FORK_BOMB = """# a fork bomb: every process forks again and again (2**9 = 512 processes unless stopped)
+import os, time
+root = os.getpid()
+for _ in range(9):
+    try:
+        os.fork()
+    except OSError:
+        pass
+if os.getpid() != root:
+    time.sleep(300)        # the children keep their places
+    os._exit(0)
+time.sleep(2)
+print(f"fork bomb: {sum(1 for p in os.listdir('/proc') if p.isdigit())} processes alive")"""
+
 DELETE = """# delete everything this notebook can find
 import os, shutil
 import course_utils
@@ -388,6 +402,9 @@ def cases(c: Corpus) -> list[Case]:
              output=r"wrote 0 files outside my folder[\s\S]*secrets seen: \[\]"),
         Case("disk_flood", "correct answers; five 192 MB files (each under the file-size limit)",
              lambda c: c.after_check(c.solved(), 1, DISK_FLOOD), "all", feedback=r"No space left on device"),
+        Case("fork_bomb", "correct answers; a fork bomb (every process forks again, 512 at most)",
+             lambda c: c.after_check(c.solved(), 1, FORK_BOMB), "all", flags=(FLAG_PROCESSES,),
+             feedback=r"refused more", output=r"fork bomb: ([1-9]|[1-9]\d|1[01]\d|12[0-8]) processes alive"),
         Case("wrong_kernel", "correct answers, saved with another kernel name", _wrong_kernel, "all",
              feedback=r"graded with the course kernel"),
         Case("not_a_notebook", "a file that is not a notebook", lambda c: b"{this is not json", "none",
@@ -424,6 +441,20 @@ def write(out: Path, notebook: str = DEFAULT_NOTEBOOK, root: Path = ROOT) -> dic
     return expected
 
 
+def write_cases(out: Path, notebook: str, names: tuple[str, ...], root: Path = ROOT) -> dict[str, Expected]:
+    """Write the cases ``names`` of one notebook (any number of exercises) to ``out/<case>/``."""
+    c = Corpus(notebook, root, min_exercises=1)
+    expected = {}
+    for case in cases(c):
+        if case.name not in names:
+            continue
+        content = case.build(c)
+        (out / case.name).mkdir(parents=True, exist_ok=True)
+        nbformat.write(content, out / case.name / f"{c.stem}.ipynb")
+        expected[case.name] = c.expected(case)
+    return expected
+
+
 # ---------------------------------------------------------------------- a whole lab
 
 # Lab-level cases: (name, the case run in the lab's first graded notebook, the case in every other one).
@@ -439,6 +470,7 @@ LAB_CASES = (
     ("neighbour_kernels", "neighbour_kernels", "correct"),
     ("overreach", "overreach", "correct"),
     ("disk_flood", "disk_flood", "correct"),
+    ("fork_bomb", "fork_bomb", "correct"),
     ("missing_notebook", "missing_notebook", "correct"),
 )
 
