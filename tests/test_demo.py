@@ -132,9 +132,10 @@ def test_a_run_folder_in_use_is_refused(tmp_path: Path) -> None:
 def test_downstream_follows_the_needs() -> None:
     assert downstream("float") == ["sweep"]
     after_qat = downstream("qat")
-    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "board", "synthesis",
+    assert after_qat == ["export", "finn", "stitched_ip", "deploy", "bitstream", "rtl", "board", "synthesis",
                          "sweep"]
     assert downstream("board") == []
+    assert downstream("rtl") == ["board"]   # the board runs the RTL the rtl stage put into the package
     assert set(STAGE_NAMES) >= set(after_qat)
 
 
@@ -198,7 +199,8 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- end to end
 
 def _demo(build: Path, *args: str, path: Path | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    env = {**os.environ, "COURSE_BUILD_DIR": str(build)}
+    # the run's own RTL cache: empty, so --quick skips the rtl stage until a test puts a compiled design there
+    env = {**os.environ, "COURSE_BUILD_DIR": str(build), "COURSE_RTL_CACHE": str(build / "rtl-cache")}
     if path is not None:
         env["PATH"] = f"{path}{os.pathsep}{env['PATH']}"
     for var in ("PYNQ_REMOTE_DEVICES", "PYNQ_VIRTUAL_BOARD", "FINN_BUILD_DIR", "XILINX_VIVADO", "XILINX_HLS"):
@@ -234,10 +236,10 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(quick_run: dict) -> N
     assert proc.returncode == 0, proc.stdout + proc.stderr
     status = _lines(proc.stdout)
     vivado = tools.vivado_available()
-    skipped = {"synthesis"} | ({"stitched_ip", "bitstream"} if not vivado else set())  # Yosys: full runs
+    # rtl: not compiled yet (quick never compiles); synthesis: full runs only (Yosys)
+    skipped = {"rtl", "synthesis"} | ({"stitched_ip", "bitstream"} if not vivado else set())
     for name in STAGE_NAMES:
-        expected = "skipped" if name in skipped else "done"
-        assert status[name] == expected, proc.stdout
+        assert status[name] == ("skipped" if name in skipped else "done"), proc.stdout
     assert status["report"] == "done"
     state = json.loads((run_dir / "state.json").read_text())
     assert {n: r["status"] for n, r in state["stages"].items()} == {
@@ -302,6 +304,11 @@ def test_quick_demo_report_says_what_was_skipped_and_is_self_contained(quick_run
         assert tools.skip_message("block design synthesis, implementation and the bitstream") in md
         assert "bitstream PLACEHOLDER (no Vivado)" in md
     assert "inference ran on the virtual board" in md and "modelled" in md
+    # --quick does not compile the RTL: one line says so, and the board ran the numpy model
+    assert "**rtl**: --quick: this design's compiled RTL is not in the cache" in md
+    assert "## RTL simulation (Verilator)\n\nSkipped: --quick:" in md
+    facts = json.loads((run_dir / "board" / "board.json").read_text())
+    assert facts["timing_label"].startswith("model (")
     assert "**quick mode**" in md and "shortened (--quick)" in md
     assert "## Resources: FINN estimate vs Yosys synthesis" in md and "**Estimates only**" in md
     assert "**synthesis**: --quick: Yosys synthesis" in md  # the quick run's own model is not synthesized
@@ -394,3 +401,53 @@ def test_with_vivado_found_the_stitched_ip_stage_runs_finn_with_it(quick_run: di
     assert "XSI not available" in state["stitched_ip"]["error"]
     assert state["deploy"]["status"] == "stale" and state["board"]["status"] == "stale"
     assert "Stage **stitched_ip** FAILED" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+@pytest.mark.timeout(3600)  # may compile the quick run's design (once per checkout; minutes)
+def test_quick_demo_simulates_the_rtl_once_the_design_is_compiled(quick_run: dict, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """As after a full run: the design compiled in the cache and recorded for --quick. The quick run then
+    simulates the package's RTL on the golden batch (bit-exact, measured cycles in the report), ships it in
+    the package, and the board stage's virtual board runs that RTL."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from course_utils import rtl
+    from course_utils.demo import rtl_stage
+
+    run_dir, cache = quick_run["run_dir"], quick_run["build"] / "rtl-cache"
+    folded = ModelWrapper(str(run_dir / "lab2" / "08_folded.onnx"))
+    design = rtl.build(folded, tmp_path / "stitched", quiet=True)  # in the kit cache: compiled once
+    cache.mkdir(exist_ok=True)
+    if not (cache / design.key).exists():
+        (cache / design.key).symlink_to(design.lib.parent, target_is_directory=True)
+    monkeypatch.setenv("COURSE_RTL_CACHE", str(cache))
+    assert rtl_stage.cached_design(rtl_stage.structure_key(folded)) is None   # not recorded yet: skipped
+    assert rtl_stage._remember(rtl_stage.structure_key(folded), design.key) is None  # as a full run records
+    proc, secs = _demo(quick_run["build"])
+    print(f"course demo --quick with the RTL: {secs:.1f} s")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = _lines(proc.stdout)
+    assert status["rtl"] == "done" and status["board"] == "done", proc.stdout
+    assert status["finn"] == "resumed"   # (deploy may run again after the stand-in Vivado test above)
+    state = json.loads((run_dir / "state.json").read_text())["stages"]
+    r = state["rtl"]["result"]
+    assert r["bit_exact"] and r["samples"] == 64 and r["design_key"] == design.key and not r["compiled_now"]
+    m, e = r["measured"], r["estimated"]
+    assert abs(m["interval_cycles"] - e["interval_cycles"]) <= rtl.CYCLE_TOLERANCE
+    assert m["fps"] == pytest.approx(100e6 / m["interval_cycles"]) and m["tlast_ok"]
+    assert 0 < m["latency_cycles"] <= 2 * e["latency_cycles"]
+    pkg = run_dir / state["deploy"]["result"]["package"]
+    assert json.loads((pkg / "rtl" / "design.json").read_text())["key"] == design.key
+    facts = state["board"]["result"]["facts"]
+    assert facts["timing_label"].startswith("RTL-simulated (")   # the board stage ran the RTL
+    assert state["board"]["result"]["accuracy_row"]["bit_exact_with"] == "FINN 08_folded"
+    md = (run_dir / "report.md").read_text()
+    assert "## RTL simulation (Verilator)" in md and "outputs **bit-exact** with Brevitas" in md
+    ii = f"| cycles per image (initiation interval) | {m['interval_cycles']:g} | {e['interval_cycles']:,} |"
+    assert ii in md
+    assert f"| throughput at 100 MHz | {m['fps']:,.0f} images/s | {e['fps']:,.0f} images/s |" in md
+    assert "**rtl**: " not in md   # no longer among the skipped items
+    proc, _ = _demo(quick_run["build"])   # resumes: nothing to simulate again
+    assert _lines(proc.stdout)["rtl"] == "resumed", proc.stdout

@@ -638,6 +638,9 @@ def build(state: RunState, files_dir: Path) -> tuple[Doc, str]:
     _section_sweep(doc, state, cfg)
     _section_hardware(doc, state, cfg)
     _section_resources(doc, state, cfg)
+    from course_utils.demo import rtl_stage
+
+    rtl_stage.section(doc, state)
     _section_board(doc, state, cfg)
     _section_versions(doc, state)
     _section_artifacts(doc, state)

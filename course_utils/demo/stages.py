@@ -1,6 +1,6 @@
 """The demo's stages: each one calls the helpers the labs use and records what it found.
 
-data -> float -> qat -> export -> finn -> stitched_ip -> deploy -> bitstream -> board -> sweep.
+data -> float -> qat -> export -> finn -> stitched_ip -> deploy -> bitstream -> rtl -> board -> sweep.
 A stage gets a ``Context`` (options, run folder, results of earlier stages) and returns an
 ``Outcome``: a one-line summary, a JSON-able result, the artifacts it wrote (their sha256 decide
 whether a later run may resume past it) or the reason it was skipped. Predictions that must be
@@ -543,7 +543,8 @@ def board_target(placeholder: bool) -> tuple[str, list[str]]:
     if not named:
         notes.append("no board reachable: not running on a PYNQ board and PYNQ_REMOTE_DEVICES is unset.")
     notes.append("inference ran on the virtual board (real pynq 3.1.2 Overlay/allocate/DMA over an emulated "
-                 "Zynq-7020); its timings are modelled from the accelerator's cycle estimate, not measured.")
+                 "Zynq-7020); its timings are modelled (from the accelerator's RTL cycles when the package "
+                 "carries its RTL, else from its cycle estimate), not measured.")
     return "virtual", notes
 
 
@@ -603,8 +604,13 @@ def run_board(ctx: Context) -> Outcome:
     cmd = [str(py), "-m", "course_utils.demo.board_side", str(pkg), str(inputs), str(outputs),
            str(facts_path), "--no-progress"]
     print("$ " + " ".join(cmd))
+    env = _board_env(target, ctx.cfg.board)
+    if target == "virtual":  # the package's RTL (if the rtl stage put it there), else the numpy model
+        from course_utils.demo.rtl_stage import board_env
+
+        env.update(board_env(ctx))
     try:
-        proc = subprocess.run(cmd, env=_board_env(target, ctx.cfg.board), capture_output=True, text=True,
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                               timeout=BOARD_TIMEOUT_S, check=False, cwd=folder)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"the board step did not finish within {BOARD_TIMEOUT_S:.0f} s "
@@ -705,6 +711,22 @@ def run_sweep(ctx: Context) -> Outcome:
                                         "shortened": ctx.cfg.quick}, [path, *artifacts])
 
 
+# ----------------------------------------------------------------------------- RTL simulation
+
+def _rtl_inputs(ctx: Context) -> dict[str, Any]:
+    """See ``rtl_stage.rtl_inputs``."""
+    from course_utils.demo.rtl_stage import rtl_inputs
+
+    return rtl_inputs(ctx)
+
+
+def _run_rtl(ctx: Context) -> Outcome:
+    """The deploy package's stitched RTL on the golden batch (``rtl_stage.run_rtl``)."""
+    from course_utils.demo.rtl_stage import run_rtl
+
+    return run_rtl(ctx)
+
+
 # ----------------------------------------------------------------------------- Yosys synthesis
 
 def synthesis_inputs(ctx: Context) -> dict[str, Any]:
@@ -767,8 +789,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("deploy", "deploy package (.hwh, accelerator.json, golden)", ("finn", "stitched_ip"), deploy_inputs,
           run_deploy),
     Stage("bitstream", "block design + bitstream (Vivado)", ("deploy",), vivado_inputs, run_bitstream),
-    Stage("board", "inference on the board (real or virtual)", ("deploy", "bitstream", "finn"), board_inputs,
-          run_board),
+    Stage("rtl", "RTL simulation of the accelerator (Verilator)", ("deploy", "finn"), _rtl_inputs, _run_rtl),
+    Stage("board", "inference on the board (real or virtual)", ("deploy", "bitstream", "finn", "rtl"),
+          board_inputs, run_board),
     Stage("synthesis", "Yosys synthesis for xc7 (full runs)", ("finn",), synthesis_inputs, run_synthesis),
     Stage("sweep", "bit-width sweep (accuracy vs bits)", ("float", "qat"), sweep_inputs, run_sweep),
 )

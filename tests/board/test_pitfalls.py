@@ -114,8 +114,8 @@ def test_receive_buffer_too_small_halts_s2mm(overlay, pkg):
     fill(pkg, 16, ibuf)
     dma.recvchannel.transfer(obuf)
     with pytest.warns(UserWarning, match="shorter than the packet of results: DMAIntErr"):
-        dma.sendchannel.transfer(ibuf)
-    dma.sendchannel.wait()
+        dma.sendchannel.transfer(ibuf)              # the DMA reads the batch as time passes ...
+        dma.sendchannel.wait()                      # ... the results overflow the buffer meanwhile
     with pytest.raises(RuntimeError, match="DMA channel not started"):
         dma.recvchannel.wait()
     assert dma.recvchannel.error
@@ -203,6 +203,7 @@ def test_restarting_a_channel_after_an_error_needs_a_reset(overlay, pkg):
     dma.recvchannel.transfer(obuf)
     with pytest.warns(UserWarning):
         dma.sendchannel.transfer(ibuf)
+        dma.sendchannel.wait()                      # meanwhile the results overflow obuf: DMAIntErr
     with pytest.raises(VirtualBoardHang, match="halted after an error.*DMAIntErr.*reload the overlay"):
         dma.recvchannel.start()
 
@@ -220,9 +221,10 @@ def test_default_dtype_buffer_sends_four_times_the_bytes(overlay, pkg):
     ibuf[:] = pkg.golden()["x"][:8]
     obuf = allocate((8, 5, 4), np.uint8)
     dma.recvchannel.transfer(obuf)
-    with pytest.warns(UserWarning, match="shorter than the packet"):
+    # pynq's wait() says "not started" if the error came before it, "Internal Error" if during its loop
+    with pytest.warns(UserWarning, match="shorter than the packet"), \
+            pytest.raises(RuntimeError, match="DMA channel not started|DMA Internal Error"):
         dma.sendchannel.transfer(ibuf)
-    with pytest.raises(RuntimeError, match="DMA channel not started"):
         dma.recvchannel.wait()
 
 
@@ -334,3 +336,146 @@ def test_polling_the_receive_buffer_itself_ends_when_the_results_arrive(overlay,
     assert np.array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
     dma.sendchannel.wait()
     dma.recvchannel.wait()
+
+
+class HeldClock:
+    """The board's clock held by the test (deterministic): it moves only when the test moves it."""
+
+    def __init__(self, device, monkeypatch):
+        self.device, self.mp = device, monkeypatch
+        self.t = device.clock()
+        monkeypatch.setattr(device, "clock", lambda: self.t)
+
+    def advance_cycles(self, cycles: float) -> None:
+        self.t += cycles / (self.device.fclk0_mhz() * 1e6)
+
+    def release(self) -> None:
+        """The real clock again (it runs on from where the held one stood, or a few microseconds before)."""
+        self.mp.undo()
+
+
+def _two_batches(pkg, n):
+    """Old and new pixel batches (different images) and the model's outputs for each."""
+    from course_utils.board.accel import AcceleratorModel
+
+    x_old = np.resize(pkg.golden()["x"], (n, 784)).astype(np.uint8)
+    x_new = (255 - x_old).astype(np.uint8)
+    model = AcceleratorModel.from_package(pkg.path)
+    return x_old, x_new, model.run(x_old), model.run(x_new)
+
+
+def test_writing_the_send_buffer_after_transfer_is_seen_until_the_dma_has_read_it(overlay, pkg, device,
+                                                                                   monkeypatch):
+    """Before: the send buffer was read whole inside transfer(), so later writes were never seen. On a board
+    the DMA reads DDR as the transfer progresses: a buffer refilled before wait() corrupts the batch."""
+    dma = overlay.axi_dma_0
+    model = device.dmas["axi_dma_0"]
+    n, fin = 64, 784
+    x_old, x_new, y_old, y_new = _two_batches(pkg, n)
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    ibuf[:] = pkg.input.pack(x_old)
+    clock = HeldClock(device, monkeypatch)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    assert model.mm2s.done == 0                      # nothing read yet at the moment of transfer()
+    clock.advance_cycles(model._mm2s_cycles(n // 2 * fin))   # until the DMA has read half of the batch
+    assert not dma.sendchannel.idle
+    read = model.mm2s.done
+    assert n // 2 * fin <= read < n * fin
+    ibuf[:] = pkg.input.pack(x_new)                  # the bug: refilling the send buffer before wait()
+    clock.release()
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()
+    y = pkg.output.unpack(np.asarray(obuf))
+    whole = read // fin                              # samples read before the refill: the old images
+    np.testing.assert_array_equal(y[:whole], y_old[:whole])
+    tail = -(-read // fin)                           # samples not started: the new images
+    np.testing.assert_array_equal(y[tail:], y_new[tail:])
+    assert not np.array_equal(y, y_old) and not np.array_equal(y, y_new)   # a mixed, wrong batch
+    ibuf[:] = pkg.input.pack(x_old)                  # after wait(): the buffer is free, no effect
+    np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), y)
+    dma.sendchannel.transfer(ibuf)                   # ... and the next batch is the new contents
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()
+    np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), y_old)
+
+
+@pytest.mark.timeout(60)
+def test_refilling_the_send_buffer_right_after_transfer_changes_the_last_results(overlay, pkg):
+    """What a student sees, on the running clock: FCLK0 slowed down so that the race is wide (0.4 s)."""
+    from pynq.ps import Clocks
+
+    dma = overlay.axi_dma_0
+    n = 2000
+    x_old, x_new, y_old, y_new = _two_batches(pkg, n)
+    ibuf, obuf = allocate((n, 49, 16), np.uint8), allocate((n, 5, 4), np.uint8)
+    ibuf[:] = pkg.input.pack(x_old)
+    second = pkg.input.pack(x_new[n // 2:])          # packed in advance: the refill is one copy
+    Clocks.fclk0_mhz = 0.5                           # 2,000 images: ~0.8 s of simulated transfer
+    try:
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)
+        ibuf[n // 2:] = second                       # the second half, right after transfer()
+        dma.sendchannel.wait()
+        dma.recvchannel.wait()
+    finally:
+        Clocks.fclk0_mhz = 100
+    y = pkg.output.unpack(np.asarray(obuf))
+    np.testing.assert_array_equal(y[n // 2:], y_new[n // 2:])   # the DMA had not read them yet
+    np.testing.assert_array_equal(y[:n // 2], y_old[:n // 2])
+
+
+def test_a_cacheable_send_buffer_hides_writes_after_transfer_until_flush(overlay, pkg, device, monkeypatch):
+    """pynq's transfer() flushes a cacheable send buffer; what the CPU writes after it stays in the cache,
+    so the DMA reads the old bytes (unless the program calls flush(), as transfer() did)."""
+    dma = overlay.axi_dma_0
+    n = 16
+    x_old, x_new, y_old, y_new = _two_batches(pkg, n)
+    obuf = allocate((n, 5, 4), np.uint8)
+    for flush, expected in ((False, y_old), (True, y_new)):
+        ibuf = allocate((n, 49, 16), np.uint8, cacheable=True)
+        ibuf[:] = pkg.input.pack(x_old)
+        clock = HeldClock(device, monkeypatch)
+        dma.recvchannel.transfer(obuf)
+        dma.sendchannel.transfer(ibuf)               # pynq: ibuf.flush(), then the registers
+        ibuf[:] = pkg.input.pack(x_new)              # into the CPU's cache
+        if flush:
+            ibuf.flush()                             # to DDR, before the DMA has read any of it
+        clock.release()
+        dma.sendchannel.wait()
+        dma.recvchannel.wait()
+        np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), expected)
+        ibuf.freebuffer()
+
+
+def test_a_cacheable_receive_buffer_read_before_wait_shows_the_cache_not_the_arrived_results(
+        overlay, pkg, device, monkeypatch):
+    """Issue 15: early reads see partial data, or stale cache lines for cacheable buffers. The CPU sees
+    what its cache held at the last invalidate (or flush, or allocation) until invalidate(), which pynq's
+    wait() calls; invalidate() itself shows what has arrived by then."""
+    dma = overlay.axi_dma_0
+    n = 64
+    ibuf = allocate((n, 49, 16), np.uint8)
+    expected = fill(pkg, n, ibuf)
+    obuf = allocate((n, 5, 4), np.uint8, cacheable=True)
+    obuf[:] = 0xAB
+    obuf.flush()
+    clock = HeldClock(device, monkeypatch)
+    dma.recvchannel.transfer(obuf)
+    dma.sendchannel.transfer(ibuf)
+    clock.advance_cycles(30 + 420 + (n // 2) * 196)    # DMA start + latency + n/2 intervals: half arrived
+    assert not dma.recvchannel.idle
+    off = obuf.physical_address - device.memory.base
+    in_ddr = device.memory.ddr[off:off + obuf.nbytes].reshape(n, 5, 4)
+    arrived = int((in_ddr != 0xAB).any(axis=(1, 2)).sum())
+    assert arrived == n // 2 + 1                       # in DDR: results 0..n/2
+    assert (np.asarray(obuf) == 0xAB).all()            # the CPU reads its cache: none of them
+    obuf.invalidate()
+    early = np.array(obuf)
+    np.testing.assert_array_equal(pkg.output.unpack(early[:arrived]), expected[:arrived])
+    assert (early[arrived:] == 0xAB).all()
+    clock.release()
+    dma.sendchannel.wait()
+    dma.recvchannel.wait()                             # pynq: invalidate() after the channel is idle
+    np.testing.assert_array_equal(pkg.output.unpack(np.asarray(obuf)), expected)

@@ -13,6 +13,9 @@ one S2MM packet after the frames of each MM2S packet. Modelled, like the hardwar
   the accelerator, and so MM2S, stall.
 * S2MM completes at TLAST. A receive buffer shorter than the packet gives DMAIntErr and a halt;
   without TLAST (no packetizer) S2MM never completes.
+* Both sides run on the board's clock (``device.clock``): MM2S reads the send buffer from DDR as the
+  transfer progresses (:meth:`AxiDmaModel._mm2s_due`), so what the program writes there before the DMA
+  has read it is sent; received frames reach DDR at their simulated arrival (:meth:`AxiDmaModel._settle`).
 * A transfer completes no earlier than its modelled time (cycles at FCLK0); where a board would
   poll DMASR forever, :class:`VirtualBoardHang` is raised after ``hang_timeout_s`` with a diagnosis.
 """
@@ -139,14 +142,31 @@ class AxiDmaModel:
         self.packet_start = 0               # ``arrived`` when the current MM2S packet began
         self.frames_per_packet: deque[int] = deque()  # the packetizer's FIFO of frame counts
         self.out_frames = 0                 # output frames since the last TLAST
+        self.out_pkt_start = 0              # stream position of the first of those frames
         self.out_q = bytearray()            # accelerator output not yet taken by S2MM
         self.out_abs = 0                    # stream position of out_q[0]
         self.marks: deque[int] = deque()    # stream positions right after a TLAST beat
         self.last_send_start = 0.0
         self._settle_lock = getattr(self, "_settle_lock", None) or threading.RLock()
         self._arrivals_running = getattr(self, "_arrivals_running", False)
+        self.mm2s_timed = False             # the send transfer waits only for (simulated) time to pass
+        self.deferred: list[str] = getattr(self, "deferred", [])  # warnings for the program's next access
         self.pending: deque[tuple[int, bytes, int, float]] = deque()
         """S2MM writes not yet visible in DDR: (DDR offset, bytes, first frame index, packet start)."""
+
+    # ---- warnings found while the transfers move on their own ------------------------------------
+    def _warn(self, message: str) -> None:
+        """Warn the program now, or at its next register access if the transfers moved on their own
+        (the background thread): a warning belongs to the program's cell, not to a thread."""
+        if threading.current_thread() is threading.main_thread():
+            warnings.warn(message, stacklevel=user_stacklevel())
+        else:
+            self.deferred.append(message)
+
+    def _emit_deferred(self) -> None:
+        """Give the program the warnings found while it was doing something else."""
+        while self.deferred and threading.current_thread() is threading.main_thread():
+            warnings.warn(self.deferred.pop(0), stacklevel=user_stacklevel())
 
     # ---- AXI-Lite -------------------------------------------------------------------------------
     def _channel(self, off: int) -> tuple[Channel, int]:
@@ -154,12 +174,18 @@ class AxiDmaModel:
         return (self.mm2s, off) if off < 0x30 else (self.s2mm, off - 0x30)
 
     def read(self, off: int) -> int:
-        """A 32-bit register read at byte offset ``off``."""
+        """A 32-bit register read at byte offset ``off`` (serialised with the background thread)."""
+        with self._settle_lock:
+            return self._read(off)
+
+    def _read(self, off: int) -> int:
         ch, reg = self._channel(off)
         if reg == 0x00:
             return ch.cr
         if reg == 0x04:
-            return self._status(ch)
+            status = self._status(ch)
+            self._emit_deferred()
+            return status
         if reg == 0x18:
             return ch.addr
         if reg == 0x1C:
@@ -169,7 +195,11 @@ class AxiDmaModel:
         return 0
 
     def write(self, off: int, value: int) -> None:
-        """A 32-bit register write at byte offset ``off``."""
+        """A 32-bit register write at byte offset ``off`` (serialised with the background thread)."""
+        with self._settle_lock:
+            self._write(off, value)
+
+    def _write(self, off: int, value: int) -> None:
         ch, reg = self._channel(off)
         for c in (self.mm2s, self.s2mm):
             c.stuck_since = None
@@ -183,6 +213,7 @@ class AxiDmaModel:
             ch.addr_msb = value
         elif reg == 0x28:
             self._start(ch, value & ((1 << self.length_bits) - 1))
+        self._emit_deferred()
 
     def _control(self, ch: Channel, value: int) -> None:
         """A DMACR write: soft reset, or RS (run/stop)."""
@@ -256,14 +287,22 @@ class AxiDmaModel:
         ch.error_note = why
 
     def _pump(self) -> None:
-        """Move data MM2S -> accelerator -> S2MM until nothing can move without a new register write."""
-        t0 = time.perf_counter()
-        try:
-            for _ in range(1_000_000):
-                if not self._step():
-                    return
-        finally:  # the emulator's own compute time is no board time (see device.clock)
-            self.device.emulation_s += time.perf_counter() - t0
+        """Move data MM2S -> accelerator -> S2MM until nothing more can move by now (the board's clock).
+
+        The clock is read once: the emulator's own compute time in this call is no board time (see
+        ``device.clock``), so what is due is what a board would have moved by the moment of the call.
+        """
+        with self._settle_lock:
+            now = self.device.clock()
+            t0 = time.perf_counter()
+            try:
+                for _ in range(1_000_000):
+                    if not self._step(now):
+                        break
+            finally:
+                self.device.emulation_s += time.perf_counter() - t0
+            if self.mm2s_timed:  # more is due later: keep it moving while the program does other things
+                self._start_arrivals()
 
     def _frame_bytes(self) -> tuple[int, int]:
         """Bytes of one input and one output sample (1, 1 for a loopback)."""
@@ -271,18 +310,22 @@ class AxiDmaModel:
             return self.endpoint.in_frame_bytes, self.endpoint.out_frame_bytes
         return 1, 1  # loopback: bytes flow through as they come
 
-    def _step(self) -> bool:
+    def _step(self, now: float) -> bool:
         """One round of drain, MM2S delivery and accelerator work; True if anything moved."""
         moved = self._drain()
         mm2s = self.mm2s
         fin, fout = self._frame_bytes()
+        self.mm2s_timed = False
         if self.endpoint is None and not self.loopback:
             return moved  # MM2S leads nowhere: nothing moves
         room = self.slack_bytes - len(self.out_q) + self._s2mm_room()
         k_out = max(0, room // fout)
         if mm2s.busy and mm2s.done < mm2s.length:
             want = (k_out + (IN_SLACK_FRAMES if self.endpoint is not None else 0)) * fin - len(self.in_buf)
-            take = int(min(max(want, 0), mm2s.length - mm2s.done))
+            wanted = int(min(max(want, 0), mm2s.length - mm2s.done))
+            due = max(0, self._mm2s_due(now) - mm2s.done)  # bytes the DMA has read from DDR by now
+            take = min(wanted, due)
+            self.mm2s_timed = take < wanted  # waits for time to pass (not for room: back-pressure)
             if take:
                 o = mm2s.offset + mm2s.done
                 self.in_buf += self.device.memory.ddr[o:o + take].tobytes()
@@ -311,11 +354,42 @@ class AxiDmaModel:
             self.marks.append(self.out_abs + len(self.out_q) + len(self.in_buf))
         elif count > 0:
             self.frames_per_packet.append(count)
+            self._mark_known_frames(fout=self._frame_bytes()[1])
         mm2s.busy = False
         nbytes = mm2s.length
-        seconds = nbytes / self.mm2s_bpc / (self.device.fclk0_mhz() * 1e6)
+        seconds = self._mm2s_cycles(nbytes) / (self.device.fclk0_mhz() * 1e6)
         mm2s.t_done = mm2s.t_start + seconds
         self.device.log(TransferRecord(self.name, "MM2S", nbytes, count, seconds))
+
+    # ---- the send side on the board's clock -------------------------------------------------------
+    def _mm2s_due(self, now: float) -> int:
+        """Bytes of the running send transfer the DMA has read from DDR by ``now`` (board time).
+
+        MM2S reads DDR as the transfer progresses, as on a board: after ``DMA_START_CYCLES`` it moves
+        ``mm2s_bpc`` bytes per FCLK0 cycle (the HP port), but runs at most ``IN_SLACK_FRAMES`` samples
+        ahead of the accelerator, which takes one sample per initiation interval. So bytes the program
+        writes into the send buffer after ``transfer()`` are sent if the DMA has not read them yet.
+        """
+        mm2s = self.mm2s
+        c = (now - mm2s.t_start) * self.device.fclk0_mhz() * 1e6 - DMA_START_CYCLES
+        if c <= 0:
+            return 0
+        due = int(c * self.mm2s_bpc)
+        if self.endpoint is not None:
+            fin = self.endpoint.in_frame_bytes
+            due = min(due, (int(c / self.initiation_interval()) + 1 + IN_SLACK_FRAMES) * fin)
+        return min(due, mm2s.length)
+
+    def _mm2s_cycles(self, nbytes: int) -> float:
+        """FCLK0 cycles from the LENGTH write until the DMA has read ``nbytes`` (the inverse of
+        :meth:`_mm2s_due`)."""
+        by_port = nbytes / self.mm2s_bpc
+        if self.endpoint is None:
+            return DMA_START_CYCLES + by_port
+        fin = self.endpoint.in_frame_bytes
+        frames = -(-nbytes // fin)
+        by_accel = max(0, frames - 1 - IN_SLACK_FRAMES) * self.initiation_interval()
+        return DMA_START_CYCLES + max(by_port, by_accel)
 
     def _mark_frames(self, k: int, base: int, fout: int) -> None:
         """The packetizer asserts TLAST after the last frame of each packet."""
@@ -330,8 +404,21 @@ class AxiDmaModel:
                 return
             i += need
             self.marks.append(base + i * fout)
+            self.out_pkt_start = base + i * fout
             self.frames_per_packet.popleft()
             self.out_frames = 0
+
+    def _mark_known_frames(self, fout: int) -> None:
+        """The packet's count arrived after its last frames were computed (a send that ends with part of a
+        sample: the last whole sample came before the end of the packet). The packetizer still gets the
+        count before those results leave the accelerator (their latency is longer than the rest of the
+        packet's input), so TLAST goes on the packet's last result as usual."""
+        while self.frames_per_packet and self.out_frames >= self.frames_per_packet[0]:
+            need = self.frames_per_packet.popleft()
+            pos = self.out_pkt_start + need * fout
+            self.marks.append(pos)
+            self.out_pkt_start = pos
+            self.out_frames -= need
 
     def _s2mm_room(self) -> int:
         """Bytes of new output the running S2MM transfer would still take (up to a known TLAST)."""
@@ -372,12 +459,12 @@ class AxiDmaModel:
         if s2mm.done == s2mm.length and self.out_q:
             self._error(s2mm, INTERR, f"the receive buffer ({s2mm.length:,} bytes) filled up before the "
                                       "packet's TLAST arrived: more data came than the buffer holds.")
-            warnings.warn(
+            self._warn(
                 f"virtual board: {self.name} S2MM buffer ({s2mm.length:,} bytes) is shorter than the packet "
                 f"of results: DMAIntErr, the receive channel halted (on a board too). pynq then reports "
                 f"'DMA channel not started'. Allocate the receive buffer for batch x "
                 f"{self._frame_bytes()[1]} bytes, then reload the overlay (results still sit in the "
-                "stream).", stacklevel=user_stacklevel())
+                "stream).")
             return True
         return moved
 
@@ -412,8 +499,9 @@ class AxiDmaModel:
         return cycles / (self.device.fclk0_mhz() * 1e6)
 
     def _start_arrivals(self) -> None:
-        """A daemon thread that keeps writing arrived frames while some are pending, so a program that polls
-        the receive buffer itself (``while not obuf[-1].any(): pass``) sees them, as on a board."""
+        """A daemon thread that keeps the transfers moving on the board's clock while data is due (the send
+        side reading DDR, received frames reaching DDR), so a program that polls the receive buffer itself
+        (``while not obuf[-1].any(): pass``) sees the results arrive, as on a board."""
         with self._settle_lock:
             if self._arrivals_running:
                 return
@@ -423,8 +511,10 @@ class AxiDmaModel:
             while True:
                 _real_sleep(0.001)
                 with self._settle_lock:
-                    self._settle(False)
-                    if not self.pending:
+                    if self in ACTIVE:
+                        self._pump()
+                        self._settle(False)
+                    if not (self.pending or self.mm2s_timed) or self not in ACTIVE:
                         self._arrivals_running = False
                         return
 
@@ -492,7 +582,9 @@ class AxiDmaModel:
         want, halted, idle = ch.want_rs, bool(ch.sr & HALTED), bool(ch.sr & IDLE)
         sleeps, ch.sleeps = ch.sleeps, SLEEPS[0]
         waiting = (want and not halted and not idle) or (want and halted) or (not want and not halted)
-        if waiting and ch.t_done is None:
+        if self.mm2s_timed and self.mm2s.busy:  # still moving on the board's clock: not a hang
+            ch.stuck_since = None
+        elif waiting and ch.t_done is None:
             slept = SLEEPS[0] != sleeps  # time.sleep between two polls: still the same waiting loop
             if ch.stuck_since is None or (now - ch.last_poll > POLL_GAP_S and not slept):
                 ch.stuck_since = now
