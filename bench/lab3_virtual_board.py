@@ -37,8 +37,8 @@ def worker(out_dir: Path) -> None:
 
     t_import = time.perf_counter()
     pkg = package.find_package()
-    images, labels = data.load("mnist", "test")
-    x = images.reshape(len(images), -1)
+    images, labels = data.load(pkg.dataset, "test")
+    x = pkg.input.from_images(images)       # what the accelerator takes (the default: 20x20 centre crops)
     ol = Overlay(str(pkg.bitfile))
     t_ready = time.perf_counter()
     runs = {}
@@ -124,8 +124,11 @@ def main() -> None:
         ys = {b: np.load(out / f"y_board_{b}.npy") for b in res["runs"]}
         labels = np.load(out / "labels.npy")
     pkg_dir = Path(res["package"])
-    images, _ = data.load("mnist", "test")
-    x = images.reshape(len(images), -1)
+    from course_utils.board.package import load_package
+
+    pkg = load_package(pkg_dir)
+    images, _ = data.load(pkg.dataset, "test")
+    x = pkg.input.from_images(images)
     y_np = AcceleratorModel.from_package(pkg_dir).run(x)
     y_finn, t_finn, why = finn_reference(pkg_dir, x)
 

@@ -66,7 +66,8 @@ def write_deploy(out: Path, rtl: bool = True) -> Path:
     package = write_deploy_package(result.folded, out / "deploy" / NAME, name=NAME, board="pynq-z2",
                                    clock_mhz=est["clock_mhz"], golden_x=golden.x,
                                    output_scale=result.output_scale, labels=golden.labels, estimates=est,
-                                   rtl_verification=record, rtl_design=design)
+                                   rtl_verification=record, rtl_design=design,
+                                   dataset=json.loads(Path(lab1["meta"]).read_text()).get("dataset", "mnist"))
     _write_json(out / "design.json", {"name": NAME, "qonnx": "pretrained/lab1/model_qonnx.onnx",
                                       "folding": result.folding, "output_scale": result.output_scale,
                                       "estimates": est, "streams": ff.io_streams(result.folded)})

@@ -32,12 +32,13 @@ class RTLUnavailable(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else ``build/rtl/cache`` of the kit."""
+    """Where compiled designs are cached: ``$COURSE_RTL_CACHE``, else ``build/rtl/cache`` of the kit.
+
+    The same place as the host's ``course_utils.rtl.design.default_cache`` (not under ``$COURSE_BUILD_DIR``):
+    entries are keyed by content, so a design Lab 2 or a test compiled is reused by the virtual board.
+    """
     env = os.environ.get("COURSE_RTL_CACHE")
-    if env:
-        return Path(env)
-    build = os.environ.get("COURSE_BUILD_DIR")
-    return (Path(build) if build else ROOT / "build") / "rtl" / "cache"
+    return Path(env) if env else ROOT / "build" / "rtl" / "cache"
 
 
 def has_rtl(package: str | Path) -> bool:
