@@ -449,10 +449,28 @@ class Grader:
         return [RTL_CACHE, *[c for c in self.config.notebook(plan.spec.stem).caches if c != RTL_CACHE]]
 
     def _cache_host(self, rel: str) -> Path:
-        """The grader's copy of a cache folder (next to the expected values, never seen by a sandbox)."""
+        """The grader's copy of a cache folder (next to the expected values, never seen by a sandbox).
+
+        Created once, seeded with the complete entries of the instructor's own kit cache of the same name
+        (``build/rtl/cache`` for the RTL cache): entries are keyed by a hash of their content, so a design
+        Lab 2 or the tests already compiled is not compiled again by the solution's run."""
         folder = self.out / "expected" / "caches" / rel.replace("/", "__")
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            self._seed_cache(rel, folder)
         return folder
+
+    def _seed_cache(self, rel: str, folder: Path) -> None:
+        if rel == RTL_CACHE:
+            from course_utils.board import rtlsim
+
+            source = rtlsim.cache_dir()
+        else:
+            source = self.kit_root / rel
+        for entry in self._cache_entries(source):
+            # finished entries only: each build moves its result into place at once (temporaries: ".*")
+            if entry.is_dir() and any(entry.iterdir()) and not (folder / entry.name).exists():
+                shutil.copytree(entry, folder / entry.name, symlinks=True)
 
     @staticmethod
     def _cache_entries(folder: Path) -> list[Path]:
