@@ -451,3 +451,18 @@ def test_quick_demo_simulates_the_rtl_once_the_design_is_compiled(quick_run: dic
     assert "**rtl**: " not in md   # no longer among the skipped items
     proc, _ = _demo(quick_run["build"])   # resumes: nothing to simulate again
     assert _lines(proc.stdout)["rtl"] == "resumed", proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_a_binary_network_goes_through_the_demo_with_its_output_affine_on_the_host(tmp_path: Path) -> None:
+    """W1A1 ends in a per-class affine (its output BatchNorm) that stays on the host: the folded model, the
+    package and the virtual board predict like Brevitas once it is applied (before: a PredictionMismatch)."""
+    proc, _ = _demo(tmp_path, "--bits", "w1a1", "--sweep", "w1a1", "--run", "w1a1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    status = _lines(proc.stdout)
+    assert all(status[s] == "done" for s in ("finn", "deploy", "board")), status
+    run_dir = tmp_path / "demo" / "w1a1"
+    spec = json.loads(next((run_dir / "deploy").glob("*/accelerator.json")).read_text())
+    assert len(spec["output_scale"]) == 10 and len(spec["output_bias"]) == 10   # per class, recorded
+    assert "Output affine per class" in (run_dir / "report.md").read_text()

@@ -462,7 +462,10 @@ def _section_hardware(doc: Doc, state: RunState, cfg: DemoConfig) -> None:
             f"cycles per image at {e['clock_mhz']:g} MHz; latency {e['latency_cycles']:,} cycles = "
             f"{e['latency_us']:.2f} us.",
             f"Bottleneck: `{e['bottleneck']}`, {e['bottleneck_kind']} bound{why}.",
-            f"Output scale {finn['output_scale']:.6g} (logits = integer outputs x scale, on the host).",
+            (f"Output scale {finn['output_scale']:.6g} (logits = integer outputs x scale, on the host)."
+             if finn.get("output_scale") is not None else
+             "Output affine per class (logits = integer outputs x scale + bias, on the host: the output "
+             "BatchNorm of a binary network)."),
             f"Verified bit-exact on the {finn['golden_samples']}-image golden batch: "
             + ", ".join(f"`{s}`" for s in finn["verified_on_golden"]) + "."])
     rows = [[k, f"{e['resources'][k]:,.0f}", f"{cap[k]:,}", f"{100 * e['resources'][k] / cap[k]:.1f}%",

@@ -184,6 +184,21 @@ def check_same(what: str, got: np.ndarray, want: np.ndarray, want_name: str) -> 
                              "arithmetic of the same model and must agree bit-exactly.")
 
 
+def _output_affine(res: Any) -> list | None:
+    """``[scale, bias]`` per class (JSON lists) when the network ends in an affine other than one scale
+    (W1A1: the output BatchNorm stays on the host); None for the usual single output scale."""
+    from course_utils import finnflow as ff
+
+    if res.output_scale is not None:
+        return None
+    affine = ff.output_affine(res.stages["05_dataflow_parent"])
+    if affine is None:
+        return None
+    classes = max(np.size(v) for v in affine)
+    scale, bias = (np.broadcast_to(np.asarray(v, dtype=np.float64), (classes,)).tolist() for v in affine)
+    return [scale, bias]
+
+
 def _finn_outputs(model: Any, x: np.ndarray) -> np.ndarray:
     """Outputs of a FINN/QONNX model on raw pixels (FINN's executor, batched), ``(N, classes)``."""
     from course_utils import finnflow as ff
@@ -340,6 +355,7 @@ def run_finn(ctx: Context) -> Outcome:
     x, labels = ctx.eval_set()
     ref = ctx.reference(len(x))
     rows, not_run, artifacts = [], [], [est_path]
+    affine = _output_affine(res)
     first: tuple[str, np.ndarray] | None = None
     for stage, model in (("03_streamlined", "FINN streamlined (03_streamlined.onnx)"),
                          ("04_hw", "FINN hardware layers (04_hw.onnx)"),
@@ -350,7 +366,10 @@ def run_finn(ctx: Context) -> Outcome:
         except ExecutionError as err:
             not_run.append(f"{stage}: {err}")
             continue
-        preds = y.argmax(axis=1).astype(np.int64)
+        logits = y
+        if stage == "08_folded" and affine is not None:   # W1A1: the per-class affine stays on the host
+            logits = y * np.asarray(affine[0]) + np.asarray(affine[1])
+        preds = logits.argmax(axis=1).astype(np.int64)
         rows.append(accuracy_row(f"FINN {stage}", model, preds, labels, *ref))
         if first is None:
             first = (model, preds)
@@ -368,7 +387,8 @@ def run_finn(ctx: Context) -> Outcome:
         "sub_seconds": {k: round(v, 3) for k, v in res.seconds.items()},
         "verified_on_golden": list(res.verified), "golden_samples": int(len(golden.x)),
         "verify_skipped": list(res.skipped), "execution_skipped": not_run,
-        "output_scale": res.output_scale, "folding": res.folding, "estimates": est,
+        "output_scale": res.output_scale, "output_affine": affine, "folding": res.folding,
+        "estimates": est,
         "generated_code": {layer: len(files) for layer, files in code.items()},
         "generated_code_dir": str(Path(next(iter(code.values()))[0]).parent.parent) if code else None,
         "accuracy_rows": rows, "stages": list(res.stages),
@@ -488,10 +508,13 @@ def run_deploy(ctx: Context) -> Outcome:
     folded = ModelWrapper(str(ctx.run_dir / LAB2_DIR / "08_folded.onnx"))
     name = ctx.cfg.package_name
     out = ctx.dir("deploy") / name
+    scale, bias = finn["output_scale"], None
+    if finn.get("output_affine"):   # a binary network's per-class affine after its output BatchNorm
+        scale, bias = (np.asarray(v, dtype=np.float64) for v in finn["output_affine"])
     pkg_path = write_deploy_package(folded, out, name=name, board=ctx.cfg.board, clock_mhz=ctx.cfg.clock_mhz,
-                                    golden_x=golden.x, output_scale=finn["output_scale"],
+                                    golden_x=golden.x, output_scale=scale, output_bias=bias,
                                     labels=golden.labels, estimates=finn["estimates"],
-                                    ip_vlnv=ctx.result("stitched_ip").get("vlnv"))
+                                    ip_vlnv=ctx.result("stitched_ip").get("vlnv"), dataset=ctx.cfg.dataset)
     pkg = load_package(pkg_path, source="course demo")
     g = pkg.golden()
     n = len(g["x"])
@@ -623,7 +646,9 @@ def run_board(ctx: Context) -> Outcome:
     with np.load(outputs) as data:
         y = data["y_int"]
     facts = json.loads(facts_path.read_text(encoding="utf-8"))
-    preds = y.argmax(axis=1).astype(np.int64)
+    affine = ctx.result("finn").get("output_affine")
+    logits = y if not affine else y * np.asarray(affine[0]) + np.asarray(affine[1])   # W1A1: on the host
+    preds = logits.argmax(axis=1).astype(np.int64)
     where = {"virtual": "virtual board", "board": "this PYNQ board"}.get(target,
                                                                           target.replace(":", " board "))
     rows = [accuracy_row("board", f"{where} (pynq Overlay + AXI DMA)", preds, labels,

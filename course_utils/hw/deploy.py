@@ -542,7 +542,12 @@ def write_deploy_package(
     executor = AcceleratorModel.from_description(spec, arrays)
     y_numpy = executor.run(x)
     y_int = _check_equal(finn_outputs(model, x), y_numpy)
-    golden = {"x": x, "y_int": y_int, "pred": executor.predict(x).astype(np.int64)}
+    pred = executor.predict(x)
+    if bias_rec is not None or np.size(spec["output_scale"]) > 1:   # per-class affine: it decides the class
+        scale, bias = np.asarray(spec["output_scale"], np.float64), np.asarray(spec.get("output_bias", 0.0))
+        logits = y_int * scale + bias
+        pred = np.argmax(logits, axis=1)
+    golden = {"x": x, "y_int": y_int, "pred": pred.astype(np.int64)}
     if lab is not None:
         golden["labels"] = lab
 
