@@ -36,7 +36,9 @@ def test_pyrtl_unit_under_backpressure(layer1):
     unit = hh.build_unit(W, 8)
     res = hh.simulate(unit, x[:2], out_ready_every=5)
     assert np.array_equal(res.acc, x[:2].astype(np.int64) @ W)
-    assert res.cycles > 2 * _unit_cycles(len(W), N, 8) - 1
+    # one result per neuron every K/SIMD cycles: an output ready every 5th cycle costs no time here
+    # (a stall is shown by test_backpressure_stalls_a_fast_unit); the results must not change
+    assert res.cycles >= 2 * _unit_cycles(len(W), N, 8) - 1
 
 
 def test_backpressure_stalls_a_fast_unit():
@@ -52,8 +54,9 @@ def test_backpressure_stalls_a_fast_unit():
 
 def test_bad_simd_and_weights_rejected(layer1):
     W, _ = layer1
+    bad = next(simd for simd in range(2, len(W)) if len(W) % simd)   # 3 for the 400-input default
     with pytest.raises(ValueError, match="choose one of"):
-        hh.build_unit(W, 5)
+        hh.build_unit(W, bad)
     with pytest.raises(ValueError, match="4-bit"):
         hh.build_unit(W * 3, 4)
 
@@ -77,7 +80,7 @@ def test_verilator_equals_pyrtl_and_numpy(layer1, tmp_path_factory):
     assert np.array_equal(ver.acc, py.acc)
     assert ver.cycles == py.cycles and ver.cycles_per_image == _unit_cycles(len(W), N, 4)
     slow = hh.simulate_verilator(unit, x, out_ready_every=5, exe=exe)
-    assert np.array_equal(slow.acc, ver.acc) and slow.cycles > ver.cycles
+    assert np.array_equal(slow.acc, ver.acc) and slow.cycles >= ver.cycles
     assert hh.verilate(unit)[1] == 0.0      # cached by content
 
 
@@ -113,7 +116,7 @@ def test_shipped_sweep_matches_the_unit():
     for simd, row in rows.items():
         assert row["cycles/image"] == _unit_cycles(inputs, N, simd)
         assert row["FF"] > 0 and row["LUT"] > 0
-    assert rows[16]["DSP"] + rows[16]["LUT"] > rows[1]["DSP"] + rows[1]["LUT"]
+    assert rows[1]["DSP"] < rows[4]["DSP"] < rows[16]["DSP"]   # one DSP48E1 per lane
 
 
 @pytest.mark.slow

@@ -117,5 +117,7 @@ def test_without_the_custom_step_the_builder_adds_an_hls_elementwise_mul(flow, b
     model = ModelWrapper(str(out / "output" / "intermediate_models" / "step_generate_estimate_reports.onnx"))
     ops = [n.op_type for n in model.graph.node]
     assert any(op.startswith("ElementwiseMul") and op.endswith("_hls") for op in ops), ops
-    with pytest.raises(ff.ExecutionError, match="HLS layer"):
-        ff.prepare_for_python(model)
+    # the kit runs it in Python through its generic FINN op (cppsim would need Vitis HLS) and names it
+    assert any(name.startswith("ElementwiseMul") for name in ff.hls_layers(model)), ff.hls_layers(model)
+    generic = ff.prepare_for_python(model)
+    assert not any(n.op_type.endswith("_hls") for n in generic.graph.node)
