@@ -184,25 +184,20 @@ def test_sandbox_choice_is_explicit(kit, tmp_path):
 
 # --------------------------------------------------------------------------- the process-count limit
 
-FORK_BOMB = """# a fork bomb: every process forks again and again (2**9 = 512 processes unless stopped)
-import os, time
-root = os.getpid()
-for _ in range(9):
+def _fork_bomb() -> str:
+    """The corpus's fork-bomb cell (tests/grading_corpus/corpus.py)."""
+    sys.path.insert(0, str(Path(__file__).parent / "grading_corpus"))
     try:
-        os.fork()
-    except OSError:
-        pass
-if os.getpid() != root:
-    time.sleep(300)        # the children keep their places
-    os._exit(0)
-time.sleep(2)
-print(f"fork bomb: {sum(1 for p in os.listdir('/proc') if p.isdigit())} processes alive")"""
+        import corpus
+    finally:
+        sys.path.pop(0)
+    return corpus.FORK_BOMB
 
 
 def test_a_fork_bomb_stops_at_the_process_limit_and_the_others_are_unaffected(kit, tmp_path):
     subs, out = tmp_path / "submissions", tmp_path / "out"
     bomb = test_grade._solved(kit)
-    bomb.cells.insert(4, nbformat.v4.new_code_cell(FORK_BOMB))
+    bomb.cells.insert(4, nbformat.v4.new_code_cell(_fork_bomb()))
     test_grade._save(subs, "bomber", bomb)
     test_grade._save(subs, "other", test_grade._solved(kit))
     grader = Grader(kit, [kit / "solutions" / "lab9_demo" / "01_demo.ipynb"], out,

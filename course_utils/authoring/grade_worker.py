@@ -116,6 +116,11 @@ def sandbox_processes(root_pid: int) -> list[int]:
     if not Path("/proc/self/stat").exists():
         return []
     table = _process_table()
+    return _tree(root_pid, table)
+
+
+def _tree(root_pid: int, table: dict[int, tuple[int, int, str]]) -> list[int]:
+    """``root_pid`` and every process below it in ``table`` (``_process_table``), bubblewrap's left out."""
     children: dict[int, list[int]] = {}
     for pid, (ppid, _sid, _comm) in table.items():
         children.setdefault(ppid, []).append(pid)
@@ -133,16 +138,7 @@ def detached_processes(root_pid: int) -> list[int]:
     if not Path("/proc/self/stat").exists():
         return []
     table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _sid, _comm) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    below, todo = [], [root_pid]
-    while todo:
-        pid = todo.pop()
-        for child in children.get(pid, []):
-            below.append(child)
-            todo.append(child)
-    tree = [p for p in [root_pid, *below] if p in table and table[p][2] != "bwrap"]
+    tree = _tree(root_pid, table)
     if not tree:
         return []
     kernel_sid = table[tree[0]][1]
