@@ -10,12 +10,15 @@
 * ``design.json``: that folding, its estimates and the output scale;
 * ``sweep/model_w{1,2,8}a{1,2,8}.onnx`` + ``sweep/sweep.json``: seeded QAT runs of the other bit widths
   (QONNX), for Lab 2's design space across bit widths (W4A4 is Lab 1's model). Same recipe and seed as
-  Lab 1's sweep (``train.fit``), hence the same networks and accuracies as its ``sweep.json``.
+  Lab 1's sweep (``train.fit``: the default's recipe, 30 epochs with shifts and dropout), hence the same
+  networks and accuracies as its ``sweep.json``; ``scripts/pretrained_lab1.py --sweep-only`` writes both
+  from one training run.
 
     .venv/host/bin/python scripts/pretrained_lab2.py [--out DIR] [--only deploy|sweep] [--quiet]
 
 The deploy part is deterministic (tests/test_finnflow_pretrained.py re-runs it and compares); the
-sweep trains three networks (about a minute on 2 cores). Re-run after pretrained/lab1 changes.
+sweep trains three networks (30 epochs each: minutes on 2 busy cores). Re-run after pretrained/lab1
+changes.
 """
 from __future__ import annotations
 
@@ -74,26 +77,42 @@ def write_deploy(out: Path, rtl: bool = True) -> Path:
     return package
 
 
-def write_sweep(out: Path, progress: bool = True, seed: int = 0) -> Path:
-    """Train W1A1, W2A2, W8A8 (Lab 1's recipe, seeded) and export them to ``out/sweep``."""
+def train_sweep(progress: bool = True, seed: int = 0) -> list[tuple]:
+    """Train W1A1, W2A2, W8A8 (``train.fit``: the default's recipe, seeded); ``[(cfg, qnn, history)]``."""
     # before torch loads: idle OpenMP threads sleep instead of spinning (much faster on a busy machine)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    from course_utils import export, train
+    from course_utils import train
     from course_utils.models import MLPConfig
+
+    runs = []
+    for wb, ab in SWEEP:
+        cfg = MLPConfig(weight_bits=wb, act_bits=ab)
+        qnn, hist = train.fit(cfg, "mnist", seed=seed, progress=progress)
+        print(f"{cfg.tag}: {100 * hist.final_test_acc:.2f}% ({hist.seconds:.1f} s, {len(hist.epoch)} epochs)",
+              flush=True)
+        runs.append((cfg, qnn, hist))
+    return runs
+
+
+def export_sweep(out: Path, runs: list[tuple], seed: int = 0) -> Path:
+    """Export ``train_sweep``'s networks to ``out/sweep`` (QONNX + ``sweep.json``)."""
+    from course_utils import export, train
 
     folder = out / "sweep"
     folder.mkdir(parents=True, exist_ok=True)
     results = {}
-    for wb, ab in SWEEP:
-        cfg = MLPConfig(weight_bits=wb, act_bits=ab)
-        qnn, hist = train.fit(cfg, "mnist", seed=seed, progress=progress)
+    for cfg, qnn, hist in runs:
         export.export_qonnx(qnn, folder / f"model_{cfg.tag}.onnx")
         entry = train.sweep_entry(cfg, hist)
         entry.pop("seconds", None)  # machine- and load-dependent: not part of the shipped record
         results[cfg.tag] = {**entry, "qonnx": f"model_{cfg.tag}.onnx", "seed": seed}
-        print(f"{cfg.tag}: {100 * hist.final_test_acc:.2f}% ({hist.seconds:.1f} s)")
     _write_json(folder / "sweep.json", results)
     return folder
+
+
+def write_sweep(out: Path, progress: bool = True, seed: int = 0) -> Path:
+    """Train W1A1, W2A2, W8A8 (the default's recipe, seeded) and export them to ``out/sweep``."""
+    return export_sweep(out, train_sweep(progress, seed), seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,9 +133,11 @@ def test_quick_mode_and_recipes(monkeypatch):
     assert not train.quick() and train.epochs(12) == 12
     monkeypatch.setenv(train.QUICK_ENV, "1")
     assert train.quick() and train.epochs(12) == 1
-    assert train.recipe(MLPConfig(1, 1)) == train.Recipe(epochs=15, lr=1e-2, shift=1)
+    assert train.recipe(MLPConfig(1, 1)) == train.Recipe(epochs=30, lr=1e-2, shift=1)
     assert train.recipe(MLPConfig(4, 4)) == train.Recipe(epochs=30, lr=1e-3, batch_size=256, shift=1)
-    assert train.recipe(MLPConfig(2, 2)) == train.Recipe(epochs=12, shift=1)
+    # every quantized MLP gets the default's recipe (the shipped sweep networks, bench/pareto.py's wider MLP)
+    assert train.recipe(MLPConfig(2, 2)) == train.recipe(MLPConfig(8, 8)) == train.DEFAULT_RECIPE
+    assert train.recipe(MLPConfig(hidden=(256, 256))) == train.DEFAULT_RECIPE
     assert train.recipe(None) == train.Recipe(epochs=12, shift=0)
 
 
