@@ -155,6 +155,22 @@ def folded_model(point: Point, out: Path, progress: bool = True) -> tuple[Any, A
     return res.folded, ff.output_affine(res.stages["05_dataflow_parent"]), notes
 
 
+def synthesize(point: Point, out: Path) -> None:
+    """Yosys on one point's folded design: every node and the whole stitched design (cached by content)."""
+    from course_utils.paths import build_dir
+    from course_utils.rtl import synth as synthmod
+
+    model, _, _ = folded_model(point, out)
+    problems = synthmod.not_synthesizable(model)
+    if problems:
+        print(f"{point.name}: not synthesizable here: {problems}")
+        return
+    t0 = time.perf_counter()
+    found = synthmod.synthesize_model(model, whole=True, folder=build_dir("pareto") / point.name / "synth")
+    print(f"{point.name}: synthesized in {time.perf_counter() - t0:.0f} s: "
+          f"{found.whole.resources() if found.whole is not None else found.totals()}", flush=True)
+
+
 def measure(point: Point, out: Path, n: int, synth: bool, progress: bool = True) -> dict[str, Any]:
     """Every figure of one point's row."""
     import numpy as np
@@ -288,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000, help="test images for the RTL run (default: all 10,000)")
     ap.add_argument("--synth", action="store_true", help="run Yosys on designs without a cached synthesis")
     ap.add_argument("--train-only", action="store_true", help="only train (and cache) the trained points")
+    ap.add_argument("--synth-only", action="store_true",
+                    help="only run Yosys on the points' designs (no RTL simulation; e.g. in the background)")
     ap.add_argument("--figure", action="store_true",
                     help=f"also write the plot to {FIGURE.relative_to(ROOT)}")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: build/pareto)")
@@ -310,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     from course_utils import finnflow as ff
 
     ff.setup()
+    if args.synth_only:
+        for p in points:
+            synthesize(p, out)
+        return 0
     rows = []
     for p in points:
         rows.append(measure(p, out, args.n, args.synth))
