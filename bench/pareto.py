@@ -13,9 +13,10 @@ RTL built with Verilator (cached by content) and simulated on the test set (``--
 default), its outputs compared with FINN's Python execution of the same folded model (bit-exact count),
 the accuracy of the RTL's predictions, the measured cycles per image, images/s and latency at 100 MHz,
 FINN's estimate, DSPs as ``mvu.sv`` instantiates them, LUT/FF/BRAM_18K from Yosys when the design's
-synthesis is cached or shipped (``--synth`` runs it: per node, and the whole design; minutes to tens of
-minutes per design, cached by content in build/rtl/synth-cache). Networks with HLS layers (W1A1's binary
-layers) are not simulated; their accuracy is FINN's Python execution of the folded model.
+synthesis is cached or shipped (``--synth`` runs it on the whole stitched design, ``--synth-only [--nodes]``
+only that, e.g. in the background; 15-30 minutes per design, cached by content in build/rtl/synth-cache).
+Networks with HLS layers (W1A1's binary layers) are not simulated; their accuracy is FINN's Python
+execution of the folded model.
 
 Writes ``--out/pareto.json`` and ``--out/pareto.png`` (accuracy vs images/s, marker size = DSP%) and
 prints the Markdown table. ``--figure`` also writes the plot to docs/figures/pareto.png.
@@ -155,8 +156,9 @@ def folded_model(point: Point, out: Path, progress: bool = True) -> tuple[Any, A
     return res.folded, ff.output_affine(res.stages["05_dataflow_parent"]), notes
 
 
-def synthesize(point: Point, out: Path) -> None:
-    """Yosys on one point's folded design: every node and the whole stitched design (cached by content)."""
+def synthesize(point: Point, out: Path, nodes: bool = False) -> None:
+    """Yosys on one point's folded design: the whole stitched design in one run (its real counts), recorded
+    as soon as it is done; with ``nodes`` also every node. Cached by content (build/rtl/synth-cache)."""
     from course_utils.paths import build_dir
     from course_utils.rtl import synth as synthmod
 
@@ -166,9 +168,14 @@ def synthesize(point: Point, out: Path) -> None:
         print(f"{point.name}: not synthesizable here: {problems}")
         return
     t0 = time.perf_counter()
-    found = synthmod.synthesize_model(model, whole=True, folder=build_dir("pareto") / point.name / "synth")
-    print(f"{point.name}: synthesized in {time.perf_counter() - t0:.0f} s: "
-          f"{found.whole.resources() if found.whole is not None else found.totals()}", flush=True)
+    design = synthmod.prepare(model, build_dir("pareto") / point.name / "synth")
+    whole = synthmod.synthesize_top(design)
+    synthmod.record(model, design, {}, whole)
+    print(f"{point.name}: whole design synthesized in {time.perf_counter() - t0:.0f} s: {whole.resources()}",
+          flush=True)
+    if nodes:
+        synthmod.record(model, design, synthmod.synthesize_layers(design))
+        print(f"{point.name}: and every node, {time.perf_counter() - t0:.0f} s in all", flush=True)
 
 
 def measure(point: Point, out: Path, n: int, synth: bool, progress: bool = True) -> dict[str, Any]:
@@ -224,8 +231,8 @@ def measure(point: Point, out: Path, n: int, synth: bool, progress: bool = True)
                     "measured_latency_cycles": rep["latency_cycles"],
                     "measured_latency_us": rep["latency_us"],
                     "verilator_key": design.key})
-    if synth and not synthmod.not_synthesizable(model):
-        synthmod.synthesize_model(model, whole=True, folder=build_dir("pareto") / point.name / "synth")
+    if synth:
+        synthesize(point, out)
     found = synthmod.lookup(model)
     if found is not None and found.totals() is not None:
         src = found.whole if found.whole is not None else None
@@ -306,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-only", action="store_true", help="only train (and cache) the trained points")
     ap.add_argument("--synth-only", action="store_true",
                     help="only run Yosys on the points' designs (no RTL simulation; e.g. in the background)")
+    ap.add_argument("--nodes", action="store_true", help="with --synth-only: also synthesize every node")
     ap.add_argument("--figure", action="store_true",
                     help=f"also write the plot to {FIGURE.relative_to(ROOT)}")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: build/pareto)")
@@ -330,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ff.setup()
     if args.synth_only:
         for p in points:
-            synthesize(p, out)
+            synthesize(p, out, nodes=args.nodes)
         return 0
     rows = []
     for p in points:
