@@ -178,6 +178,20 @@ def synthesize(point: Point, out: Path, nodes: bool = False) -> None:
         print(f"{point.name}: and every node, {time.perf_counter() - t0:.0f} s in all", flush=True)
 
 
+def synth_fields(model: Any) -> dict[str, Any]:
+    """The row's Yosys figures for ``model`` if its synthesis is cached or shipped (else ``synth: None``)."""
+    from course_utils.finnflow.estimates import capacity
+    from course_utils.rtl import synth as synthmod
+
+    found = synthmod.lookup(model)
+    if found is None or found.totals() is None:
+        return {"synth": None}
+    tot, cap = found.totals(), capacity()
+    res = {k: int(tot[k]) for k in ("LUT", "FF", "BRAM_18K", "DSP")}
+    return {"synth": res, "synth_source": found.source, "synth_pct": {k: 100 * res[k] / cap[k] for k in res},
+            "budget_violations": synthmod.budget_violations(found.nodes, BUDGET, whole=found.whole)}
+
+
 def measure(point: Point, out: Path, n: int, synth: bool, progress: bool = True) -> dict[str, Any]:
     """Every figure of one point's row."""
     import numpy as np
@@ -186,7 +200,6 @@ def measure(point: Point, out: Path, n: int, synth: bool, progress: bool = True)
     from course_utils import finnflow as ff
     from course_utils.finnflow.estimates import capacity
     from course_utils.paths import build_dir, kit_root
-    from course_utils.rtl import synth as synthmod
     from course_utils.torchdata import crop
 
     t0 = time.perf_counter()
@@ -233,16 +246,7 @@ def measure(point: Point, out: Path, n: int, synth: bool, progress: bool = True)
                     "verilator_key": design.key})
     if synth:
         synthesize(point, out)
-    found = synthmod.lookup(model)
-    if found is not None and found.totals() is not None:
-        src = found.whole if found.whole is not None else None
-        tot = src.resources() if src is not None else found.totals()
-        row["synth"] = {k: int(tot[k]) for k in ("LUT", "FF", "BRAM_18K", "DSP")}
-        row["synth_source"] = ("whole design" if src is not None else "sum of nodes") + f" ({found.source})"
-        row["synth_pct"] = {k: 100 * tot[k] / cap[k] for k in row["synth"]}
-        row["budget_violations"] = synthmod.budget_violations(found.nodes, BUDGET, whole=found.whole)
-    else:
-        row["synth"] = None
+    row.update(synth_fields(model))
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -305,6 +309,28 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def report(out: Path, figure: bool, points: list[Point]) -> int:
+    """Print the table of ``out/pareto.json`` and write the plot, without RTL runs; ``points``: look their
+    synthesis up again (their flow runs to find the folded model's fingerprint)."""
+    from course_utils.fileio import write_text_atomic
+
+    path = out / "pareto.json"
+    if not path.is_file():
+        print(f"no rows in {path}: run bench/pareto.py first")
+        return 1
+    rows = json.loads(path.read_text())
+    for r in rows:
+        point = next((p for p in points if p.name == r["point"]), None)
+        if point is not None:
+            r.update(synth_fields(folded_model(point, out)[0]))
+    write_text_atomic(path, json.dumps(rows, indent=1, default=str) + "\n")
+    plot(rows, out / "pareto.png")
+    if figure:
+        plot(rows, FIGURE)
+    print(table(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", help=f"points to run (default: all of {[p.name for p in POINTS]})")
@@ -314,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synth-only", action="store_true",
                     help="only run Yosys on the points' designs (no RTL simulation; e.g. in the background)")
     ap.add_argument("--nodes", action="store_true", help="with --synth-only: also synthesize every node")
+    ap.add_argument("--report", action="store_true",
+                    help="no RTL runs: the table and plot of --out/pareto.json; the --only points' synthesis "
+                         "looked up again (their flow runs to find it)")
     ap.add_argument("--figure", action="store_true",
                     help=f"also write the plot to {FIGURE.relative_to(ROOT)}")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: build/pareto)")
@@ -336,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     from course_utils import finnflow as ff
 
     ff.setup()
+    if args.report:
+        return report(out, args.figure, points if args.only else [])
     if args.synth_only:
         for p in points:
             synthesize(p, out, nodes=args.nodes)

@@ -57,3 +57,5 @@ def test_plot_and_unknown_point(pareto, tmp_path: Path, capsys):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pareto.main(["--only", "nope", "--out", str(tmp_path)]) == 1
     assert "choose from w1a1" in capsys.readouterr().out
+    assert pareto.main(["--report", "--out", str(tmp_path / "empty")]) == 1
+    assert "no rows in" in capsys.readouterr().out
