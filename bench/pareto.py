@@ -371,18 +371,21 @@ def main(argv: list[str] | None = None) -> int:
         for p in points:
             synthesize(p, out, nodes=args.nodes)
         return 0
-    rows = []
+    rows: list[dict[str, Any]] = []
+    allrows: list[dict[str, Any]] = []
+    order = [p.name for p in POINTS]
     for p in points:
         rows.append(measure(p, out, args.n, args.synth))
         r = rows[-1]
         print(f"{p.name}: {r['seconds']} s; RTL {r['rtl']}; "
               f"measured {r.get('measured_fps', 0):,.0f} images/s; "
               f"accuracy {100 * r.get('rtl_accuracy', r['python_accuracy']):.2f}%", flush=True)
-    prev = json.loads((out / "pareto.json").read_text()) if (out / "pareto.json").is_file() else []
-    merged = {r["point"]: r for r in prev} | {r["point"]: r for r in rows}
-    order = [p.name for p in POINTS]
-    allrows = sorted(merged.values(), key=lambda r: order.index(r["point"]) if r["point"] in order else 99)
-    write_text_atomic(out / "pareto.json", json.dumps(allrows, indent=1, default=str) + "\n")
+        # merged into pareto.json after every point: an interrupted run keeps what it measured
+        prev = json.loads((out / "pareto.json").read_text()) if (out / "pareto.json").is_file() else []
+        merged = {x["point"]: x for x in prev} | {r["point"]: r}
+        allrows = sorted(merged.values(),
+                         key=lambda x: order.index(x["point"]) if x["point"] in order else 99)
+        write_text_atomic(out / "pareto.json", json.dumps(allrows, indent=1, default=str) + "\n")
     plot(allrows, out / "pareto.png")
     if args.figure:
         plot(allrows, FIGURE)
