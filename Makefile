@@ -23,6 +23,7 @@ help:
 
 setup:
 	$(PYTHON) scripts/bootstrap.py
+	$(PYTHON) scripts/fetch_vivado_hwh.py
 
 lab: setup
 	$(HOST)/course lab
