@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class ExportMismatch(AssertionError):
 
 def weights_file(qnn: nn.Module) -> str:
     """The checkpoint's file name for ``qnn``: ``qnn_w4a4.pt`` for the default W4A4 network."""
-    return f"qnn_{qnn.cfg.tag}.pt"
+    return f"qnn_{cast(Any, qnn).cfg.tag}.pt"
 
 
 # --------------------------------------------------------------------------- small file helpers
@@ -125,8 +125,9 @@ def input_shape(qnn: nn.Module) -> tuple[int, ...]:
     """The exported model's input shape: ``(1, in_features)`` for an MLP (``(1, 400)`` by default),
     ``(1, 1, side, side)`` for a CNN (``cfg.input_shape``); ``INPUT_SHAPE`` for a network without a cfg."""
     cfg = getattr(qnn, "cfg", None)
-    if getattr(cfg, "input_shape", None):
-        return tuple(int(d) for d in cfg.input_shape)
+    shape = getattr(cfg, "input_shape", None)
+    if shape:
+        return tuple(int(d) for d in shape)
     n = getattr(cfg, "in_features", None)
     return (1, int(n)) if n else tuple(INPUT_SHAPE)
 
@@ -230,7 +231,7 @@ def save_golden(golden: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as f:
-        np.savez(f, **golden)
+        np.savez(f, **cast(dict[str, Any], golden))
     return path
 
 

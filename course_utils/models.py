@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,7 +58,10 @@ class MLPConfig:
         return cls(**d)
 
 
-def fit_to_inputs(x: torch.Tensor, in_features: int) -> torch.Tensor:
+_Batch = TypeVar("_Batch", torch.Tensor, np.ndarray)
+
+
+def fit_to_inputs(x: _Batch, in_features: int) -> _Batch:
     """``x`` as the network's ``(N, in_features)`` raw pixels: whole 28x28 images (``(N, 784)``) are
     centre-cropped to the square ``in_features`` needs (400 -> 20x20); anything else must already fit."""
     if x.ndim == 2 and x.shape[1] == in_features:
@@ -326,5 +330,5 @@ def load_checkpoint(path: str | os.PathLike) -> nn.Module:
     else:
         net = QuantMLP(MLPConfig.from_dict(ck["config"]))
     net.load_state_dict(ck["state_dict"])
-    net.info = dict(ck.get("info") or {})
+    net.info = dict(ck.get("info") or {})  # type: ignore[assignment]  # a plain attribute, not a submodule
     return net.eval()

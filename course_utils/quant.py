@@ -138,6 +138,8 @@ def _fake_quant_module(scale: float, bits: int) -> nn.Module:
     class FakeQuantAct(nn.Module):
         """Unsigned fixed-scale fake quantization (PTQ activation quantizer)."""
 
+        scale: torch.Tensor  # a registered buffer
+
         def __init__(self) -> None:
             super().__init__()
             self.bits = int(bits)

@@ -71,7 +71,7 @@ class DataType:
         return float(np.finfo(_FLOAT_DTYPES[self.bitwidth]).max)
 
 
-_FLOAT_DTYPES = {16: np.float16, 32: np.float32}
+_FLOAT_DTYPES: dict[int, type[np.floating]] = {16: np.float16, 32: np.float32}
 
 
 def datatype(name: Any) -> DataType:
@@ -324,7 +324,7 @@ def unpack(packed: Any, dt: str | DataType, elems: int | tuple[int, ...], *,
     if p.ndim == 0:
         raise ValueError("unpack needs at least one word (an array with a last axis of bytes).")
     shape = tuple(elems) if isinstance(elems, (tuple, list)) else None
-    n = int(shape[-1] if shape else elems)
+    n = int(shape[-1]) if shape else int(elems)  # type: ignore[arg-type]  # elems is an int here
     need = -(-n * dt.bitwidth // 8)
     if p.shape[-1] < need:
         raise ValueError(f"a word of {n} x {dt.name} needs {need} bytes, "

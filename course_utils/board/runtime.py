@@ -77,7 +77,7 @@ def accelerator_source(overlay: Any) -> str:
             "timings from FINN's estimates). Set PYNQ_VIRTUAL_ACCEL=rtl for the RTL")
 
 
-def where_time_goes(overlay: Any, pkg: DeployPackage, x: np.ndarray) -> dict[str, float]:
+def where_time_goes(overlay: Any, pkg: DeployPackage, x: np.ndarray) -> dict[str, float | str]:
     """Per image: accelerator cycles, HP-port cycles (bytes in and out at 8 bytes per FCLK0 cycle) and the
     CPU's packing time (measured here on ``x``). On the virtual board the accelerator's cycles are what its
     RTL simulation measured (or FINN's estimate with the numpy model); on a board FINN's estimate."""

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from course_utils.fileio import write_text_atomic
 from course_utils.hw import ipmodels as ipm
 from course_utils.hw.blockdesign import dry_run, params_from_accelerator
 from course_utils.hw.dryrun import Design
@@ -360,14 +361,7 @@ def generate_hwh(
     ``length_width`` overrides the DMA's buffer-length register width (26 by default). The file is
     written atomically. Raises ``DryRunError`` when the Tcl builds an invalid design.
     """
-    desc = accelerator
-    if isinstance(accelerator, (str, Path)):
-        desc = json.loads(Path(accelerator).read_text())
+    desc: Mapping[str, Any] = (json.loads(Path(accelerator).read_text(encoding="utf-8"))
+                                if isinstance(accelerator, (str, Path)) else accelerator)
     design = dry_run(params_from_accelerator(desc, tlast=tlast, length_width=length_width))
-    text = render_hwh(design)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    return out
+    return write_text_atomic(out_path, render_hwh(design))

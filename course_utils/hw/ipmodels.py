@@ -230,7 +230,7 @@ def _axi_params(
     addr: int,
     id_bits: int = 0,
     rw: str = "READ_WRITE",
-    freq_hz: int | None = None,
+    freq_hz: int | str | None = None,
     max_burst: int | None = None,
 ) -> dict[str, str]:
     """The bus-interface parameters Vivado writes for an AXI interface."""
@@ -515,7 +515,7 @@ def axi_dma(config: Mapping[str, str], ctx: Mapping[str, str]) -> IPModel:
 
 
 # ----------------------------------------------------------------------------- ZYNQ7 PS v5.5
-_DDR_SIGNALS = [
+_DDR_SIGNALS: list[tuple[str, str, int, str] | tuple[str, str, int, str, str]] = [
     ("CAS_N", "DDR_CAS_n", 1, "IO"),
     ("CKE", "DDR_CKE", 1, "IO"),
     ("CK_N", "DDR_Clk_n", 1, "IO", "clk"),
@@ -532,7 +532,7 @@ _DDR_SIGNALS = [
     ("DQS_N", "DDR_DQS_n", 4, "IO"),
     ("DQS_P", "DDR_DQS", 4, "IO"),
 ]
-_FIXED_IO_SIGNALS = [
+_FIXED_IO_SIGNALS: list[tuple[str, str, int, str]] = [
     ("MIO", "MIO", 54, "IO"),
     ("DDR_VRN", "DDR_VRN", 1, "IO"),
     ("DDR_VRP", "DDR_VRP", 1, "IO"),
