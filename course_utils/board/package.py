@@ -234,7 +234,26 @@ class DeployPackage:
 
 
 def load_package(path: str | os.PathLike, source: str = "given path") -> DeployPackage:
-    """Load and check the deploy package in folder ``path``; PackageError says what is wrong."""
+    """Load and check the deploy package in folder ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A package folder: ``accelerator.json``, ``<name>.bit``, ``<name>.hwh``, ``dataflow.npz`` and
+        ``golden.npz``.
+    source : str, default "given path"
+        Where it was found, for :meth:`DeployPackage.describe`.
+
+    Returns
+    -------
+    DeployPackage
+
+    Raises
+    ------
+    PackageError
+        A missing file or a field of ``accelerator.json`` that is absent or wrong; the message says what
+        to do.
+    """
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise PackageError(f"{folder} is not a folder. A deploy package is a folder with accelerator.json, "
@@ -282,7 +301,24 @@ def _packages_in(folder: Path) -> list[Path]:
 
 
 def find_package(name: str | None = None) -> DeployPackage:
-    """The first deploy package found (named ``name`` if given), searching :func:`search_locations`."""
+    """The first deploy package found (named ``name`` if given), searching :func:`search_locations`.
+
+    Parameters
+    ----------
+    name : str, optional
+        The package's name (its folder, e.g. ``"mnist_w4a4"``); default: the first one found.
+
+    Returns
+    -------
+    DeployPackage
+        Found in ``$COURSE_DEPLOY_DIR``, ``build/lab2/deploy/``, ``pretrained/lab2/deploy/``, ``./deploy``
+        or ``../deploy``, in that order.
+
+    Raises
+    ------
+    PackageError
+        None found: the message lists where it looked.
+    """
     looked = []
     for label, folder in search_locations():
         looked.append(f"{label}: {folder}")
