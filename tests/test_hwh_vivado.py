@@ -173,6 +173,12 @@ def test_ps7_clock_parameters_pynq_reads(pair):
         assert float(q["PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ"]) == pytest.approx(100.0)
 
 
+def test_missing_reference_skips_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_REFERENCE_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(pytest.skip.Exception, match=r"run `make setup` once with network"):
+        _reference_hwh()
+
+
 def test_reference_cache_refuses_a_corrupted_file(tmp_path, monkeypatch):
     """The fetch script's check: a cached file with the wrong content is not taken for the reference."""
     monkeypatch.setenv("COURSE_REFERENCE_CACHE", str(tmp_path))
