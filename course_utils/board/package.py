@@ -204,7 +204,19 @@ class DeployPackage:
         return self.spec["estimates"]
 
     def golden(self) -> dict[str, np.ndarray]:
-        """The golden batch: ``x`` (N, 400) uint8 (20x20 crops), ``y_int`` (N, 10), ``pred``, ``labels``."""
+        """The golden batch Lab 2 verified, to check the board's outputs against.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``x`` (N, 400) uint8 (the 20x20 crops), ``y_int`` (N, 10) the accelerator's integer outputs,
+            ``pred`` (N,) the predicted classes, ``labels`` (N,) the true ones (when recorded).
+
+        Raises
+        ------
+        PackageError
+            ``golden.npz`` lacks ``x`` or ``y_int``.
+        """
         path = self.path / "golden.npz"
         with np.load(path) as data:
             out = {k: data[k] for k in data.files}
