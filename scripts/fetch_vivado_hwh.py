@@ -70,7 +70,8 @@ def fetch(force: bool = False) -> int:
         req = Path(tmp) / "requirements.txt"
         req.write_text(f"{PACKAGE}=={VERSION} --hash=sha256:{SHA256}\n", encoding="utf-8")
         cmd = [pip_python(), "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
-               "--disable-pip-version-check", "-q", "-d", tmp, "-r", str(req)]
+               "--disable-pip-version-check", "--timeout", "20", "--retries", "1",  # offline: give up soon
+               "-q", "-d", tmp, "-r", str(req)]
         res = subprocess.run(cmd, capture_output=True, text=True)
         got = Path(tmp) / SDIST
         if res.returncode != 0 or not got.is_file():
