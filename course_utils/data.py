@@ -528,9 +528,29 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 def load(name: str, split: str = "train", *,
          data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 (N, 28, 28), labels uint8 (N,))`` of a split, fetched on first use.
+    """The images and labels of one split of a dataset, fetched (and verified) on first use.
 
-    The arrays are cached in memory and read-only: ``images.copy()`` to change them."""
+    The arrays are cached in memory and read-only: ``images.copy()`` to change them.
+
+    Parameters
+    ----------
+    name : str
+        A dataset of :data:`DATASETS`: ``"mnist"`` or ``"fashion-mnist"``.
+    split : {"train", "test"}, default "train"
+    data_dir : str or os.PathLike, optional
+        Where datasets are cached; default ``$COURSE_DATA_DIR`` or ``data/`` in the kit.
+
+    Returns
+    -------
+    images : numpy.ndarray of uint8, shape (N, 28, 28)
+    labels : numpy.ndarray of uint8, shape (N,)
+
+    Raises
+    ------
+    DataError
+        An unknown dataset or split, or a download that failed or did not verify (the message says what
+        to do).
+    """
     ds = get(name)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}.")

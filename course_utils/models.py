@@ -152,7 +152,20 @@ class QuantMLP(nn.Module):
 
 
 def build_qnn(weight_bits: int = 4, act_bits: int = 4, hidden: tuple[int, ...] = (64, 64)) -> QuantMLP:
-    """A fresh ``QuantMLP`` (convenience for notebooks)."""
+    """A fresh, untrained ``QuantMLP`` (convenience for notebooks).
+
+    Parameters
+    ----------
+    weight_bits, act_bits : int, default 4
+        Bit widths of the weights (signed, narrow range) and of the hidden activations (unsigned);
+        1 gives a binary (bipolar) network.
+    hidden : tuple of int, default (64, 64)
+        Widths of the hidden layers.
+
+    Returns
+    -------
+    QuantMLP
+    """
     return QuantMLP(MLPConfig(weight_bits=weight_bits, act_bits=act_bits, hidden=tuple(hidden)))
 
 
@@ -310,7 +323,25 @@ def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any
 
 
 def load_checkpoint(path: str | os.PathLike) -> nn.Module:
-    """The network saved at ``path`` (QuantMLP, QuantCNN or FloatMLP) in eval mode; ``.info``: its info."""
+    """The network saved at ``path`` by :func:`save_checkpoint`, in eval mode.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint file (``build/lab1/qnn_w4a4.pt``, or the shipped one in ``pretrained/lab1/``).
+
+    Returns
+    -------
+    torch.nn.Module
+        A ``QuantMLP``, ``QuantCNN`` or ``FloatMLP``; its ``.info`` holds what was saved with it.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a readable course checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train and save the network first "
