@@ -91,8 +91,21 @@ def quiet() -> Iterator[io.StringIO]:
 
 
 def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
-    """Export ``qnn`` (eval mode) to QONNX at ``path``, quietly and atomically; input
-    ``(1, qnn.cfg.in_features)`` (``(1, 400)`` for the default network)."""
+    """Export ``qnn`` (eval mode) to QONNX at ``path``, quietly and atomically.
+
+    Parameters
+    ----------
+    qnn : torch.nn.Module
+        A Brevitas network of the kit (``QuantMLP`` or ``QuantCNN``); its training mode is restored after.
+    path : str or os.PathLike
+        The ``.onnx`` file to write (its folder is created).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. The model's input is ``(1, qnn.cfg.in_features)`` (``(1, 400)`` for the default
+        network), or ``(1, 1, side, side)`` for a CNN.
+    """
     import torch
 
     path = Path(path)

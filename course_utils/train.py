@@ -240,6 +240,32 @@ def train(net: nn.Module, train_data: Any, test_data: Any = None, *, epochs: int
     training image's crop window by a random -shift..shift pixels (``torchdata.random_shift_crop``):
     ``train_data`` must then hold whole images (``torchdata.tensors(name, split, crop=None)``). The
     same seed, data and thread count give the same weights.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network to train (changed in place).
+    train_data : tuple of array_like or iterable of batches
+        ``(x, y)`` or a ``DataLoader``.
+    test_data : tuple of array_like, optional
+        ``(x, y)`` evaluated after every epoch.
+    epochs : int, default 12
+    lr : float, default 1e-3
+        Adam's peak learning rate (cosine schedule).
+    batch_size : int, default 256
+    weight_decay : float, default 0.0
+    shift : int, default 0
+        Random crop shift in pixels (augmentation); needs whole images.
+    seed : int, default 0
+    progress : bool, default True
+        A tqdm bar per epoch.
+    desc : str, optional
+        The bar's label.
+
+    Returns
+    -------
+    History
+        Per-epoch loss and accuracies.
     """
     import torch
     from tqdm.auto import tqdm
