@@ -156,7 +156,7 @@ def folded_model(point: Point, out: Path, progress: bool = True) -> tuple[Any, A
     return res.folded, ff.output_affine(res.stages["05_dataflow_parent"]), notes
 
 
-def synthesize(point: Point, out: Path, nodes: bool = False) -> None:
+def synthesize(point: Point, out: Path, nodes: bool = False, timeout: float = 3600.0) -> None:
     """Yosys on one point's folded design: the whole stitched design in one run (its real counts), recorded
     as soon as it is done; with ``nodes`` also every node. Cached by content (build/rtl/synth-cache)."""
     from course_utils.paths import build_dir
@@ -169,12 +169,12 @@ def synthesize(point: Point, out: Path, nodes: bool = False) -> None:
         return
     t0 = time.perf_counter()
     design = synthmod.prepare(model, build_dir("pareto") / point.name / "synth")
-    whole = synthmod.synthesize_top(design)
+    whole = synthmod.synthesize_top(design, timeout=timeout)
     synthmod.record(model, design, {}, whole)
     print(f"{point.name}: whole design synthesized in {time.perf_counter() - t0:.0f} s: {whole.resources()}",
           flush=True)
     if nodes:
-        synthmod.record(model, design, synthmod.synthesize_layers(design))
+        synthmod.record(model, design, synthmod.synthesize_layers(design, timeout=timeout))
         print(f"{point.name}: and every node, {time.perf_counter() - t0:.0f} s in all", flush=True)
 
 
@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synth-only", action="store_true",
                     help="only run Yosys on the points' designs (no RTL simulation; e.g. in the background)")
     ap.add_argument("--nodes", action="store_true", help="with --synth-only: also synthesize every node")
+    ap.add_argument("--timeout", type=float, default=3600.0, help="Yosys time limit per run, seconds")
     ap.add_argument("--report", action="store_true",
                     help="no RTL runs: the table and plot of --out/pareto.json; the --only points' synthesis "
                          "looked up again (their flow runs to find it)")
@@ -369,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         return report(out, args.figure, points if args.only else [])
     if args.synth_only:
         for p in points:
-            synthesize(p, out, nodes=args.nodes)
+            synthesize(p, out, nodes=args.nodes, timeout=args.timeout)
         return 0
     rows: list[dict[str, Any]] = []
     allrows: list[dict[str, Any]] = []
