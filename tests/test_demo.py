@@ -466,3 +466,31 @@ def test_a_binary_network_goes_through_the_demo_with_its_output_affine_on_the_ho
     spec = json.loads(next((run_dir / "deploy").glob("*/accelerator.json")).read_text())
     assert len(spec["output_scale"]) == 10 and len(spec["output_bias"]) == 10   # per class, recorded
     assert "Output affine per class" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_the_cnn_goes_through_the_demo(tmp_path: Path) -> None:
+    """``--model cnn`` (here the smallest viable one: 4 and 8 channels on 12x12 crops, one epoch, 200
+    images per stage): QAT of the QuantCNN, export with its image input, FINN's convolution lowering,
+    folding, deploy package with the 4-D input stream, the virtual board; the report names the network."""
+    proc, secs = _demo(tmp_path, "--model", "cnn", "--channels", "4,8", "--side", "12", "--sweep", "none",
+                       "--eval-samples", "200", "--target-fps", "100000", "--run", "cnn")
+    print(f"course demo --quick --model cnn: {secs:.1f} s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    status = _lines(proc.stdout)
+    assert all(status[s] in ("done", "resumed") for s in ("qat", "export", "finn", "deploy", "board")), status
+    run_dir = tmp_path / "demo" / "cnn"
+    state = json.loads((run_dir / "state.json").read_text())
+    qat = state["stages"]["qat"]["result"]
+    assert qat["model"].startswith("QuantCNN W4A4") and qat["config"]["kind"] == "cnn"
+    finn = state["stages"]["finn"]["result"]
+    assert any(k.startswith("ConvolutionInputGenerator_rtl") for k in finn["folding"])
+    assert finn["estimates"]["fps"] >= 100_000
+    spec = json.loads(next((run_dir / "deploy").glob("*_cnn/accelerator.json")).read_text())
+    assert spec["input"]["shape_normal"] == [1, 12, 12, 1]
+    assert any(layer["op"] == "ConvolutionInputGenerator" for layer in spec["layers"])
+    report = (run_dir / "report.md").read_text()
+    assert "CNN W4A4 (1->4->8 channels, 3x3 stride-2 convolutions, 12x12 input)" in report
+    board = state["stages"]["board"]["result"]
+    assert board["accuracy_row"]["accuracy"] > 0.5, board["accuracy_row"]
