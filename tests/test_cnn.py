@@ -294,3 +294,41 @@ def _copy(model):
     from qonnx.core.modelwrapper import ModelWrapper
 
     return ModelWrapper(copy.deepcopy(model.model))
+
+
+# ------------------------------------------------------------------ the stall's cause, smallest case
+@pytest.mark.slow
+def test_an_rtl_mvau_with_simd_equal_to_mw_loses_results_under_back_pressure(build: Path):
+    """The full CNN's stall reproduced on the smallest case: a 64-12-10 W4A4 MLP whose last MVAU takes
+    its whole 12-value input in one beat (SIMD = MW = 12: one result per cycle, 10 per sample back to
+    back), forced past the kit's folding check. With its output not read for a while, FINN 1.6.1's RTL
+    MVAU overflows its output queue; the simulation stops with AssertionFailedError naming it (before: a
+    printed line, lost words and, much later, a StallError). The kit's folding refuses this SIMD (a legal
+    folding under back-pressure: the tiny CNN's test above)."""
+    import torch
+    from qonnx.custom_op.registry import getCustomOp
+
+    from course_utils import export, rtl
+    from course_utils import finnflow as ff
+    from course_utils.finnflow import folding
+    from course_utils.models import MLPConfig, QuantMLP
+
+    torch.manual_seed(0)
+    qnn = QuantMLP(MLPConfig(weight_bits=4, act_bits=4, hidden=(12,), in_features=64)).eval()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(export, "INPUT_SHAPE", (1, 64))
+        path = export.export_qonnx(qnn, build / "mlp_64_12.onnx")
+    # the last MVAU is the bottleneck (10 results per sample, back to back), as the CNN's first MVAU was
+    legal = {"MVAU_rtl_0": {"SIMD": 32, "PE": 12}, "Thresholding_rtl_0": {"PE": 12},
+             "MVAU_rtl_1": {"SIMD": 6, "PE": 1}}
+    res = ff.run_flow(path, verify=False, target_fps=None, folding=legal)
+    x = np.random.default_rng(0).integers(0, 256, (64, 64)).astype(np.float32)
+    with pytest.raises(ff.FoldingError, match="SIMD=12 = MW=12 gives one result per cycle"):
+        ff.apply_folding(_copy(res.folded), {"MVAU_rtl_1": {"SIMD": 12}})
+    bad = _copy(res.folded)
+    getCustomOp(bad.get_node_from_name("MVAU_rtl_1")).set_nodeattr("SIMD", 12)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(folding, "check_folding", lambda model: None)  # what the kit refuses, built anyway
+        design = rtl.build(bad, ROOT / "build" / "tests" / "rtl_simd_eq_mw", quiet=True, cache=CACHE)
+    with pytest.raises(rtl.AssertionFailedError, match="Overflowing output queue.*SIMD <= MW/2"):
+        design.run(x, out_ready_from=200)
