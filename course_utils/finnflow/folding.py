@@ -27,7 +27,8 @@ FOLD_FLAGS: dict[str, dict[str, tuple[int, ...]]] = {
     "ConvolutionInputGenerator_rtl": {"parallel_window": (0, 1)},
 }
 """On/off folding attributes by op type: the RTL sliding-window generator's ``parallel_window=1`` emits a
-whole ``k x k`` window per cycle (only with ``SIMD = IFMChannels``), for an MVAU with ``SIMD = MW``."""
+whole ``k x k`` window per cycle (only with ``SIMD = IFMChannels``); the MVAU after it takes the window in
+``MW/SIMD >= 2`` beats (``MVAU_RTL_MIN_SF``) through a width converter."""
 DMA_WIDTHS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
 """Stream widths (bits) the Xilinx AXI DMA accepts: power-of-two bytes, 8..1024 bits."""
 
