@@ -61,6 +61,10 @@ def test_bits_and_sweep_parse_and_reject_bad_values() -> None:
     ({"budget": 0.0}, "--budget is a fraction"),
     ({"target_fps": -1.0}, "--target-fps must be positive"),
     ({"eval_samples": 10}, "at least 64"),
+    ({"model": "rnn"}, "--model must be one of mlp, cnn"),
+    ({"model": "cnn", "weight_bits": 1, "act_bits": 1}, "binary networks go through the demo as the MLP"),
+    ({"model": "cnn", "channels": (16, 0)}, "--channels must be positive"),
+    ({"model": "cnn", "side": 30}, "--side is the centre crop"),
 ])
 def test_config_validation_says_what_is_wrong(kwargs: dict, message: str) -> None:
     with pytest.raises(DemoError, match=message):
@@ -74,6 +78,10 @@ def test_config_defaults_round_trip_and_quick_settings() -> None:
     quick = DemoConfig(quick=True, dataset="fashion-mnist").validate()
     assert (quick.train_epochs, quick.eval_n, quick.run_name) == (1, 1000, "fashion-mnist_w4a4_quick")
     assert quick.package_name == "fashion_mnist_w4a4"
+    cnn = DemoConfig(model="cnn", quick=True, channels=[4, 8], side=12).validate()
+    assert (cnn.run_name, cnn.package_name, cnn.input_side) == ("mnist_w4a4_cnn_quick", "mnist_w4a4_cnn", 12)
+    assert DemoConfig.from_dict(json.loads(json.dumps(cnn.to_dict()))) == cnn
+    assert cnn.network_config().channels == (4, 8) and cfg.network == "MLP W4A4 (400-64-64-10)"
 
 
 def test_cli_rejects_bad_options_with_exit_2(tmp_path: Path) -> None:
@@ -491,6 +499,7 @@ def test_the_cnn_goes_through_the_demo(tmp_path: Path) -> None:
     assert spec["input"]["shape_normal"] == [1, 12, 12, 1]
     assert any(layer["op"] == "ConvolutionInputGenerator" for layer in spec["layers"])
     report = (run_dir / "report.md").read_text()
-    assert "CNN W4A4 (1->4->8 channels, 3x3 stride-2 convolutions, 12x12 input)" in report
+    assert "Network taken to hardware: **CNN W4A4 (1->4->8 channels, 3x3 stride-2 convolutions, 12x12 " \
+           "input)**" in report
     board = state["stages"]["board"]["result"]
     assert board["accuracy_row"]["accuracy"] > 0.5, board["accuracy_row"]
