@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 # PyTorch's OpenMP threads spin while idle; on a busy 2-core machine that slows training 5-30x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup lab test lint check-labs test-board test-host system-deps labs lock demo bench release clean distclean
+.PHONY: help setup lab test lint typecheck check-labs test-board test-host system-deps labs lock demo bench release clean distclean
 
 help:
 	@echo "make lab    - set up and start JupyterLab (http://127.0.0.1:8888, token printed)"
@@ -23,6 +23,7 @@ help:
 
 setup:
 	$(PYTHON) scripts/bootstrap.py
+	$(PYTHON) scripts/fetch_vivado_hwh.py
 
 lab: setup
 	$(HOST)/course lab
@@ -35,6 +36,7 @@ test:
 	@$(TIMED) run setup -- $(MAKE) --no-print-directory setup
 	@$(TIMED) run system-deps -- $(MAKE) --no-print-directory system-deps
 	@$(TIMED) run lint -- $(MAKE) --no-print-directory lint
+	@$(TIMED) run typecheck -- $(MAKE) --no-print-directory typecheck
 	@$(TIMED) run check-labs -- $(MAKE) --no-print-directory check-labs
 	@$(TIMED) run test-board -- $(MAKE) --no-print-directory test-board
 	@$(TIMED) run test-host -- $(MAKE) --no-print-directory test-host
@@ -43,6 +45,10 @@ test:
 
 lint:
 	$(HOST)/ruff check .
+
+# mypy over course_utils (pyproject.toml [tool.mypy]); its cache (.mypy_cache) makes a re-run take seconds
+typecheck:
+	$(HOST)/python -m mypy
 
 check-labs:
 	$(HOST)/course labs --check

@@ -22,7 +22,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -269,7 +269,7 @@ def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
         fig, ax = plt.subplots(figsize=figsize)
         plt.close(fig)
         return fig, ax
-    return ax.figure, ax
+    return cast("Figure", ax.figure), ax
 
 
 def plot_fold_schedule(mh: int, mw: int, simd: int, pe: int, ax: Axes | None = None) -> Figure:
@@ -544,8 +544,8 @@ def prepare_finn() -> None:
     try:
         from course_utils.finnflow.env import setup
     except ImportError:
-        setup = None
-    if setup is not None:
+        pass
+    else:
         setup()
         return
     from course_utils.paths import build_dir

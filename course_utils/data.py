@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -330,7 +330,7 @@ def _install(src: _Source, f: DataFile, target: Path, timeout: float, progress: 
         bar = _bar(total, f"{target.parent.name}/{f.gz if src.gzipped else f.name}", progress)
         with raw, atomic_file(target) as out:  # renamed into place only if nothing below raised
             counted = _Counting(raw, bar)
-            stream = gzip.GzipFile(fileobj=counted, mode="rb") if src.gzipped else counted
+            stream = gzip.GzipFile(fileobj=cast(BinaryIO, counted), mode="rb") if src.gzipped else counted
             h, n = hashlib.sha256(), 0
             while chunk := stream.read(_CHUNK):
                 n += len(chunk)
@@ -481,7 +481,7 @@ def _fetch_file(ds: Dataset, f: DataFile, folder: Path, root: Path | None, bases
 
 # --------------------------------------------------------------------------- IDX parsing and load
 
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+_IDX_DTYPES: dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
@@ -528,9 +528,29 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 
 def load(name: str, split: str = "train", *,
          data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(images uint8 (N, 28, 28), labels uint8 (N,))`` of a split, fetched on first use.
+    """The images and labels of one split of a dataset, fetched (and verified) on first use.
 
-    The arrays are cached in memory and read-only: ``images.copy()`` to change them."""
+    The arrays are cached in memory and read-only: ``images.copy()`` to change them.
+
+    Parameters
+    ----------
+    name : str
+        A dataset of :data:`DATASETS`: ``"mnist"`` or ``"fashion-mnist"``.
+    split : {"train", "test"}, default "train"
+    data_dir : str or os.PathLike, optional
+        Where datasets are cached; default ``$COURSE_DATA_DIR`` or ``data/`` in the kit.
+
+    Returns
+    -------
+    images : numpy.ndarray of uint8, shape (N, 28, 28)
+    labels : numpy.ndarray of uint8, shape (N,)
+
+    Raises
+    ------
+    DataError
+        An unknown dataset or split, or a download that failed or did not verify (the message says what
+        to do).
+    """
     ds = get(name)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}.")

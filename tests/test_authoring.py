@@ -87,7 +87,8 @@ def test_student_version_tags_banner_outputs_and_solution_only():
     nb = _nb(("markdown", "# Lab 1.2"), ("code", BLOCK),
              ("code", "checks.lab1.ex_2_1(quantize)", "checkpoint"),
              ("code", "secret = 42", "solution-only"),
-             ("markdown", "Why?\n<!-- BEGIN SOLUTION -->Because.<!-- END SOLUTION -->"))
+             ("markdown", "**Exercise 2.2 (question).** Why?\n"
+                          "<!-- BEGIN SOLUTION -->Because.<!-- END SOLUTION -->"))
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hello")]
     nb.cells[1].execution_count = 3
     nb.metadata["widgets"] = {"state": {}}
@@ -99,8 +100,50 @@ def test_student_version_tags_banner_outputs_and_solution_only():
     assert code.outputs == [] and code.execution_count is None
     assert "exercise-2.1" in code.metadata["tags"]
     assert st.cells[3].metadata["tags"] == ["checkpoint"]
-    assert "Because" not in st.cells[-1].source and "Exercise 2.1" in st.cells[-1].source
+    assert "Because" not in st.cells[-1].source
+    assert st.cells[-1].source.endswith("*Your answer here (Exercise 2.2).*")
     assert "widgets" not in st.metadata
+
+
+def test_markdown_answers_carry_their_own_exercise_number():
+    """A written answer after code exercise 4.3 is Exercise 4.4, not "4.3" (the Lab 1.4 bug)."""
+    nb = _nb(("code", BLOCK.replace("2.1", "4.3")),
+             ("markdown", "**Exercise 4.4 (question).** Which bit width?\n\n<!-- BEGIN SOLUTION -->\nW4A4.\n"
+                          "<!-- END SOLUTION -->"),
+             ("code", "y = 2"),
+             ("markdown", "**Exercise 4.5 (question).** And why?\n"
+                          "<!-- BEGIN SOLUTION -->DSPs.<!-- END SOLUTION -->"))
+    assert [ex.id for ex in find_exercises(nb, "x.ipynb")] == ["4.3"]
+    st = student_version(nb, "solutions/lab1_qat/04_x.ipynb")
+    answers = [c.source for c in st.cells if c.cell_type == "markdown" and "Your answer" in c.source]
+    assert answers == ["**Exercise 4.4 (question).** Which bit width?\n\n*Your answer here (Exercise 4.4).*",
+                       "**Exercise 4.5 (question).** And why?\n*Your answer here (Exercise 4.5).*"]
+    assert "W4A4" not in str(st.cells) and "DSPs" not in str(st.cells)
+
+
+@pytest.mark.parametrize("md, msg", [
+    ("**Question.** Why?\n<!-- BEGIN SOLUTION -->x<!-- END SOLUTION -->", "its own exercise number"),
+    ("**Exercise 4.3 (question).** Why?\n<!-- BEGIN SOLUTION -->x<!-- END SOLUTION -->",
+     "give it its own number"),
+])
+def test_markdown_answer_without_its_own_number_is_rejected(md, msg):
+    nb = _nb(("code", BLOCK.replace("2.1", "4.3")), ("markdown", md))
+    with pytest.raises(AuthoringError, match=msg):
+        find_exercises(nb, "solutions/x.ipynb")
+
+
+def test_two_markdown_answers_with_one_number_are_rejected():
+    md = "**Exercise 1.5 (question).** Why?\n<!-- BEGIN SOLUTION -->x<!-- END SOLUTION -->"
+    with pytest.raises(AuthoringError, match="already the markdown answer of cell 0"):
+        find_exercises(_nb(("markdown", md), ("markdown", md)), "solutions/x.ipynb")
+
+
+def test_shipped_lab1_written_answers_are_numbered_by_their_own_exercise():
+    for name, ex in (("03_post_training_quantization", "3.4"), ("04_qat_with_brevitas", "4.4")):
+        nb = nbformat.read(ROOT / "labs" / "lab1_qat" / f"{name}.ipynb", as_version=4)
+        prompts = [c.source for c in nb.cells if "*Your answer here" in c.source]
+        assert len(prompts) == 1 and prompts[0].startswith(f"**Exercise {ex} (question).**"), prompts
+        assert prompts[0].endswith(f"*Your answer here (Exercise {ex}).*"), prompts
 
 
 def test_generate_is_deterministic_and_removes_orphans(tmp_path):

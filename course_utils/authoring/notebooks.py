@@ -6,7 +6,9 @@ Conventions (see docs/AUTHORING.md):
   code with ``# BEGIN SOLUTION`` / ``# END SOLUTION`` around a block, or ``# SOLUTION`` at the end
   of a line. A block becomes ``raise NotImplementedError("Exercise 2.3: <what to do>")`` at the
   block's indentation; a marked line ``x = <answer>`` becomes ``x = ...``.
-* Markdown answers sit between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->``.
+* Markdown answers sit between ``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` in a cell whose
+  first line names its own exercise (``**Exercise 4.4 (question).** Which bit width ...``); the student
+  sees ``*Your answer here (Exercise 4.4).*``. Its number must not be a code exercise's.
 * Cells tagged ``solution-only`` are dropped from the student version.
 * Every answer cell gets the tag ``exercise-2.3`` (the grader finds answers by tag).
 * Checkpoint cells are tagged ``checkpoint`` and stay as they are.
@@ -29,6 +31,7 @@ BEGIN_RE = re.compile(r"^(\s*)#\s*BEGIN SOLUTION\b")
 END_RE = re.compile(r"^\s*#\s*END SOLUTION\b")
 LINE_RE = re.compile(r"\s*#\s*SOLUTION\s*$")
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
+MD_EXERCISE_RE = re.compile(r"\bExercise\s+(\d+\.\d+[a-z]?)\b")
 BANNER_TAG = "generated-banner"
 KEEP_CELL_METADATA = ("tags", "slideshow", "editable", "deletable", "jupyter")
 KEEP_NB_METADATA = ("kernelspec", "language_info", "course")
@@ -54,6 +57,19 @@ def exercise_header(source: str) -> tuple[str, str] | None:
             m = EXERCISE_RE.match(line)
             return (m.group(1), m.group(2)) if m else None
     return None
+
+
+def markdown_exercise(source: str, where: str) -> str | None:
+    """The exercise a markdown answer cell names in its first non-empty line (``4.4``); None if the cell
+    has no ``<!-- BEGIN SOLUTION -->``. Raises AuthoringError for an answer cell that names none."""
+    if MD_BEGIN not in source:
+        return None
+    first = next((line for line in source.splitlines() if line.strip()), "")
+    m = MD_EXERCISE_RE.search(first)
+    if m is None:
+        raise AuthoringError(f"{where}: a markdown answer (<!-- BEGIN SOLUTION -->) needs its own exercise "
+                             "number in its first line, e.g. '**Exercise 4.4 (question).** ...'")
+    return m.group(1)
 
 
 def has_markers(source: str) -> bool:
@@ -108,11 +124,12 @@ def strip_code(source: str, ex_id: str, title: str, where: str) -> str:
     return "\n".join(out)
 
 
-def strip_markdown(source: str, ex_id: str, where: str) -> str:
-    """Replace ``<!-- BEGIN SOLUTION -->...<!-- END SOLUTION -->`` with an answer prompt."""
+def strip_markdown(source: str, where: str) -> str:
+    """Replace ``<!-- BEGIN SOLUTION -->...<!-- END SOLUTION -->`` with an answer prompt naming the cell's
+    own exercise (:func:`markdown_exercise`)."""
     if source.count(MD_BEGIN) != source.count(MD_END):
         raise AuthoringError(f"{where}: unbalanced markdown solution markers")
-    prompt = f"*Your answer here (Exercise {ex_id}).*" if ex_id else "*Your answer here.*"
+    prompt = f"*Your answer here (Exercise {markdown_exercise(source, where)}).*"
     return re.sub(re.escape(MD_BEGIN) + r".*?" + re.escape(MD_END), prompt, source, flags=re.S)
 
 
@@ -135,9 +152,21 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 
 def find_exercises(nb: nbformat.NotebookNode, where: str) -> list[Exercise]:
-    """The exercises of a solution notebook, in order; raise AuthoringError on bad markup."""
+    """The code exercises of a solution notebook, in order; raise AuthoringError on bad markup.
+
+    Markdown answers are checked too: each names its own exercise, one that is not a code exercise's.
+    """
     found: dict[str, Exercise] = {}
+    written: dict[str, int] = {}
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            md_id = markdown_exercise(cell.source, f"{where}, cell {i}")
+            if md_id is not None:
+                if md_id in written:
+                    raise AuthoringError(f"{where}, cell {i}: Exercise {md_id} is already the markdown "
+                                         f"answer of cell {written[md_id]}")
+                written[md_id] = i
+            continue
         if cell.cell_type != "code":
             continue
         header = exercise_header(cell.source)
@@ -147,6 +176,10 @@ def find_exercises(nb: nbformat.NotebookNode, where: str) -> list[Exercise]:
         if header:
             ex = found.setdefault(header[0], Exercise(header[0], header[1]))
             ex.cells.append(i)
+    for md_id, i in written.items():
+        if md_id in found:
+            raise AuthoringError(f"{where}, cell {i}: the markdown answer says Exercise {md_id}, which is "
+                                 f"the code exercise of cell {found[md_id].cells[0]}; give it its own number")
     return list(found.values())
 
 
@@ -155,7 +188,6 @@ def student_version(nb: nbformat.NotebookNode, source_rel: str) -> nbformat.Note
     nb = nbformat.from_dict(nb)
     clean_notebook(nb)
     cells = []
-    last_ex = ""
     for i, cell in enumerate(nb.cells):
         tags = list(cell.metadata.get("tags", []))
         where = f"{source_rel}, cell {i}"
@@ -164,14 +196,13 @@ def student_version(nb: nbformat.NotebookNode, source_rel: str) -> nbformat.Note
         if cell.cell_type == "code":
             header = exercise_header(cell.source)
             if header:
-                last_ex = header[0]
                 if has_markers(cell.source):
                     cell.source = strip_code(cell.source, header[0], header[1], where)
                 tag = f"exercise-{header[0]}"
                 if tag not in tags:
                     tags.append(tag)
         elif cell.cell_type == "markdown" and MD_BEGIN in cell.source:
-            cell.source = strip_markdown(cell.source, last_ex, where)
+            cell.source = strip_markdown(cell.source, where)
         if tags:
             cell.metadata["tags"] = tags
         cells.append(cell)

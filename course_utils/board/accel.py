@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -177,6 +177,7 @@ class Layer:
 
     def _mvau(self, x: np.ndarray) -> np.ndarray:
         spec, w = self.spec, self.weights
+        assert w is not None, "an MVAU layer has weights"
         if spec.get("binary_xnor") or (spec["input_dt"] == "BIPOLAR" and spec["weight_dt"] == "BIPOLAR"):
             x = x.astype(np.int64)  # uint8 arithmetic below would wrap
             xb = x if spec.get("binary_xnor") else (x + 1) // 2  # both operands as {0, 1}
@@ -189,6 +190,7 @@ class Layer:
         return self._activate(acc)
 
     def _activate(self, x: np.ndarray) -> np.ndarray:
+        assert self.thresholds is not None
         y = _count_thresholds(x, self.thresholds)
         if int_type(self.spec["output_dt"]).bipolar:
             return 2 * y - 1
@@ -271,6 +273,12 @@ class AcceleratorModel:
         with np.load(npath, allow_pickle=False) as npz:
             params = {k: npz[k] for k in npz.files}
         return cls.from_description(desc, params)
+
+    @overload
+    def run(self, x: np.ndarray, *, return_all: Literal[False] = False) -> np.ndarray: ...
+
+    @overload
+    def run(self, x: np.ndarray, *, return_all: Literal[True]) -> list[np.ndarray]: ...
 
     def run(self, x: np.ndarray, *, return_all: bool = False) -> np.ndarray | list[np.ndarray]:
         """Integer outputs ``(N, out_features)`` for integer inputs ``(N, in_features)``."""

@@ -18,8 +18,7 @@ import numpy as np
 
 from .packing import StreamSpec
 
-__all__ = ["PackageError", "DeployPackage", "load_package", "find_package", "search_locations",
-           "write_variant"]
+__all__ = ["PackageError", "DeployPackage", "load_package", "find_package", "search_locations"]
 
 SCHEMA_VERSION = 1
 REQUIRED_FILES = ("accelerator.json", "dataflow.npz", "golden.npz")
@@ -205,7 +204,19 @@ class DeployPackage:
         return self.spec["estimates"]
 
     def golden(self) -> dict[str, np.ndarray]:
-        """The golden batch: ``x`` (N, 400) uint8 (20x20 crops), ``y_int`` (N, 10), ``pred``, ``labels``."""
+        """The golden batch Lab 2 verified, to check the board's outputs against.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``x`` (N, 400) uint8 (the 20x20 crops), ``y_int`` (N, 10) the accelerator's integer outputs,
+            ``pred`` (N,) the predicted classes, ``labels`` (N,) the true ones (when recorded).
+
+        Raises
+        ------
+        PackageError
+            ``golden.npz`` lacks ``x`` or ``y_int``.
+        """
         path = self.path / "golden.npz"
         with np.load(path) as data:
             out = {k: data[k] for k in data.files}
@@ -235,7 +246,26 @@ class DeployPackage:
 
 
 def load_package(path: str | os.PathLike, source: str = "given path") -> DeployPackage:
-    """Load and check the deploy package in folder ``path``; PackageError says what is wrong."""
+    """Load and check the deploy package in folder ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A package folder: ``accelerator.json``, ``<name>.bit``, ``<name>.hwh``, ``dataflow.npz`` and
+        ``golden.npz``.
+    source : str, default "given path"
+        Where it was found, for :meth:`DeployPackage.describe`.
+
+    Returns
+    -------
+    DeployPackage
+
+    Raises
+    ------
+    PackageError
+        A missing file or a field of ``accelerator.json`` that is absent or wrong; the message says what
+        to do.
+    """
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise PackageError(f"{folder} is not a folder. A deploy package is a folder with accelerator.json, "
@@ -256,55 +286,6 @@ def load_package(path: str | os.PathLike, source: str = "given path") -> DeployP
             raise PackageError(f"{folder}: missing {f.name} (pynq needs the .bit and the .hwh side by side, "
                                f"same name). {_REMAKE}")
     return pkg
-
-
-def write_variant(pkg: DeployPackage, dest: str | os.PathLike, *, length_width: int | None = None,
-                  tlast: bool | None = None) -> DeployPackage:
-    """A copy of ``pkg`` describing a variant design, for the virtual board's pitfall demos.
-
-    ``length_width=14`` gives the AXI DMA Vivado's default 14-bit length register; ``tlast=False``
-    leaves the TLAST packetizer out (a bare FINN accelerator on the S2MM stream). The .hwh comes from
-    the kit's block-design description (``course_utils.hw.hwh``, standard library + Tcl). The
-    variant's .bit is always a placeholder: a real board needs a bitstream built from the variant.
-    """
-    import shutil
-    import tempfile
-
-    suffix = "".join([f"_len{length_width}" if length_width else "", "_notlast" if tlast is False else ""])
-    if not suffix:
-        raise ValueError("write_variant needs length_width=... and/or tlast=False.")
-    dest = Path(dest).expanduser()
-    dest.mkdir(parents=True, exist_ok=True)
-    target = dest / f"{pkg.name}{suffix}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=dest))
-    try:
-        for f in pkg.path.iterdir():
-            if f.is_file():
-                shutil.copy2(f, tmp / f.name)
-        from ..hw.hwh import generate_hwh  # the kit's block design, as its Vivado Tcl describes it
-
-        spec = json.loads((pkg.path / "accelerator.json").read_text(encoding="utf-8"))
-        if length_width is not None:
-            spec["dma"]["length_width"] = int(length_width)
-            spec["dma"]["max_transfer_bytes"] = (1 << int(length_width)) - 1
-        if tlast is False:
-            spec["tlast"] = "none"
-        generate_hwh(spec, tmp / pkg.hwh.name, tlast=spec["tlast"] != "none",
-                     length_width=spec["dma"]["length_width"])
-        spec["bitstream"]["placeholder"] = True
-        (tmp / pkg.bitfile.name).write_text(
-            f"PLACEHOLDER BITSTREAM: variant '{suffix[1:]}' of {pkg.name} for the virtual board's "
-            "pitfall demos.\n"
-            "A real board needs a bitstream built from this variant design with Vivado.\n", encoding="utf-8")
-        (tmp / "accelerator.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
-        validate_spec(spec, str(tmp / "accelerator.json"))
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return load_package(target, source=f"variant of {pkg.name}")
 
 
 def search_locations() -> list[tuple[str, Path]]:
@@ -332,7 +313,24 @@ def _packages_in(folder: Path) -> list[Path]:
 
 
 def find_package(name: str | None = None) -> DeployPackage:
-    """The first deploy package found (named ``name`` if given), searching :func:`search_locations`."""
+    """The first deploy package found (named ``name`` if given), searching :func:`search_locations`.
+
+    Parameters
+    ----------
+    name : str, optional
+        The package's name (its folder, e.g. ``"mnist_w4a4"``); default: the first one found.
+
+    Returns
+    -------
+    DeployPackage
+        Found in ``$COURSE_DEPLOY_DIR``, ``build/lab2/deploy/``, ``pretrained/lab2/deploy/``, ``./deploy``
+        or ``../deploy``, in that order.
+
+    Raises
+    ------
+    PackageError
+        None found: the message lists where it looked.
+    """
     looked = []
     for label, folder in search_locations():
         looked.append(f"{label}: {folder}")

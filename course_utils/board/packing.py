@@ -71,7 +71,7 @@ class DataType:
         return float(np.finfo(_FLOAT_DTYPES[self.bitwidth]).max)
 
 
-_FLOAT_DTYPES = {16: np.float16, 32: np.float32}
+_FLOAT_DTYPES: dict[int, type[np.floating]] = {16: np.float16, 32: np.float32}
 
 
 def datatype(name: Any) -> DataType:
@@ -324,7 +324,7 @@ def unpack(packed: Any, dt: str | DataType, elems: int | tuple[int, ...], *,
     if p.ndim == 0:
         raise ValueError("unpack needs at least one word (an array with a last axis of bytes).")
     shape = tuple(elems) if isinstance(elems, (tuple, list)) else None
-    n = int(shape[-1] if shape else elems)
+    n = int(shape[-1]) if shape else int(elems)  # type: ignore[arg-type]  # elems is an int here
     need = -(-n * dt.bitwidth // 8)
     if p.shape[-1] < need:
         raise ValueError(f"a word of {n} x {dt.name} needs {need} bytes, "
@@ -430,9 +430,25 @@ class StreamSpec:
         return int(np.prod(self.shape_normal[1:], dtype=np.int64))
 
     def from_images(self, images: Any) -> np.ndarray:
-        """Whole square images ``(N, H, W)`` or ``(N, H*W)`` -> the samples this stream takes,
-        ``(N, elems_per_sample)``: each image's centre crop when the accelerator takes fewer pixels (the
-        default network: the 20x20 centre of a 28x28 MNIST image, 400 bytes), else the image flattened."""
+        """Whole square images -> the samples this stream takes.
+
+        Each image's centre crop when the accelerator takes fewer pixels (the default network: the 20x20
+        centre of a 28x28 MNIST image, 400 bytes), else the image flattened.
+
+        Parameters
+        ----------
+        images : array_like, shape (N, H, W) or (N, H*W)
+            Square images, e.g. ``data.load("mnist", "test")[0]``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, elems_per_sample)
+
+        Raises
+        ------
+        ValueError
+            Images that are not square, or smaller than the crop the stream takes.
+        """
         x = np.asarray(images)
         if x.ndim == 2:
             side = int(round(np.sqrt(x.shape[1])))
@@ -450,7 +466,25 @@ class StreamSpec:
         return np.ascontiguousarray(x[:, lo:lo + crop, lo:lo + crop].reshape(len(x), want))
 
     def pack(self, x: Any) -> np.ndarray:
-        """Pack a batch in normal shape ``(N, ...)`` into DMA bytes shaped ``(N, *shape_packed[1:])``."""
+        """Pack a batch into the bytes the DMA sends (FINN's stream layout).
+
+        Parameters
+        ----------
+        x : array_like, shape (N, ...)
+            N samples in normal shape (``(N, 400)`` for the default network), values of the stream's
+            datatype (raw pixels 0..255 for UINT8).
+
+        Returns
+        -------
+        numpy.ndarray of uint8, shape ``(N, *shape_packed[1:])``
+            Ready to copy into a buffer from ``pynq.allocate(..., dtype=np.uint8)``.
+
+        Raises
+        ------
+        ValueError
+            Whole images instead of crops (use :meth:`from_images`), a value outside the datatype, or a
+            size that is not a whole number of samples.
+        """
         x = np.asarray(x)
         per = int(np.prod(x.shape[1:], dtype=np.int64)) if x.ndim >= 2 else self.elems_per_sample
         if per != self.elems_per_sample and per > self.elems_per_sample \
@@ -462,7 +496,25 @@ class StreamSpec:
         return pack(x.reshape(n, *self.shape_folded[1:]), self.datatype, word_bytes=self.word_bytes)
 
     def unpack(self, buf: Any) -> np.ndarray:
-        """Unpack DMA bytes of N samples into values shaped ``(N, *shape_normal[1:])``."""
+        """Unpack the bytes the DMA received into values: the inverse of :meth:`pack`.
+
+        Parameters
+        ----------
+        buf : array_like of uint8
+            The receive buffer (or a slice of it) holding N whole samples.
+
+        Returns
+        -------
+        numpy.ndarray, shape ``(N, *shape_normal[1:])``
+            int64 for integer datatypes (the accelerator's integer outputs).
+
+        Raises
+        ------
+        TypeError
+            A buffer that is not uint8 (allocate it with ``dtype=np.uint8``).
+        ValueError
+            A size that is not a whole number of samples.
+        """
         b = np.asarray(buf)
         if b.dtype != np.uint8:
             raise TypeError(f"expected a uint8 buffer, got {b.dtype}: allocate it with dtype=np.uint8.")

@@ -22,7 +22,19 @@ __all__ = ["board_kind", "check_environment", "max_batch", "batches", "infer", "
 
 
 def board_kind(device: Any = None) -> str:
-    """``"virtual"``, ``"board"`` (a real Zynq), ``"remote"`` (PYNQ_REMOTE_DEVICES) or ``"none"``."""
+    """Which kind of PYNQ device runs the notebook.
+
+    Parameters
+    ----------
+    device : pynq.Device, optional
+        The device to classify; default: pynq's active device.
+
+    Returns
+    -------
+    str
+        ``"virtual"`` (the kit's virtual board), ``"board"`` (a real Zynq), ``"remote"``
+        (``PYNQ_REMOTE_DEVICES``) or ``"none"`` (pynq missing or no device).
+    """
     if device is None:
         try:
             from pynq import Device
@@ -41,7 +53,25 @@ def board_kind(device: Any = None) -> str:
 
 
 def check_environment(pkg: DeployPackage) -> str:
-    """Check that a board (real, remote or virtual) is there and can load ``pkg``; say which one."""
+    """Check that a board (real, remote or virtual) is there and can load ``pkg``; say which one.
+
+    Parameters
+    ----------
+    pkg : DeployPackage
+        The deploy package the notebook will load (:func:`course_utils.board.package.find_package`).
+
+    Returns
+    -------
+    str
+        A one-line description such as ``"virtual board (emulated Zynq-7020; timings are modelled): ..."``.
+
+    Raises
+    ------
+    RuntimeError
+        No PYNQ device: the message says which Jupyter kernel to select.
+    PackageError
+        A real board and a placeholder bitstream (a package made without Vivado).
+    """
     kind = board_kind()
     if kind == "none":
         raise RuntimeError(
@@ -62,7 +92,18 @@ def check_environment(pkg: DeployPackage) -> str:
 
 
 def accelerator_source(overlay: Any) -> str:
-    """What computes the outputs: the FPGA, or on the virtual board its RTL simulation or numpy model."""
+    """What computes the outputs: the FPGA, or on the virtual board its RTL simulation or numpy model.
+
+    Parameters
+    ----------
+    overlay : pynq.Overlay
+        The loaded overlay (or its device).
+
+    Returns
+    -------
+    str
+        A sentence naming the source of the outputs and of the timings.
+    """
     dev = getattr(overlay, "device", overlay)
     if board_kind(dev) != "virtual":
         return "the FPGA (the bitstream's accelerator)"
@@ -77,7 +118,7 @@ def accelerator_source(overlay: Any) -> str:
             "timings from FINN's estimates). Set PYNQ_VIRTUAL_ACCEL=rtl for the RTL")
 
 
-def where_time_goes(overlay: Any, pkg: DeployPackage, x: np.ndarray) -> dict[str, float]:
+def where_time_goes(overlay: Any, pkg: DeployPackage, x: np.ndarray) -> dict[str, float | str]:
     """Per image: accelerator cycles, HP-port cycles (bytes in and out at 8 bytes per FCLK0 cycle) and the
     CPU's packing time (measured here on ``x``). On the virtual board the accelerator's cycles are what its
     RTL simulation measured (or FINN's estimate with the numpy model); on a board FINN's estimate."""
@@ -99,7 +140,19 @@ def where_time_goes(overlay: Any, pkg: DeployPackage, x: np.ndarray) -> dict[str
 
 
 def max_batch(dma: Any, pkg: DeployPackage) -> int:
-    """Most samples one transfer may carry: the DMA's length limit over the bytes per sample (both ways)."""
+    """Most samples one transfer may carry: the DMA's length limit over the bytes per sample (both ways).
+
+    Parameters
+    ----------
+    dma : pynq.lib.dma.DMA
+        The overlay's DMA (``getattr(overlay, pkg.dma_name)``); its ``buffer_max_size`` is the limit.
+    pkg : DeployPackage
+        The deploy package (bytes per sample in and out).
+
+    Returns
+    -------
+    int
+    """
     limit = int(dma.buffer_max_size)
     return min(limit // pkg.input.bytes_per_sample, limit // pkg.output.bytes_per_sample)
 
@@ -114,10 +167,33 @@ def batches(n: int, batch: int) -> Iterator[tuple[int, int]]:
 
 def infer(overlay: Any, pkg: DeployPackage, x: Any, batch: int | None = None,
           progress: bool = True) -> np.ndarray:
-    """Run samples ``x`` (N, ...) through the accelerator of ``overlay``; return the integer outputs.
+    """Run samples ``x`` through the accelerator of ``overlay``; return the integer outputs.
 
     Packs each batch into one input buffer, starts the receive then the send transfer, waits for both
     and unpacks: the steps of Lab 3.1, in batches that respect the DMA's length register.
+
+    Parameters
+    ----------
+    overlay : pynq.Overlay
+        The overlay loaded from ``pkg.bitfile``.
+    pkg : DeployPackage
+        Its deploy package (stream geometry, DMA name).
+    x : array_like, shape (N, ...)
+        Input samples as the accelerator takes them (``pkg.input.from_images(images)``).
+    batch : int, optional
+        Samples per transfer; default: as many as the DMA's length register allows (:func:`max_batch`).
+    progress : bool, default True
+        Show a tqdm progress bar over the batches.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape ``(N, *pkg.output.shape_normal[1:])``
+        The accelerator's integer outputs (``pkg.logits(y)`` gives the logits).
+
+    Raises
+    ------
+    ValueError
+        ``batch`` larger than one DMA transfer can carry.
     """
     from pynq import allocate
 

@@ -165,7 +165,7 @@ def fail(exercise: str, problem: str, hint: str | None = None, *, example: Examp
     raise CheckFailure(exercise, problem, hint, example=example, cell=cell)
 
 
-def require(exercise: str, condition: bool, problem: str, hint: str | None = None, *,
+def require(exercise: str, condition: object, problem: str, hint: str | None = None, *,
             example: Example | None = None, cell: str | None = None) -> None:
     """``fail`` unless ``condition`` holds."""
     if not condition:

@@ -106,7 +106,8 @@ def write(kit_root: Path, path: Path = FILE) -> Path:
     from course_utils.fileio import write_bytes_atomic
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, **build(kit_root))
+    arrays: dict[str, Any] = build(kit_root)
+    np.savez_compressed(buf, **arrays)
     return write_bytes_atomic(path, buf.getvalue())
 
 

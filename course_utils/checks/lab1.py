@@ -561,7 +561,7 @@ def ex_2_5(int_linear: Any) -> None:
     q_x, q_w = e["2.5/q_x"], e["2.5/q_w"]
     for i in range(2):
         scale_w, expected = e[f"2.5/scale_w{i}"], e[f"2.5/y{i}"]
-        scale_w = float(scale_w) if scale_w.ndim == 0 else scale_w
+        scale_w = float(scale_w) if np.ndim(scale_w) == 0 else scale_w  # type: ignore[assignment]
         kind = "a per-channel scale_w (5, 1)" if np.ndim(scale_w) else "a scalar scale_w = 0.037"
         out = call("2.5", int_linear, q_x, q_w, 0.25, scale_w, hints=_int_linear_crash)
         got = _np("2.5", out, "the output")
@@ -778,6 +778,7 @@ def ex_4_1(MyQNN: Any) -> None:  # noqa: N803 - the student's class
         layers = getattr(net, "layers", None)
         require("4.1", isinstance(layers, nn.Sequential), "the network has no nn.Sequential `self.layers`.",
                 "assign self.layers = nn.Sequential(...) in __init__.")
+        assert isinstance(layers, nn.Sequential)  # require() raised otherwise
         got_types = [type(m).__name__ for m in layers]
         same = len(layers) == len(expected) and all(isinstance(m, t) for m, t in zip(layers, expected))
         if not same and len(layers) == len(expected):

