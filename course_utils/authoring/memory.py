@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -88,13 +89,13 @@ class TreeSampler:
     ``root`` is a pid, or a callable returning the pid once it is known (e.g. read from a pidfile the
     sandbox writes) or None before."""
 
-    def __init__(self, root: int | object, every: float = 0.5) -> None:
+    def __init__(self, root: int | Callable[[], int | None], every: float = 0.5) -> None:
         self.root, self.every, self.peak = root, every, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="memory-sampler")
 
     def _pid(self) -> int | None:
-        return self.root() if callable(self.root) else int(self.root)  # type: ignore[call-overload]
+        return self.root() if callable(self.root) else int(self.root)
 
     def sample(self) -> None:
         """Take one sample now."""
