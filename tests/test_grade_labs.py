@@ -13,7 +13,8 @@ import nbformat
 import pytest
 import test_grade
 
-from course_utils.authoring.grade import Grader, Options, discover
+from course_utils.authoring.grade import RTL_CACHE, Grader, Options, discover
+from course_utils.board import rtlsim
 
 ROOT = Path(__file__).resolve().parent.parent
 _grader_key = test_grade._grader_key
@@ -111,3 +112,10 @@ def test_notebooks_compiling_verilator_are_graded_from_the_grader_cache(notebook
     executed = nbformat.read(out / "executed" / "correct" / f"{Path(notebook).name}.ipynb", as_version=4)
     printed = json.dumps([c.get("outputs", []) for c in executed.cells])
     assert "Verilator: compiling" not in printed and "compiled in " not in printed, printed[:2000]
+    # and the kit's own caches got what the solution's run compiled: the next class is not compiled again
+    for folder in (out / "expected" / "caches").iterdir():
+        rel = folder.name.replace("__", "/")
+        kit_cache = rtlsim.cache_dir() if rel == RTL_CACHE else ROOT / rel
+        entries = [e.name for e in folder.iterdir() if e.is_dir() and not e.name.startswith(".")]
+        missing = [e for e in entries if not (kit_cache / e).is_dir()]
+        assert not missing, f"{rel}: the kit's cache lacks {missing}"

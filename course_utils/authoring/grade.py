@@ -472,6 +472,33 @@ class Grader:
             if entry.is_dir() and any(entry.iterdir()) and not (folder / entry.name).exists():
                 shutil.copytree(entry, folder / entry.name, symlinks=True)
 
+    def _return_caches(self, plan: NotebookPlan) -> None:
+        """After the solution's run (trusted): give the kit's own caches what it compiled, so that the next
+        grading run (another class, the next lab) and the instructor's notebooks do not compile it again.
+
+        Only complete entries the kit lacks are copied, each into a temporary name and then renamed into
+        place (a reader never sees half an entry); a kit cache that cannot be written (a read-only kit) is
+        left as it is, and grading goes on."""
+        for rel in self._cache_dirs(plan):
+            if rel == RTL_CACHE:
+                from course_utils.board import rtlsim
+
+                dest = rtlsim.cache_dir()
+            else:
+                dest = self.kit_root / rel
+            for entry in self._cache_entries(self._cache_host(rel)):
+                if not entry.is_dir() or not any(entry.iterdir()) or (dest / entry.name).exists():
+                    continue
+                try:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=dest))
+                    shutil.copytree(entry, tmp / "entry", symlinks=True)
+                    with contextlib.suppress(OSError):   # another run put the same content there first
+                        os.rename(tmp / "entry", dest / entry.name)
+                    shutil.rmtree(tmp, ignore_errors=True)
+                except OSError:
+                    return
+
     @staticmethod
     def _cache_entries(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
@@ -692,6 +719,8 @@ class Grader:
                 shutil.rmtree(ipc_dir, ignore_errors=True)
         if expected is None and self.sandbox != "bwrap":
             self._harvest_caches(plan, scratch / "kit")
+        if expected is None:
+            self._return_caches(plan)
         events = _read_events(job_dir / "events.jsonl")
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
                                expected=expected, rules=self.part_rules(plan), refused=refused))
