@@ -90,7 +90,7 @@ def rtl_measure(flow, n: int, out: Path) -> None:
     from course_utils.models import fit_to_inputs
     from course_utils.rtl.verify import cycle_report, execute_rtl
 
-    images, _ = data.load("mnist", "test")
+    images, labels = data.load("mnist", "test")
     per = int(np.prod(flow.folded.get_tensor_shape(flow.folded.graph.input[0].name)[1:]))
     x = fit_to_inputs(images[:n].reshape(n, -1), per)
     xs, _ = stream_inputs(x, flow.folded)
@@ -107,8 +107,10 @@ def rtl_measure(flow, n: int, out: Path) -> None:
     ref = execute(flow.folded, xs)
     same = int(np.sum(np.all(np.rint(y) == np.rint(ref), axis=1)))
     rep = cycle_report(run, flow.folded)
+    acc = float(np.mean(np.argmax(y, axis=1) == labels[:n]))  # argmax: the output scale is positive
     m, e = rep["measured"], rep["estimated"]
-    print(f"RTL (Verilator): {same}/{n} test images identical to FINN's Python execution; interval "
+    print(f"RTL (Verilator): {same}/{n} test images identical to FINN's Python execution, accuracy "
+          f"{100 * acc:.2f}% on them; interval "
           f"{m['interval_cycles']:g} cycles measured vs {e['interval_cycles']} estimated -> "
           f"{m['fps']:,.0f} images/s at {m['clock_mhz']:.0f} MHz; latency {m['latency_cycles']} cycles "
           f"(estimate {e['latency_cycles']}); build {t_build:.0f} s"

@@ -179,3 +179,75 @@ def test_main_c_type_checks_against_the_xilinx_api(pkg, tmp_path, sdt) -> None:
     assert r.returncode == 0, r.stderr
     r = subprocess.run(cmd + ["-DBATCH=90000"], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "exceeds the DMA's length register" in r.stderr
+
+
+# ----------------------------------------------------------------------------- a binary network (W1A1)
+AFFINE_HARNESS = r"""
+#include <stdio.h>
+#include "finn_io.h"
+#include "test_data.h"
+#include "packed_out.h"
+int main(void) {
+    int32_t v[OUT_VALUES_PER_SAMPLE];
+    unsigned i;
+    for (i = 0; i < NUM_SAMPLES; i++) {
+        finn_unpack_sample(packed_out[i], OUT_WORDS_PER_SAMPLE, OUT_WORD_BYTES, OUT_ELEMS_PER_WORD,
+                           OUT_BITS, OUT_SIGNED, OUT_BIPOLAR, v);
+#if OUTPUT_AFFINE
+        printf("%u %u\n", finn_argmax_affine(v, output_scale, output_bias, OUT_VALUES_PER_SAMPLE),
+               finn_argmax(v, OUT_VALUES_PER_SAMPLE));
+#else
+#error "a W1A1 package must give the C its per-class output affine"
+#endif
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def w1a1_package(build) -> Path:
+    """A small binary MLP (144-16-10, W1A1, one epoch on 2,000 seeded images) through the kit's flow into a
+    deploy package: its output BatchNorm becomes a per-class output scale and bias (``pkg.logits``)."""
+    from course_utils.finnflow import matrix
+
+    net = matrix.Network("cgen_w1a1", weight_bits=1, act_bits=1, hidden=(16,), n_train=2000, epochs=1)
+    row = matrix.run_network(net, build / "w1a1")
+    assert row["stages"].get("deploy") == "ok", row["stages"]
+    return Path(row["package"])
+
+
+@needs_gcc
+def test_binary_network_output_affine_is_applied_by_the_generated_c(w1a1_package: Path, tmp_path) -> None:
+    """The header carries the per-class scale and bias; the C ranks the classes like the host
+    (``pkg.logits``): on the package's golden batch its predictions are the package's golden ones."""
+    pkg = load_package(w1a1_package)
+    g = pkg.golden()
+    n = len(g["x"])
+    assert np.ndim(pkg.output_scale) == 1  # per class: the binary network's output BatchNorm
+    host = np.argmax(pkg.logits(g["y_int"]), axis=1)
+    np.testing.assert_array_equal(host, g["pred"])
+    text = cgen.samples_header(pkg, g["x"], g["labels"], g["y_int"])
+    assert "#define OUTPUT_AFFINE 1" in text and "static const double output_bias[10]" in text
+    assert "#define OUTPUT_SCALE" not in text  # no single scale for a per-class one
+    (tmp_path / "test_data.h").write_text(text)
+    out = pkg.output
+    packed = np.asarray(out.pack(g["y_int"])).reshape(n, out.bytes_per_sample)  # what the DMA writes
+    (tmp_path / "packed_out.h").write_text(cgen.c_array("packed_out", packed, "uint8_t"))
+    (tmp_path / "harness.c").write_text(AFFINE_HARNESS)
+    src = cgen.BAREMETAL_DIR
+    r = subprocess.run([GCC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{src}", f"-I{tmp_path}",
+                        str(tmp_path / "harness.c"), str(src / "finn_io.c"), "-o", str(tmp_path / "h")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(tmp_path / "h")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = np.array([[int(v) for v in line.split()] for line in r.stdout.splitlines()])
+    np.testing.assert_array_equal(got[:, 0], g["pred"])  # the C's classes are the package's golden ones
+    np.testing.assert_array_equal(got[:, 1], np.argmax(g["y_int"], axis=1))  # plain argmax, for contrast
+    # main.c (the Vitis program) takes the affine path too
+    for name, stub in XILINX_STUBS.items():
+        (tmp_path / name).write_text(stub)
+    r = subprocess.run([GCC, "-std=gnu99", "-Wall", "-Wextra", "-Werror", "-fsyntax-only", f"-I{src}",
+                        f"-I{tmp_path}", str(src / "main.c")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -136,10 +136,20 @@ def test_folding_knows_the_sliding_window_generator(tiny_flow):
         gives = getCustomOp(prev).get_folded_output_shape()[-1]
         takes = getCustomOp(node).get_folded_input_shape()[-1]
         assert gives == takes, (prev.name, node.name, tiny_flow.folding)
-    # a faster target needs the whole window per cycle: parallel_window, and the MVAU takes it whole
+    # a faster target needs the whole window per cycle: parallel_window; the MVAU after it takes the 9-pixel
+    # window in more than one beat (SIMD = MW = 9 would give one result per cycle, which FINN 1.6.1's RTL
+    # MVAU drops under back-pressure: the full CNN's stall), so a width converter sits between them
     fast = ff.search_folding(model, 400_000)
     assert fast["ConvolutionInputGenerator_rtl_0"] == {"SIMD": 1, "parallel_window": 1}
-    assert fast["MVAU_rtl_0"]["SIMD"] == 9
+    assert fast["MVAU_rtl_0"]["SIMD"] in (1, 3)
+    from qonnx.custom_op.registry import getCustomOp
+
+    for name, fold in fast.items():
+        if name.startswith("MVAU_rtl"):
+            assert 2 * fold["SIMD"] <= getCustomOp(model.get_node_from_name(name)).get_nodeattr("MW"), fast
+    with pytest.raises(ff.FoldingError, match="MVAU_rtl_0: SIMD=9 = MW=9 gives one result per cycle.*"
+                                              r"legal: 1, 3"):
+        ff.apply_folding(_copy(model), {"MVAU_rtl_0": {"SIMD": 9}})
     est = tiny_flow.estimates
     assert est["fps"] >= 100_000
     assert any(v["op"] == "ConvolutionInputGenerator_rtl" and v["cycles"] > 0 for v in est["layers"].values())
@@ -187,6 +197,23 @@ def test_stitched_rtl_of_the_cnn_is_bit_exact_at_the_estimated_rate(tiny_flow, t
     assert result.level == "rtlsim" and result.y_int is not None and len(result.y_int) == 64
     rep = cycle_report(result.rtl, tiny_flow.folded)
     assert rep["interval_matches_estimate"], rep
+
+
+@pytest.mark.slow
+def test_stitched_cnn_is_bit_exact_under_back_pressure(tiny_flow, tiny_rtl, tiny_lab1: dict):
+    """The output is not read for the first 3,000 cycles: every layer meets back-pressure and waits, none may
+    lose a word (the full CNN's stall: an MVAU with SIMD = MW dropped results), and an assertion inside
+    the RTL would stop the run with AssertionFailedError instead of being printed and ignored."""
+    from course_utils import finnflow as ff
+    from course_utils.finnflow.verify import stream_inputs
+
+    design, result = tiny_rtl
+    golden = ff.Golden.load(tiny_lab1["golden"])
+    x, _ = stream_inputs(golden.x, tiny_flow.folded)
+    run = design.run(x, out_ready_from=3000)
+    assert run.tlast_ok
+    assert run.out_cycle[0] >= 3000  # nothing left before the output was read: the pipeline filled up
+    assert np.array_equal(run.outputs, result.y_int)
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +294,41 @@ def _copy(model):
     from qonnx.core.modelwrapper import ModelWrapper
 
     return ModelWrapper(copy.deepcopy(model.model))
+
+
+# ------------------------------------------------------------------ the stall's cause, smallest case
+@pytest.mark.slow
+def test_an_rtl_mvau_with_simd_equal_to_mw_loses_results_under_back_pressure(build: Path):
+    """The full CNN's stall reproduced on the smallest case: a 64-12-10 W4A4 MLP whose last MVAU takes
+    its whole 12-value input in one beat (SIMD = MW = 12: one result per cycle, 10 per sample back to
+    back), forced past the kit's folding check. With its output not read for a while, FINN 1.6.1's RTL
+    MVAU overflows its output queue; the simulation stops with AssertionFailedError naming it (before: a
+    printed line, lost words and, much later, a StallError). The kit's folding refuses this SIMD (a legal
+    folding under back-pressure: the tiny CNN's test above)."""
+    import torch
+    from qonnx.custom_op.registry import getCustomOp
+
+    from course_utils import export, rtl
+    from course_utils import finnflow as ff
+    from course_utils.finnflow import folding
+    from course_utils.models import MLPConfig, QuantMLP
+
+    torch.manual_seed(0)
+    qnn = QuantMLP(MLPConfig(weight_bits=4, act_bits=4, hidden=(12,), in_features=64)).eval()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(export, "INPUT_SHAPE", (1, 64))
+        path = export.export_qonnx(qnn, build / "mlp_64_12.onnx")
+    # the last MVAU is the bottleneck (10 results per sample, back to back), as the CNN's first MVAU was
+    legal = {"MVAU_rtl_0": {"SIMD": 32, "PE": 12}, "Thresholding_rtl_0": {"PE": 12},
+             "MVAU_rtl_1": {"SIMD": 6, "PE": 1}}
+    res = ff.run_flow(path, verify=False, target_fps=None, folding=legal)
+    x = np.random.default_rng(0).integers(0, 256, (64, 64)).astype(np.float32)
+    with pytest.raises(ff.FoldingError, match="SIMD=12 = MW=12 gives one result per cycle"):
+        ff.apply_folding(_copy(res.folded), {"MVAU_rtl_1": {"SIMD": 12}})
+    bad = _copy(res.folded)
+    getCustomOp(bad.get_node_from_name("MVAU_rtl_1")).set_nodeattr("SIMD", 12)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(folding, "check_folding", lambda model: None)  # what the kit refuses, built anyway
+        design = rtl.build(bad, ROOT / "build" / "tests" / "rtl_simd_eq_mw", quiet=True, cache=CACHE)
+    with pytest.raises(rtl.AssertionFailedError, match="Overflowing output queue.*SIMD <= MW/2"):
+        design.run(x, out_ready_from=200)

@@ -61,6 +61,10 @@ def test_bits_and_sweep_parse_and_reject_bad_values() -> None:
     ({"budget": 0.0}, "--budget is a fraction"),
     ({"target_fps": -1.0}, "--target-fps must be positive"),
     ({"eval_samples": 10}, "at least 64"),
+    ({"model": "rnn"}, "--model must be one of mlp, cnn"),
+    ({"model": "cnn", "weight_bits": 1, "act_bits": 1}, "binary networks go through the demo as the MLP"),
+    ({"model": "cnn", "channels": (16, 0)}, "--channels must be positive"),
+    ({"model": "cnn", "side": 30}, "--side is the centre crop"),
 ])
 def test_config_validation_says_what_is_wrong(kwargs: dict, message: str) -> None:
     with pytest.raises(DemoError, match=message):
@@ -74,6 +78,10 @@ def test_config_defaults_round_trip_and_quick_settings() -> None:
     quick = DemoConfig(quick=True, dataset="fashion-mnist").validate()
     assert (quick.train_epochs, quick.eval_n, quick.run_name) == (1, 1000, "fashion-mnist_w4a4_quick")
     assert quick.package_name == "fashion_mnist_w4a4"
+    cnn = DemoConfig(model="cnn", quick=True, channels=[4, 8], side=12).validate()
+    assert (cnn.run_name, cnn.package_name, cnn.input_side) == ("mnist_w4a4_cnn_quick", "mnist_w4a4_cnn", 12)
+    assert DemoConfig.from_dict(json.loads(json.dumps(cnn.to_dict()))) == cnn
+    assert cnn.network_config().channels == (4, 8) and cfg.network == "MLP W4A4 (400-64-64-10)"
 
 
 def test_cli_rejects_bad_options_with_exit_2(tmp_path: Path) -> None:
@@ -466,3 +474,32 @@ def test_a_binary_network_goes_through_the_demo_with_its_output_affine_on_the_ho
     spec = json.loads(next((run_dir / "deploy").glob("*/accelerator.json")).read_text())
     assert len(spec["output_scale"]) == 10 and len(spec["output_bias"]) == 10   # per class, recorded
     assert "Output affine per class" in (run_dir / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("course-demo")
+def test_the_cnn_goes_through_the_demo(tmp_path: Path) -> None:
+    """``--model cnn`` (here the smallest viable one: 4 and 8 channels on 12x12 crops, one epoch, 200
+    images per stage): QAT of the QuantCNN, export with its image input, FINN's convolution lowering,
+    folding, deploy package with the 4-D input stream, the virtual board; the report names the network."""
+    proc, secs = _demo(tmp_path, "--model", "cnn", "--channels", "4,8", "--side", "12", "--sweep", "none",
+                       "--eval-samples", "200", "--target-fps", "100000", "--run", "cnn")
+    print(f"course demo --quick --model cnn: {secs:.1f} s")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    status = _lines(proc.stdout)
+    assert all(status[s] in ("done", "resumed") for s in ("qat", "export", "finn", "deploy", "board")), status
+    run_dir = tmp_path / "demo" / "cnn"
+    state = json.loads((run_dir / "state.json").read_text())
+    qat = state["stages"]["qat"]["result"]
+    assert qat["model"].startswith("QuantCNN W4A4") and qat["config"]["kind"] == "cnn"
+    finn = state["stages"]["finn"]["result"]
+    assert any(k.startswith("ConvolutionInputGenerator_rtl") for k in finn["folding"])
+    assert finn["estimates"]["fps"] >= 100_000
+    spec = json.loads(next((run_dir / "deploy").glob("*_cnn/accelerator.json")).read_text())
+    assert spec["input"]["shape_normal"] == [1, 12, 12, 1]
+    assert any(layer["op"] == "ConvolutionInputGenerator" for layer in spec["layers"])
+    report = (run_dir / "report.md").read_text()
+    assert "Network taken to hardware: **CNN W4A4 (1->4->8 channels, 3x3 stride-2 convolutions, 12x12 " \
+           "input)**" in report
+    board = state["stages"]["board"]["result"]
+    assert board["accuracy_row"]["accuracy"] > 0.5, board["accuracy_row"]

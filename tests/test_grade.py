@@ -407,12 +407,14 @@ def test_sandbox_drops_root_to_the_kernel_user():
 def test_gradebook_csv_has_one_row_per_student_and_a_column_per_exercise():
     cols = [("01_demo", "1.1", "Exercise 1.1"), ("01_demo", "1.2", "Exercise 1.2")]
     rows = [{"student": "zed", "exercises": {"Exercise 1.1": 2.0, "Exercise 1.2": 0.5}, "total": 2.5,
-             "max": 4, "status": "graded", "flags": ["touches the display machinery"]},
+             "max": 4, "status": "graded", "flags": ["touches the display machinery"],
+             "peak_memory_mb": 181.4},
             {"student": "amy, jr", "exercises": {}, "total": 0, "max": 4, "status": "invalid", "flags": []}]
     table = list(csv.reader(io.StringIO(gradebook_csv(rows, cols))))
-    assert table[0] == ["student", "Exercise 1.1", "Exercise 1.2", "total", "max", "status", "flags"]
-    assert table[1] == ["amy, jr", "0", "0", "0", "4", "invalid", ""]
-    assert table[2] == ["zed", "2", "0.5", "2.5", "4", "graded", "touches the display machinery"]
+    assert table[0] == ["student", "Exercise 1.1", "Exercise 1.2", "total", "max", "status", "flags",
+                        "peak_memory_mb"]
+    assert table[1] == ["amy, jr", "0", "0", "0", "4", "invalid", "", ""]
+    assert table[2] == ["zed", "2", "0.5", "2.5", "4", "graded", "touches the display machinery", "181"]
 
 
 # --------------------------------------------------------------------------- end to end (real kernels)
@@ -683,3 +685,62 @@ def _check_warnings(tmp_path, _warnings):
     os.chmod(tmp_path / "private", 0o755)
     assert "readable by other users, so also by nobody" in _warnings(tmp_path / "kit", "nobody")[0]
     assert "a submission can read" in _warnings(tmp_path / "kit", None)[0]
+
+
+# --------------------------------------------------------------------------- peak memory
+
+HOLD_300MB = ("import time\nheld = bytearray(300 * 2**20)\nheld[::4096] = b'x' * len(held[::4096])\n"
+              "time.sleep(2)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_cgroups", [True, False], ids=["cgroup", "sampled"])
+def test_peak_memory_of_each_sandbox_is_recorded(kit, tmp_path, use_cgroups):
+    """Each notebook's peak memory is in the result and the gradebook: from the sandbox's memory cgroup
+    where the grader has one, else sampled (PSS of the sandbox's processes); at least the 300 MB a cell
+    held, below the sandbox's memory limit."""
+    subs = tmp_path / "submissions"
+    hog = _solved(kit)
+    hog.cells.insert(3, nbformat.v4.new_code_cell(HOLD_300MB))
+    _save(subs, "hog", hog)
+    out = tmp_path / "out"
+    grader = _grader(kit, out, cgroups=use_cgroups)
+    if use_cgroups:
+        from course_utils.authoring.cgroups import RunGroups
+        probe = RunGroups.create()
+        if probe is None or "memory" not in probe.bases:
+            pytest.skip("no writable memory cgroup here (the sampled path is tested)")
+        probe.close()
+    [res] = grader.grade(discover(subs, grader.stems))
+    assert res["total"] == 5
+    limits = grader.plans[0].limits
+    [nb] = res["notebooks"]
+    print(f"peak memory {nb['peak_memory_mb']} MB ({nb['peak_memory_from']})")
+    want = "memory cgroup" if use_cgroups else "PSS"
+    assert want in nb["peak_memory_from"], nb
+    assert 250 <= nb["peak_memory_mb"] < limits.memory_mb + limits.disk_mb, nb
+    assert res["peak_memory_mb"] == nb["peak_memory_mb"]
+    [row] = list(csv.DictReader((out / "gradebook.csv").open()))
+    assert float(row["peak_memory_mb"]) == pytest.approx(nb["peak_memory_mb"], abs=1)
+    # the signed result file carries it
+    assert json.loads((out / "results" / "hog.json").read_text())["peak_memory_mb"] == res["peak_memory_mb"]
+
+
+def test_tree_pss_counts_this_process_and_its_children():
+    from course_utils.authoring import memory
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(80 * 2**20); b[::4096] = "
+                              "b'x' * len(b[::4096]); print('ready', flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        alone = memory.tree_pss(child.pid)
+        assert alone >= 80 * memory.MB
+        assert child.pid in memory.descendants(os.getpid())
+        assert memory.tree_pss(os.getpid()) >= alone
+        with memory.TreeSampler(child.pid, every=0.05) as sampler:
+            pass
+        assert sampler.peak >= 80 * memory.MB
+    finally:
+        child.kill()
+        child.wait()
+    assert memory.descendants(child.pid) == [] and memory.TreeSampler(lambda: None).peak == 0

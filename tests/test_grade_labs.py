@@ -13,15 +13,19 @@ import nbformat
 import pytest
 import test_grade
 
-from course_utils.authoring.grade import Grader, Options, discover
+from course_utils.authoring.grade import RTL_CACHE, Grader, Options, discover
+from course_utils.board import rtlsim
 
 ROOT = Path(__file__).resolve().parent.parent
 _grader_key = test_grade._grader_key
 
+# "missing_then_fork_bomb": the first notebook not submitted and a fork bomb in the second (Lab 1's fork bomb
+# is in tests/test_grade_sandbox.py); one student covers both, so the class tests take no longer.
 CASES = {
     "lab3_zynq": ("correct", "untouched", "first_notebook_only", "tampered_checkpoints", "shadowed_builtins",
-                  "detached_process", "neighbour_kernels", "overreach", "disk_flood", "missing_notebook"),
-    "lab2_finn": ("correct", "untouched", "shadowed_builtins", "missing_notebook"),
+                  "detached_process", "neighbour_kernels", "overreach", "disk_flood",
+                  "missing_then_fork_bomb"),
+    "lab2_finn": ("correct", "untouched", "shadowed_builtins", "missing_then_fork_bomb"),
 }
 
 
@@ -51,8 +55,7 @@ def test_a_class_folder_of_the_lab_is_graded_with_the_expected_scores(lab, tmp_p
             for p in nb["parts"]:
                 per_ex[f"{nb['notebook']}:{p['exercise']}"] += p["points"]
         feedback = (out / "feedback" / f"{name}.md").read_text()
-        first = grader.stems[0]
-        executed = out / "executed" / name / f"{first}.ipynb"
+        executed = out / "executed" / name / f"{exp.output_notebook or grader.stems[0]}.ipynb"
         outputs = json.dumps([c.get("outputs", []) for c in nbformat.read(executed, as_version=4).cells]) \
             if executed.exists() else ""
         ok = (per_ex == exp.per_exercise and res["status"] == exp.status
@@ -109,3 +112,10 @@ def test_notebooks_compiling_verilator_are_graded_from_the_grader_cache(notebook
     executed = nbformat.read(out / "executed" / "correct" / f"{Path(notebook).name}.ipynb", as_version=4)
     printed = json.dumps([c.get("outputs", []) for c in executed.cells])
     assert "Verilator: compiling" not in printed and "compiled in " not in printed, printed[:2000]
+    # and the kit's own caches got what the solution's run compiled: the next class is not compiled again
+    for folder in (out / "expected" / "caches").iterdir():
+        rel = folder.name.replace("__", "/")
+        kit_cache = rtlsim.cache_dir() if rel == RTL_CACHE else ROOT / rel
+        entries = [e.name for e in folder.iterdir() if e.is_dir() and not e.name.startswith(".")]
+        missing = [e for e in entries if not (kit_cache / e).is_dir()]
+        assert not missing, f"{rel}: the kit's cache lacks {missing}"

@@ -40,7 +40,7 @@ from typing import Any
 
 import nbformat
 
-from course_utils.authoring import cgroups, verdict
+from course_utils.authoring import cgroups, memory, verdict
 from course_utils.authoring import grading_notebook as gnb
 from course_utils.authoring.grading_config import LabConfig, Limits, load_config
 from course_utils.fileio import write_text_atomic
@@ -472,6 +472,33 @@ class Grader:
             if entry.is_dir() and any(entry.iterdir()) and not (folder / entry.name).exists():
                 shutil.copytree(entry, folder / entry.name, symlinks=True)
 
+    def _return_caches(self, plan: NotebookPlan) -> None:
+        """After the solution's run (trusted): give the kit's own caches what it compiled, so that the next
+        grading run (another class, the next lab) and the instructor's notebooks do not compile it again.
+
+        Only complete entries the kit lacks are copied, each into a temporary name and then renamed into
+        place (a reader never sees half an entry); a kit cache that cannot be written (a read-only kit) is
+        left as it is, and grading goes on."""
+        for rel in self._cache_dirs(plan):
+            if rel == RTL_CACHE:
+                from course_utils.board import rtlsim
+
+                dest = rtlsim.cache_dir()
+            else:
+                dest = self.kit_root / rel
+            for entry in self._cache_entries(self._cache_host(rel)):
+                if not entry.is_dir() or not any(entry.iterdir()) or (dest / entry.name).exists():
+                    continue
+                try:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=dest))
+                    shutil.copytree(entry, tmp / "entry", symlinks=True)
+                    with contextlib.suppress(OSError):   # another run put the same content there first
+                        os.rename(tmp / "entry", dest / entry.name)
+                    shutil.rmtree(tmp, ignore_errors=True)
+                except OSError:
+                    return
+
     @staticmethod
     def _cache_entries(folder: Path) -> list[Path]:
         return sorted(p for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
@@ -674,20 +701,36 @@ class Grader:
                                                      groups),
                "ipc_dir": str(ipc_dir or "")}
         refused = {"processes": 0, "memory": 0}
+        measured_by_cgroup = any(memory.cgroup_peak([g]) for g in groups)
+        sampler = memory.TreeSampler(memory.pid_from_file(job_dir / "kernel.pid"))
+        peak: tuple[int, str] | None = None
         try:
-            killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+            if measured_by_cgroup:
+                killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
+            else:   # no memory cgroup: sample the PSS of the sandbox's processes
+                with sampler:
+                    killed = self._run_worker(job, job_dir, plan.limits.total_timeout)
         finally:
             if groups:
                 refused = cgroups.RunGroups.refused(groups)
+                peak = memory.cgroup_peak(groups)
                 cgroups.RunGroups.release(groups)
             if ipc_dir:
                 shutil.rmtree(ipc_dir, ignore_errors=True)
         if expected is None and self.sandbox != "bwrap":
             self._harvest_caches(plan, scratch / "kit")
+        if expected is None:
+            self._return_caches(plan)
         events = _read_events(job_dir / "events.jsonl")
         record.update(_outcome(events, merged, plan, killed, _last_error_line(job_dir / "kernel.log"),
                                expected=expected, rules=self.part_rules(plan), refused=refused))
         record["seconds"] = round(time.monotonic() - start, 2)
+        if peak is not None:
+            record["peak_memory_mb"] = round(peak[0] / memory.MB, 1)
+            record["peak_memory_from"] = f"memory cgroup ({peak[1]})"
+        elif sampler.peak:
+            record["peak_memory_mb"] = round(sampler.peak / memory.MB, 1)
+            record["peak_memory_from"] = f"PSS of the sandbox's processes, sampled every {sampler.every:g} s"
         ran = [e for e in events if e.get("event") == "cell"]
         record["cell_seconds"] = round(sum(float(e.get("seconds", 0)) for e in ran), 2)
         record["slowest_cells"] = [[round(float(e.get("seconds", 0)), 1), merged.describe(int(e["index"]))]
@@ -818,6 +861,9 @@ class Grader:
             finally:
                 if not self.options.keep_scratch:
                     shutil.rmtree(scratch, ignore_errors=True)
+        peaks = [n["peak_memory_mb"] for n in result["notebooks"] if n.get("peak_memory_mb")]
+        if peaks:   # the notebooks run one after the other: the student's peak is the largest
+            result["peak_memory_mb"] = max(peaks)
         return score(result, self)
 
     # ----------------------------------------------------------------------- all students
@@ -1148,15 +1194,18 @@ def _column_key(grader: Grader, stem: str, ex: str) -> str:
 
 
 def gradebook_csv(results: Iterable[dict[str, Any]], columns: list[tuple[str, str, str]]) -> str:
-    """The gradebook: one row per student, one column per exercise, then total, max, status, flags."""
+    """The gradebook: one row per student, one column per exercise, then total, max, status, flags and the
+    student's peak memory in MB (the largest of their notebooks' sandboxes; empty when not measured)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["student", *[name for _, _, name in columns], "total", "max", "status", "flags"])
+    writer.writerow(["student", *[name for _, _, name in columns], "total", "max", "status", "flags",
+                     "peak_memory_mb"])
     for res in sorted(results, key=lambda r: r["student"]):
         ex = res.get("exercises", {})
+        peak = res.get("peak_memory_mb")
         writer.writerow([_cell_text(res["student"]), *[_fmt(ex.get(name, 0.0)) for _, _, name in columns],
                          _fmt(res.get("total", 0.0)), _fmt(res.get("max", 0.0)), res.get("status", ""),
-                         "; ".join(res.get("flags", []))])
+                         "; ".join(res.get("flags", [])), f"{peak:.0f}" if peak else ""])
     return buf.getvalue()
 
 

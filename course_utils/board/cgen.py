@@ -16,7 +16,7 @@ from course_utils.fileio import write_text_atomic
 
 from .package import DeployPackage
 
-__all__ = ["c_array", "samples_header", "write_samples_header", "BAREMETAL_DIR"]
+__all__ = ["c_array", "c_double_array", "samples_header", "write_samples_header", "BAREMETAL_DIR"]
 
 BAREMETAL_DIR = Path(__file__).resolve().parent / "baremetal"
 MAX_SAMPLES = 10000
@@ -54,6 +54,36 @@ def _ctype(values: np.ndarray) -> str:
         if -(1 << (bits - 1)) <= lo and hi < 1 << (bits - 1):
             return f"int{bits}_t"
     return "int64_t"
+
+
+def c_double_array(name: str, data: Any) -> str:
+    """A ``static const double`` C array of ``data`` (1-D), each value written so that C reads back the
+    same IEEE double (``repr``), so the C side computes exactly what numpy computes in float64."""
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 1 or not np.all(np.isfinite(data)):
+        raise ValueError(f"{name}: give a 1-D array of finite numbers, got shape {data.shape}.")
+    vals = [repr(float(v)) for v in data]
+    rows = [", ".join(vals[i:i + 4]) for i in range(0, len(vals), 4)]
+    return f"static const double {name}[{len(vals)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
+
+
+def _affine_lines(pkg: DeployPackage) -> list[str]:
+    """The output scale as the host applies it (``pkg.logits``): one ``OUTPUT_SCALE``, or for a binary
+    network's output BatchNorm a per-class ``output_scale[]`` and ``output_bias[]`` with
+    ``OUTPUT_AFFINE 1`` (its classes are ranked by ``y_int * scale + bias``, not by ``y_int``)."""
+    scale = pkg.output_scale
+    if np.ndim(scale) == 0:
+        return [f"#define OUTPUT_SCALE {float(scale)!r}f", "#define OUTPUT_AFFINE 0"]
+    n = pkg.output.elems_per_sample
+    bias = np.broadcast_to(np.asarray(pkg.output_bias, dtype=np.float64), (n,))
+    if np.shape(scale) != (n,):
+        raise ValueError(f"per-class output_scale has {np.size(scale)} values, the output {n} per sample.")
+    return ["#define OUTPUT_AFFINE 1",
+            "/* the output affine of a binary network (its output BatchNorm; the host applies it too):",
+            " * logit[k] = y_int[k] * output_scale[k] + output_bias[k]; classes rank by these",
+            " * (finn_argmax_affine), not by y_int */",
+            c_double_array("output_scale", scale).rstrip("\n"),
+            c_double_array("output_bias", bias).rstrip("\n")]
 
 
 def samples_header(pkg: DeployPackage, x: Any, labels: Any, y_int: Any = None, *,
@@ -96,7 +126,7 @@ def samples_header(pkg: DeployPackage, x: Any, labels: Any, y_int: Any = None, *
         f"#define OUT_SIGNED {1 if dt.signed else 0}",
         f"#define OUT_BIPOLAR {1 if dt.kind == 'bipolar' else 0}",
         f"#define DMA_MAX_TRANSFER_BYTES {pkg.max_transfer_bytes}u",
-        f"#define OUTPUT_SCALE {pkg.output_scale!r}f",
+        *_affine_lines(pkg),
         "",
         "/* samples, packed: test_input[i] is what the DMA sends for sample i */",
         c_array("test_input", packed, "uint8_t", align=64),

@@ -16,7 +16,7 @@ STAGE_HELP = "data, float, qat, export, finn, stitched_ip, deploy, bitstream, bo
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options of ``course demo``."""
-    from course_utils.demo.config import BOARD_ALIASES, DemoConfig
+    from course_utils.demo.config import BOARD_ALIASES, MODELS, DemoConfig
 
     d = DemoConfig()
     parser.add_argument("--dataset", default=d.dataset, choices=("mnist", "fashion-mnist"),
@@ -26,6 +26,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "2..8 bits are all-RTL; a binary (w1a1) layer stays HLS: verified in Python, "
                              "not RTL-simulated; "
                              "default: %(default)s)")
+    parser.add_argument("--model", default=d.model, choices=MODELS,
+                        help="the network: the course's MLP or the CNN of docs/networks_cnn.md (stride-2 3x3 "
+                             "convolutions, all-RTL at 2..8 bits; default: %(default)s)")
+    parser.add_argument("--channels", default=",".join(map(str, d.channels)), metavar="LIST",
+                        help="CNN only: output channels of its convolutions (default: %(default)s)")
+    parser.add_argument("--side", type=int, default=d.side,
+                        help="CNN only: centre crop of the 28x28 images it takes (default: %(default)s)")
     parser.add_argument("--board", default=d.board, choices=BOARD_ALIASES,
                         help="board preset, all xc7z020 (default: %(default)s)")
     parser.add_argument("--target-fps", type=float, default=d.target_fps,
@@ -57,13 +64,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace):  # -> DemoConfig (import kept lazy)
     """The DemoConfig the options describe (validated)."""
-    from course_utils.demo.config import DemoConfig, parse_bits, parse_sweep
+    from course_utils.demo.config import DemoConfig, DemoError, parse_bits, parse_sweep
 
     w, a = parse_bits(args.bits)
+    try:
+        channels = tuple(int(c) for c in str(args.channels).replace(" ", "").split(",") if c)
+    except ValueError:
+        raise DemoError(f"--channels {args.channels!r}: write the channels as numbers, e.g. 16,32.") from None
     return DemoConfig(dataset=args.dataset, weight_bits=w, act_bits=a, board=args.board,
                       target_fps=args.target_fps, budget=args.budget, clock_mhz=args.clock_mhz,
                       sweep=parse_sweep(args.sweep), quick=args.quick, seed=args.seed, epochs=args.epochs,
-                      eval_samples=args.eval_samples).validate()
+                      eval_samples=args.eval_samples, model=args.model, channels=channels,
+                      side=args.side).validate()
 
 
 def run(args: argparse.Namespace) -> int:

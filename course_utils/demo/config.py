@@ -11,6 +11,8 @@ QUICK_EVAL_SAMPLES = 1000
 """Test images checked at every stage in ``--quick`` runs (the full run uses the whole test set)."""
 QUICK_EPOCHS = 1
 BOARD_ALIASES = ("pynq-z2", "pynq-z1", "zybo-z7-20")
+MODELS = ("mlp", "cnn")
+"""``--model``: the course's MLP (Lab 1's ``QuantMLP``) or the CNN (``QuantCNN``, docs/networks_cnn.md)."""
 
 
 class DemoError(ValueError):
@@ -63,6 +65,41 @@ class DemoConfig:
     seed: int = 0
     epochs: int | None = None
     eval_samples: int | None = None
+    model: str = "mlp"
+    channels: tuple[int, ...] = (16, 32)
+    """CNN only: output channels of its stride-2 3x3 convolutions (``CNNConfig.channels``)."""
+    side: int = 28
+    """CNN only: the centre crop of the 28x28 images it takes (``CNNConfig.side``; 28: whole images)."""
+
+    @property
+    def is_cnn(self) -> bool:
+        return self.model == "cnn"
+
+    def network_config(self) -> Any:
+        """The quantized network's config: ``MLPConfig`` (Lab 1's) or ``CNNConfig``."""
+        from course_utils.models import CNNConfig, MLPConfig
+
+        if self.is_cnn:
+            return CNNConfig(weight_bits=self.weight_bits, act_bits=self.act_bits,
+                             channels=tuple(self.channels), side=self.side)
+        return MLPConfig(weight_bits=self.weight_bits, act_bits=self.act_bits)
+
+    @property
+    def input_side(self) -> int:
+        """Side of the (centre-cropped) images the network takes: 20 for the MLP, ``side`` for the CNN."""
+        from course_utils.torchdata import CROP
+
+        return self.side if self.is_cnn else CROP
+
+    @property
+    def network(self) -> str:
+        """What the demo takes to hardware, in words."""
+        if self.is_cnn:
+            chans = "->".join(map(str, (1, *self.channels)))
+            return (f"CNN {self.tag.upper()} ({chans} channels, 3x3 stride-2 convolutions, "
+                    f"{self.side}x{self.side} input)")
+        cfg = self.network_config()
+        return f"MLP {self.tag.upper()} ({'-'.join(map(str, (cfg.in_features, *cfg.hidden, 10)))})"
 
     @property
     def tag(self) -> str:
@@ -72,12 +109,12 @@ class DemoConfig:
     @property
     def run_name(self) -> str:
         """Default run folder name under ``build/demo/``: ``mnist_w4a4`` (``_quick`` for quick runs)."""
-        return f"{self.dataset}_{self.tag}" + ("_quick" if self.quick else "")
+        return f"{self.dataset}_{self.tag}{'_cnn' if self.is_cnn else ''}{'_quick' if self.quick else ''}"
 
     @property
     def package_name(self) -> str:
         """The deploy package (and overlay) name: ``mnist_w4a4``, ``fashion_mnist_w4a4``."""
-        return f"{self.dataset.replace('-', '_')}_{self.tag}"
+        return f"{self.dataset.replace('-', '_')}_{self.tag}" + ("_cnn" if self.is_cnn else "")
 
     @property
     def train_epochs(self) -> int | None:
@@ -120,10 +157,21 @@ class DemoConfig:
                             f"got {self.budget:g}.")
         if self.epochs is not None and self.epochs < 1:
             raise DemoError(f"--epochs must be at least 1, got {self.epochs}.")
+        if self.model not in MODELS:
+            raise DemoError(f"--model must be one of {', '.join(MODELS)}, got {self.model!r}.")
+        if self.is_cnn:
+            if min(self.weight_bits, self.act_bits) < 2:
+                raise DemoError(f"--model cnn takes 2..8-bit weights and activations, got {self.tag}: binary "
+                                "networks go through the demo as the MLP (--model mlp --bits w1a1).")
+            if not self.channels or min(self.channels) < 1:
+                raise DemoError(f"--channels must be positive numbers (e.g. 16,32), got {self.channels}.")
+            if not 7 <= self.side <= 28:
+                raise DemoError(f"--side is the centre crop of the 28x28 images, 7..28; got {self.side}.")
         if self.eval_samples is not None and self.eval_samples < 64:
             raise DemoError(f"--eval-samples must be at least 64 (the golden batch), "
                             f"got {self.eval_samples}.")
-        return DemoConfig(**{**asdict(self), "board": board.key, "sweep": tuple(map(tuple, self.sweep))})
+        return DemoConfig(**{**asdict(self), "board": board.key, "sweep": tuple(map(tuple, self.sweep)),
+                             "channels": tuple(self.channels)})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable copy (sweep as tags)."""
@@ -136,10 +184,12 @@ class DemoConfig:
         """Inverse of ``to_dict``."""
         d = dict(d)
         d["sweep"] = tuple(parse_bits(t) for t in d.get("sweep", ()))
+        if "channels" in d:
+            d["channels"] = tuple(d["channels"])
         return cls(**d)
 
     def describe(self) -> str:
         """One line: dataset, bits, board, target, mode."""
         mode = "quick" if self.quick else "full"
-        return (f"{self.dataset} {self.tag.upper()} on {self.board} at {self.clock_mhz:g} MHz, target "
+        return (f"{self.dataset} {self.network} on {self.board} at {self.clock_mhz:g} MHz, target "
                 f"{self.target_fps:,.0f} FPS within {100 * self.budget:.0f}% of the part, {mode} run")

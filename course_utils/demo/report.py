@@ -280,6 +280,7 @@ def _section_summary(doc: Doc, state: RunState, cfg: DemoConfig) -> None:
     inv = _last_invocation(state)
     status = inv.get("status", "unknown")
     doc.p(f"Run folder `{state.run_dir}`, report written {now()}. Options: {cfg.describe()}.")
+    doc.p(f"Network taken to hardware: **{cfg.network}**.")
     if status != "complete":
         failed = inv.get("failed_stage")
         rec = state.record(failed) if failed else {}

@@ -71,14 +71,15 @@ class Context:
         return self.state.result(stage)
 
     def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test images every stage is checked on: uint8 ``(n, 400)`` (the 20x20 centre crops the
-        network takes) and their labels."""
+        """The test images every stage is checked on: uint8 ``(n, side*side)`` (the centre crops the
+        network takes: 20x20 for the MLP, ``--side`` for the CNN) and their labels."""
         if self._eval is None:
             from course_utils import data, torchdata
 
             images, labels = data.load(self.cfg.dataset, "test")
             n = len(images) if self.cfg.eval_n is None else min(self.cfg.eval_n, len(images))
-            self._eval = (np.ascontiguousarray(torchdata.crop(images[:n])), labels[:n].astype(np.int64))
+            self._eval = (np.ascontiguousarray(torchdata.crop(images[:n], self.cfg.input_side)),
+                          labels[:n].astype(np.int64))
         return self._eval
 
     def save_array(self, name: str, values: np.ndarray, dtype: Any = np.int64) -> Path:
@@ -253,8 +254,10 @@ def train_inputs(ctx: Context) -> dict[str, Any]:
 
 
 def qat_inputs(ctx: Context) -> dict[str, Any]:
-    """Dataset, seed, epochs, bit widths."""
-    return {**train_inputs(ctx), "bits": ctx.cfg.tag}
+    """Dataset, seed, epochs, bit widths, the network."""
+    c = ctx.cfg
+    extra = {"model": "cnn", "channels": list(c.channels), "side": c.side} if c.is_cnn else {}
+    return {**train_inputs(ctx), "bits": ctx.cfg.tag, **extra}
 
 
 def _train(ctx: Context, cfg: Any, name: str) -> Outcome:
@@ -273,7 +276,7 @@ def _train(ctx: Context, cfg: Any, name: str) -> Outcome:
     logits = train.logits(net, images)
     preds = logits.argmax(axis=1)
     paths = [ctx.save_preds(name, preds), ctx.save_array(f"{name}_logits", logits, np.float32)]
-    what = "float MLP (PyTorch)" if cfg is None else f"QuantMLP {cfg.tag.upper()} (Brevitas QAT)"
+    what = "float MLP (PyTorch)" if cfg is None else f"{type(net).__name__} {cfg.tag.upper()} (Brevitas QAT)"
     r = train.recipe(cfg)
     result = {"model": what, "accuracy": float(np.mean(preds == labels)), "test_samples": int(len(labels)),
               "epochs": len(hist.epoch), "recipe_epochs": r.epochs, "lr": r.lr, "batch_size": r.batch_size,
@@ -292,9 +295,7 @@ def run_float(ctx: Context) -> Outcome:
 
 def run_qat(ctx: Context) -> Outcome:
     """Quantization-aware training of the main network (Lab 1.4)."""
-    from course_utils.models import MLPConfig
-
-    return _train(ctx, MLPConfig(weight_bits=ctx.cfg.weight_bits, act_bits=ctx.cfg.act_bits), "qat")
+    return _train(ctx, ctx.cfg.network_config(), "qat")
 
 
 # ----------------------------------------------------------------------------- export
@@ -713,7 +714,7 @@ def run_sweep(ctx: Context) -> Outcome:
     artifacts: list[Path] = []
     for wb, ab in ctx.cfg.sweep:
         cfg = MLPConfig(weight_bits=wb, act_bits=ab)
-        if cfg.tag == ctx.cfg.tag and qat:
+        if cfg.tag == ctx.cfg.tag and qat and not ctx.cfg.is_cnn:  # the CNN's QAT is not this MLP
             entry = {"weight_bits": wb, "act_bits": ab, "accuracy": qat["accuracy"], "epochs": qat["epochs"],
                      "seconds": qat["train_seconds"], "source": "qat"}
         else:
@@ -729,7 +730,8 @@ def run_sweep(ctx: Context) -> Outcome:
     float_acc = ctx.result("float").get("accuracy")
     path = export.save_sweep(results, out, dataset=ctx.cfg.dataset, seed=ctx.cfg.seed,
                              float_accuracy=float_acc)
-    note = (f"shortened (--quick): {ctx.cfg.train_epochs} epoch(s) per width, no FINN estimates per width"
+    note = ("MLPs (Lab 1's sweep; the CNN is the qat stage's network); " if ctx.cfg.is_cnn else "") + (
+            f"shortened (--quick): {ctx.cfg.train_epochs} epoch(s) per width, no FINN estimates per width"
             if ctx.cfg.quick else "Lab 1's recipe per width; FINN estimates per width")
     accs = ", ".join(f"{t.upper()} {_pct(r['accuracy'])}" for t, r in results.items())
     return Outcome(f"{accs} ({note})", {"results": results, "float_accuracy": float_acc, "note": note,

@@ -27,7 +27,8 @@ FOLD_FLAGS: dict[str, dict[str, tuple[int, ...]]] = {
     "ConvolutionInputGenerator_rtl": {"parallel_window": (0, 1)},
 }
 """On/off folding attributes by op type: the RTL sliding-window generator's ``parallel_window=1`` emits a
-whole ``k x k`` window per cycle (only with ``SIMD = IFMChannels``), for an MVAU with ``SIMD = MW``."""
+whole ``k x k`` window per cycle (only with ``SIMD = IFMChannels``); the MVAU after it takes the window in
+``MW/SIMD >= 2`` beats (``MVAU_RTL_MIN_SF``) through a width converter."""
 DMA_WIDTHS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
 """Stream widths (bits) the Xilinx AXI DMA accepts: power-of-two bytes, 8..1024 bits."""
 
@@ -57,11 +58,31 @@ def legal_values(model: ModelWrapper, node_name: str) -> dict[str, list[int]]:
     inst = getCustomOp(node)
     attrs = FOLD_ATTRS[_family(node.op_type)]
     legal = {attr: divisors(int(inst.get_nodeattr(dim))) for attr, (dim, _) in attrs.items()}
+    if node.op_type == "MVAU_rtl" and int(inst.get_nodeattr("MW")) > 1:  # SIMD <= MW/2: MVAU_RTL_MIN_SF
+        mw = int(inst.get_nodeattr("MW"))
+        legal["SIMD"] = [d for d in legal["SIMD"] if mw // d >= MVAU_RTL_MIN_SF]
     return legal | {flag: list(values) for flag, values in FOLD_FLAGS.get(node.op_type, {}).items()}
 
 
+MVAU_RTL_MIN_SF = 2
+"""The RTL MVAU needs at least two input beats per output vector (``MW/SIMD >= 2``): with ``SIMD = MW`` it
+produces a result every cycle, and FINN 1.6.1's ``mvu_vvu_axi.sv`` sizes its output queue one entry short
+of what its core can still have in flight when back-pressure locks it (the lock is registered), so a
+back-pressured MVAU silently drops a result ("Overflowing output queue", fixed upstream after 1.6.1).
+On the board the stream then loses words and stalls; the kit's folding never picks such a layer."""
+
+
 def _fold_problem(inst: Any, node: Any) -> str | None:
-    """Why the node's current flags are illegal (``parallel_window`` without ``SIMD = IFMChannels``)."""
+    """Why the node's current folding is illegal: ``parallel_window`` without ``SIMD = IFMChannels``, or an
+    RTL MVAU with ``SIMD = MW`` (see ``MVAU_RTL_MIN_SF``)."""
+    if node.op_type == "MVAU_rtl":
+        simd, mw = int(inst.get_nodeattr("SIMD")), int(inst.get_nodeattr("MW"))
+        if mw > 1 and mw // max(simd, 1) < MVAU_RTL_MIN_SF:
+            smaller = [d for d in divisors(mw) if mw // d >= MVAU_RTL_MIN_SF]
+            return (f"{node.name}: SIMD={simd} = MW={mw} gives one result per cycle, and FINN 1.6.1's RTL "
+                    "MVAU then drops a result whenever the next layer applies back-pressure (its output "
+                    "queue is one entry too short). Use SIMD at most MW/2 (legal: "
+                    f"{', '.join(map(str, smaller))}) and raise PE for speed instead.")
     if "parallel_window" in FOLD_FLAGS.get(node.op_type, {}) and int(inst.get_nodeattr("parallel_window")):
         simd, channels = int(inst.get_nodeattr("SIMD")), int(inst.get_nodeattr("IFMChannels"))
         if simd != channels:

@@ -17,7 +17,8 @@ from typing import Any
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("build", "load", "Design", "RunResult", "default_folder", "TRACE"), "design"),
     **dict.fromkeys(("stitch_model", "check_all_rtl", "NodeInfo"), "stitch"),
-    **dict.fromkeys(("RTLError", "HLSLayerError", "VerilatorError", "StallError"), "errors"),
+    **dict.fromkeys(("RTLError", "HLSLayerError", "VerilatorError", "StallError",
+                     "AssertionFailedError"), "errors"),
     **dict.fromkeys(("PATCHES", "apply_patches"), "patches"),
     **dict.fromkeys(("verilator_version", "compile_design"), "verilate"),
     **dict.fromkeys(("execute_rtl", "verify_nodes", "cycle_report", "first_layer_difference",

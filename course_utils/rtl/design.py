@@ -21,7 +21,7 @@ import numpy as np
 
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 from course_utils.rtl import top as gen
-from course_utils.rtl.errors import RTLError, StallError
+from course_utils.rtl.errors import AssertionFailedError, RTLError, StallError
 from course_utils.rtl.patches import apply_patches
 from course_utils.rtl.stitch import NodeInfo, collect_sources, read_nodes, stitch_model, write_nodes
 from course_utils.rtl.verilate import compile_design
@@ -198,7 +198,7 @@ class Design:
             max_idle = max(10_000, 4 * sum(nd.exp_cycles for nd in self.nodes))
         ptr = ctypes.c_void_p
         t0, c0 = time.perf_counter(), time.process_time()
-        with _cwd(self.hdl):  # $readmemh reads the weight/threshold files relative to the working folder
+        with _cwd(self.hdl), _c_stdout() as printed:  # $readmemh reads the data files relative to cwd
             status = self._lib().rtlsim_run(
                 channel, w.ctypes.data_as(ptr), len(w), w.shape[1], in_words * n if self.kind == "stitched"
                 else 0, out.ctypes.data_as(ptr), n_out, ob, out_cycle.ctypes.data_as(ptr), int(max_idle), 0,
@@ -206,6 +206,8 @@ class Design:
                 tap_buf.ctypes.data_as(ptr), int(capture), tap_counts.ctypes.data_as(ptr),
                 fifo_max.ctypes.data_as(ptr), trace_buf.ctypes.data_as(ptr), int(trace))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if status == 3:
+            raise AssertionFailedError(self._assertion_message(printed, stats, len(w), n_out))
         if status != 0:
             raise StallError(self._stall_message(channel, stats, stall, len(w), n_out, in_words, max_idle))
         y = unpack(out, last.out_dtype, last.out_folded[-1]).reshape(n, -1)
@@ -221,6 +223,18 @@ class Design:
             tlast_ok=(bool(stats[4] == 1 and stats[6] == 1) if self.kind == "stitched" else None),
             taps=tap_data, tap_counts={t["name"]: int(c) for t, c in zip(taps, tap_counts)},
             trace=trace_buf[:min(trace, int(stats[0]))] if trace else None)
+
+    def _assertion_message(self, printed: list[str], stats: np.ndarray, n_in: int, n_out: int) -> str:
+        errors = [line.strip() for line in printed[0].splitlines() if "%Error" in line]
+        first = errors[0] if errors else "(the simulator printed no %Error line)"
+        hint = ""
+        if "Overflowing output queue" in first:
+            hint = (" FINN 1.6.1's RTL MVAU drops a result when it is back-pressured while it produces one "
+                    "result per cycle (SIMD = MW); fold it with SIMD <= MW/2 (the kit's check_folding "
+                    "refuses SIMD = MW for MVAU_rtl).")
+        return (f"an assertion inside the simulated RTL failed at cycle {int(stats[0]):,} (after "
+                f"{int(stats[1])}/{n_in} input and {int(stats[2])}/{n_out} output words): {first}. The "
+                f"design lost or corrupted data, so its outputs are not trustworthy.{hint}")
 
     def _stall_message(self, channel: int, stats: np.ndarray, stall: np.ndarray, n_in: int, n_out: int,
                        in_words: int, max_idle: int) -> str:
@@ -263,6 +277,29 @@ class Design:
         path = self.folder / "design.json"
         path.write_text(json.dumps(meta, indent=1))
         return path
+
+
+@contextlib.contextmanager
+def _c_stdout():
+    """Capture what the compiled simulation prints on file descriptor 1 (Verilator's ``$error``/``$info``
+    lines) into ``printed[0]``, then pass it on to ``sys.stdout``."""
+    import sys
+    import tempfile
+
+    printed = [""]
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(1)
+        os.dup2(tmp.fileno(), 1)
+        try:
+            yield printed
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            tmp.seek(0)
+            printed[0] = tmp.read().decode(errors="replace")
+    if printed[0]:
+        sys.stdout.write(printed[0])
 
 
 @contextlib.contextmanager

@@ -18,3 +18,8 @@ class VerilatorError(RTLError):
 
 class StallError(RTLError):
     """The simulated accelerator stopped producing output: names the stream where data stopped."""
+
+
+class AssertionFailedError(RTLError):
+    """An assertion inside the simulated RTL failed (e.g. FINN's MVAU "Overflowing output queue"): the design
+    lost or corrupted data, so its outputs cannot be trusted; the message quotes the simulator's report."""

@@ -67,6 +67,7 @@ class Expected:
     flags: list[str] = field(default_factory=list)
     per_exercise: dict[str, float] = field(default_factory=dict)
     output: str = ""
+    output_notebook: str = ""     # a whole lab: the notebook whose executed outputs ``output`` matches
 
 
 class Corpus:
@@ -457,8 +458,9 @@ def write_cases(out: Path, notebook: str, names: tuple[str, ...], root: Path = R
 
 # ---------------------------------------------------------------------- a whole lab
 
-# Lab-level cases: (name, the case run in the lab's first graded notebook, the case in every other one).
-LAB_CASES = (
+# Lab-level cases: (name, the case run in the lab's first graded notebook, the case in every other one[,
+# {index: the case in the notebook of that index}]).
+LAB_CASES: tuple[tuple, ...] = (
     ("correct", "correct", "correct"),
     ("untouched", "untouched", "untouched"),
     ("first_notebook_only", "correct", "untouched"),
@@ -472,7 +474,15 @@ LAB_CASES = (
     ("disk_flood", "disk_flood", "correct"),
     ("fork_bomb", "fork_bomb", "correct"),
     ("missing_notebook", "missing_notebook", "correct"),
+    # two in one student (a class test grades it at the cost of one): the first notebook not submitted, a fork
+    # bomb in the second one; the others correct. Graded with the points of the correct notebooks, flagged.
+    ("missing_then_fork_bomb", "missing_notebook", "correct", {1: "fork_bomb"}),
 )
+
+
+def _all_of(regexes: list[str]) -> str:
+    """One regex that matches a text containing every one of ``regexes`` (in any order)."""
+    return "(?s)" + "".join(f"(?=.*?{r})" for r in regexes) if len(regexes) > 1 else "".join(regexes)
 
 
 def lab_notebooks(lab: str, root: Path = ROOT) -> list[str]:
@@ -490,15 +500,18 @@ def write_lab(out: Path, lab: str, root: Path = ROOT,
     notebook and a plain case in the others; expected points are the sums of the notebooks' own."""
     corpora = [Corpus(nb, root, min_exercises=1) for nb in lab_notebooks(lab, root)]
     expected: dict[str, Expected] = {}
-    for name, first, rest in LAB_CASES:
+    for name, first, rest, *more in LAB_CASES:
         if names and name not in names:
             continue
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
-        total, per_ex, flags, output, feedback = 0.0, {}, [], "", ""
+        total, per_ex, flags, output, output_nb, feedback = 0.0, {}, [], "", "", []
         status = "graded"
+        chosen = {0: first, **(more[0] if more else {})}
+        if max(chosen) >= len(corpora):
+            raise ValueError(f"lab case {name}: {lab} has only {len(corpora)} graded notebook(s)")
         for i, c in enumerate(corpora):
-            case = next(k for k in cases(c) if k.name == (first if i == 0 else rest))
+            case = next(k for k in cases(c) if k.name == chosen.get(i, rest))
             content = case.build(c)
             if content is None:
                 status = "partly_submitted" if len(corpora) > 1 else "not_submitted"
@@ -509,10 +522,14 @@ def write_lab(out: Path, lab: str, root: Path = ROOT,
             exp = c.expected(case)
             total += exp.points
             per_ex.update({f"{c.stem}:{ex}": pts for ex, pts in exp.per_exercise.items()})
-            if i == 0:
-                flags, output, feedback = exp.flags, exp.output, exp.feedback
-        expected[name] = Expected(name, f"{first} in the first notebook, {rest} in the others", [], total,
-                                  status, feedback, flags, per_ex, output)
+            if i in chosen:   # the hostile notebooks: their flags, feedback and outputs
+                flags = sorted({*flags, *exp.flags})
+                feedback += [exp.feedback] if exp.feedback else []
+                if exp.output:
+                    output, output_nb = exp.output, c.stem
+        what = ", ".join(f"{case} in notebook {i + 1}" for i, case in sorted(chosen.items()))
+        expected[name] = Expected(name, f"{what}, {rest} in the others", [], total, status, _all_of(feedback),
+                                  flags, per_ex, output, output_nb)
     (out / "expected.json").write_text(json.dumps({k: v.__dict__ for k, v in expected.items()}, indent=1))
     return expected
 

@@ -39,3 +39,17 @@ unsigned finn_argmax(const int32_t *values, unsigned n)
             best = i;
     return best;
 }
+
+unsigned finn_argmax_affine(const int32_t *values, const double *scale, const double *bias, unsigned n)
+{
+    unsigned i, best = 0;
+    double top = (double)values[0] * scale[0] + bias[0];
+    for (i = 1; i < n; i++) {
+        double v = (double)values[i] * scale[i] + bias[i];
+        if (v > top) {
+            top = v;
+            best = i;
+        }
+    }
+    return best;
+}

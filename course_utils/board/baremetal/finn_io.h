@@ -29,6 +29,10 @@ void finn_unpack_sample(const uint8_t *bytes, unsigned words, unsigned word_byte
 /* Index of the largest of `n` values (the first one on a tie, like numpy.argmax). */
 unsigned finn_argmax(const int32_t *values, unsigned n);
 
+/* Index of the largest logit values[i] * scale[i] + bias[i] (in double, like the host's float64; the
+ * first on a tie): the class of a binary network, whose output BatchNorm stays on the host. */
+unsigned finn_argmax_affine(const int32_t *values, const double *scale, const double *bias, unsigned n);
+
 #ifdef __cplusplus
 }
 #endif

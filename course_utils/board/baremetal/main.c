@@ -152,7 +152,12 @@ int main(void)
         for (i = 0; i < n; i++) {
             finn_unpack_sample(out_buf + i * OUT_BYTES_PER_SAMPLE, OUT_WORDS_PER_SAMPLE, OUT_WORD_BYTES,
                                OUT_ELEMS_PER_WORD, OUT_BITS, OUT_SIGNED, OUT_BIPOLAR, values);
+#if OUTPUT_AFFINE
+            correct += finn_argmax_affine(values, output_scale, output_bias, OUT_VALUES_PER_SAMPLE)
+                       == test_labels[first + i];
+#else
             correct += finn_argmax(values, OUT_VALUES_PER_SAMPLE) == test_labels[first + i];
+#endif
 #ifdef HAVE_TEST_EXPECTED
             {
                 unsigned v;

@@ -4,6 +4,7 @@
 #include "verilated.h"
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 
 template <typename T> static inline void put(T& p, const uint8_t* b, int nb) {
@@ -100,7 +101,8 @@ static void tick(VerilatedContext* ctx, Vrtlsim_top* t) {
 }
 
 // stats: 0 cycles run, 1 inputs accepted, 2 outputs received, 3 status (0 done, 1 stalled, 2 cycle
-// limit), 4 tlast beats seen, 5 first input cycle, 6 last output beat had tlast, 7 cycle of last progress
+// limit, 3 an RTL assertion failed), 4 tlast beats seen, 5 first input cycle, 6 last output beat had
+// tlast, 7 cycle of last progress
 extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_bytes, int64_t last_every,
                           uint8_t* out, int64_t n_out, int out_bytes, int64_t* out_cycle,
                           int64_t max_idle, int64_t max_cycles, int64_t out_ready_from,
@@ -161,6 +163,7 @@ extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_byte
         tick(ctx, t);
         cyc++;
         if (fire_in || fire_out) { idle = 0; last_progress = cyc; } else idle++;
+        if (ctx->gotError()) { status = 3; break; }  // an RTL assertion failed ($error/$stop): data is wrong
         if (idle >= max_idle) { status = 1; break; }
         if (max_cycles > 0 && cyc >= max_cycles) { status = 2; break; }
     }
@@ -174,6 +177,7 @@ extern "C" int rtlsim_run(int chan, const uint8_t* in, int64_t n_in, int in_byte
     }
     for (int j = 0; j < N_FIFOS; j++) fifo_maxcounts[j] = fifo_max(t, j);
     t->final();
+    std::fflush(stdout);  // the simulator's messages ($error, $info) reach the caller's capture
     delete t;
     delete ctx;
     return status;
