@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 QONNX = ROOT / "pretrained" / "lab1" / "model_qonnx.onnx"
 GOLDEN = ROOT / "pretrained" / "lab1" / "golden.npz"
+BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
 FOLDING = {
     "MVAU_rtl_0": {"SIMD": 16, "PE": 16},
     "Thresholding_rtl_0": {"PE": 16},
@@ -75,3 +78,33 @@ def accelerator_desc(
         "output": {"stream_width_bits": out_bits, "shape_folded": [1, out_beats, out_bits // 16]},
         "dma": {"mm2s_width_bits": mm2s, "s2mm_width_bits": s2mm, "length_width": 26},
     }
+
+
+def run_on_virtual_board(packages: list[Path] | list[str], env: dict[str, str] | None = None,
+                         timeout: float = 600) -> list[str]:
+    """Each deploy package's golden batch through the real pynq Overlay + DMA driver on the virtual board
+    (the board environment, as Lab 3 does it); one line per package, ``"<name> MATCH"`` when the unpacked
+    outputs equal the package's golden integers, else ``"<name> MISMATCH"``. ``env`` adds variables (e.g.
+    ``PYNQ_VIRTUAL_ACCEL``); the process runs in the first package's folder."""
+    paths = [str(p) for p in packages]
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from pynq import Overlay, allocate
+        from course_utils.board.package import load_package
+        for path in {paths!r}:
+            pkg = load_package(path)
+            ol = Overlay(str(pkg.bitfile))
+            g = pkg.golden(); n = len(g["x"])
+            ib = allocate(shape=(n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
+            ob = allocate(shape=(n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
+            ib[:] = pkg.input.pack(g["x"])
+            ol.axi_dma_0.sendchannel.transfer(ib); ol.axi_dma_0.recvchannel.transfer(ob)
+            ol.axi_dma_0.sendchannel.wait(); ol.axi_dma_0.recvchannel.wait()
+            y = pkg.output.unpack(np.array(ob)).reshape(n, -1)
+            print(pkg.name, "MATCH" if np.array_equal(y, g["y_int"]) else "MISMATCH")
+    """)
+    full_env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2", "PYTHONWARNINGS": "ignore", **(env or {})}
+    proc = subprocess.run([str(BOARD_PY), "-c", script], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=paths[0], check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()[-len(paths):]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _hw_helpers import BOARD_PY, run_on_virtual_board
 
 from course_utils import export, torchdata, train
 from course_utils.models import CNNConfig, QuantCNN, load_checkpoint, save_checkpoint
@@ -15,7 +16,6 @@ from course_utils.models import CNNConfig, QuantCNN, load_checkpoint, save_check
 TINY = CNNConfig(channels=(4, 8), side=12)
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "rtl" / "cache"  # shared with the other RTL tests and the notebooks
-BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -261,31 +261,9 @@ def test_deploy_package_of_the_cnn_streams_nhwc_images(tiny_package: Path, tiny_
 @pytest.mark.parametrize("accel", ["model", "rtl"])
 def test_the_cnn_runs_on_the_virtual_board(tiny_package: Path, accel: str):
     """The real pynq Overlay + DMA driver on the virtual board: the numpy model, and the stitched RTL."""
-    import os
-    import subprocess
-    import textwrap
-
-    script = textwrap.dedent(f"""
-        import numpy as np
-        from pynq import Overlay, allocate
-        from course_utils.board.package import load_package
-        pkg = load_package({str(tiny_package)!r})
-        ol = Overlay(str(pkg.bitfile))
-        g = pkg.golden(); n = len(g["x"])
-        ib = allocate(shape=(n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
-        ob = allocate(shape=(n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
-        ib[:] = pkg.input.pack(g["x"])
-        ol.axi_dma_0.sendchannel.transfer(ib); ol.axi_dma_0.recvchannel.transfer(ob)
-        ol.axi_dma_0.sendchannel.wait(); ol.axi_dma_0.recvchannel.wait()
-        y = pkg.output.unpack(np.array(ob)).reshape(n, -1)
-        print("MATCH" if np.array_equal(y, g["y_int"]) else "MISMATCH")
-    """)
-    env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2", "PYNQ_VIRTUAL_ACCEL": accel,
-           "PYTHONWARNINGS": "ignore", "COURSE_RTL_CACHE": str(CACHE)}
-    proc = subprocess.run([str(BOARD_PY), "-c", script], capture_output=True, text=True, env=env, timeout=900,
-                          cwd=tiny_package, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1] == "MATCH"
+    lines = run_on_virtual_board([tiny_package], env={"PYNQ_VIRTUAL_ACCEL": accel,
+                                                      "COURSE_RTL_CACHE": str(CACHE)}, timeout=900)
+    assert [line.split()[-1] for line in lines] == ["MATCH"], lines
 
 
 def _copy(model):

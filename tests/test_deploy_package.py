@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _hw_helpers import GOLDEN, ROOT, dataflow_model
+from _hw_helpers import BOARD_PY, GOLDEN, ROOT, dataflow_model, run_on_virtual_board
 
 from course_utils.hw import deploy
 from course_utils.hw.deploy import DeployError, write_deploy_package
-
-BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
 
 
 @pytest.fixture(scope="module")
@@ -250,33 +245,8 @@ def test_models_the_executor_cannot_run_are_refused(flow, tmp_path: Path) -> Non
 @pytest.mark.skipif(not BOARD_PY.is_file(), reason="board environment .venv/board not set up")
 def test_the_package_runs_on_the_virtual_board(package: Path) -> None:
     """The real pynq 3.1.2 Overlay + DMA driver, on the virtual board, with the written package."""
-    script = textwrap.dedent(f"""
-        import numpy as np
-        from pynq import Overlay, allocate
-        from course_utils.board.package import load_package
-        pkg = load_package({str(package)!r})
-        ol = Overlay(str(pkg.bitfile))
-        g = pkg.golden(); n = len(g["x"])
-        ib = allocate(shape=(n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
-        ob = allocate(shape=(n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
-        ib[:] = pkg.input.pack(g["x"])
-        ol.axi_dma_0.sendchannel.transfer(ib); ol.axi_dma_0.recvchannel.transfer(ob)
-        ol.axi_dma_0.sendchannel.wait(); ol.axi_dma_0.recvchannel.wait()
-        y = pkg.output.unpack(np.array(ob)).reshape(n, -1)
-        print("MATCH" if np.array_equal(y, g["y_int"]) else "MISMATCH")
-    """)
-    env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [str(BOARD_PY), "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=package,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().splitlines()[-1] == "MATCH"
+    lines = run_on_virtual_board([package], timeout=300)
+    assert [line.split()[-1] for line in lines] == ["MATCH"], lines
 
 
 def test_shipped_package_rtl_matches_its_content_key() -> None:

@@ -10,18 +10,15 @@ prints the whole table. Also: the Lab 2 exercise checkers accept the reference s
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _hw_helpers import BOARD_PY, run_on_virtual_board
 
 from course_utils.finnflow import matrix
 
 ROOT = Path(__file__).resolve().parent.parent
-BOARD_PY = ROOT / ".venv" / "board" / "bin" / "python"
 CACHE = ROOT / "build" / "rtl" / "cache"
 
 pytestmark = pytest.mark.timeout(1800)
@@ -79,29 +76,8 @@ def test_the_wide_8_bit_output_stream_is_named(rows):
 def test_packages_run_on_the_virtual_board(rows):
     """The real pynq Overlay + DMA on the virtual board (model mode), every package of the matrix."""
     packages = [rows[n]["package"] for n in rows]
-    script = textwrap.dedent(f"""
-        import numpy as np
-        from pynq import Overlay, allocate
-        from course_utils.board.package import load_package
-        for path in {packages!r}:
-            pkg = load_package(path)
-            ol = Overlay(str(pkg.bitfile))
-            g = pkg.golden(); n = len(g["x"])
-            ib = allocate(shape=(n, *pkg.input.shape_packed[1:]), dtype=np.uint8)
-            ob = allocate(shape=(n, *pkg.output.shape_packed[1:]), dtype=np.uint8)
-            ib[:] = pkg.input.pack(g["x"])
-            ol.axi_dma_0.sendchannel.transfer(ib); ol.axi_dma_0.recvchannel.transfer(ob)
-            ol.axi_dma_0.sendchannel.wait(); ol.axi_dma_0.recvchannel.wait()
-            y = pkg.output.unpack(np.array(ob)).reshape(n, -1)
-            print(pkg.name, "MATCH" if np.array_equal(y, g["y_int"]) else "MISMATCH")
-    """)
-    env = {**os.environ, "PYNQ_VIRTUAL_BOARD": "Pynq-Z2", "PYTHONWARNINGS": "ignore",
-           "PYNQ_VIRTUAL_ACCEL": "model"}
-    proc = subprocess.run([str(BOARD_PY), "-c", script], capture_output=True, text=True, env=env, timeout=600,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.strip().splitlines()[-len(packages):]
-    assert lines == [f"{n} MATCH" for n in rows], proc.stdout[-2000:]
+    lines = run_on_virtual_board(packages, env={"PYNQ_VIRTUAL_ACCEL": "model"})
+    assert lines == [f"{n} MATCH" for n in rows], lines
 
 
 @pytest.mark.slow
