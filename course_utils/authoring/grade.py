@@ -460,14 +460,17 @@ class Grader:
             self._seed_cache(rel, folder)
         return folder
 
-    def _seed_cache(self, rel: str, folder: Path) -> None:
+    def _kit_cache(self, rel: str) -> Path:
+        """The instructor's own cache of that name: ``build/rtl/cache`` (or ``$COURSE_RTL_CACHE``) for the
+        RTL cache, else the folder of the kit."""
         if rel == RTL_CACHE:
             from course_utils.board import rtlsim
 
-            source = rtlsim.cache_dir()
-        else:
-            source = self.kit_root / rel
-        for entry in self._cache_entries(source):
+            return rtlsim.cache_dir()
+        return self.kit_root / rel
+
+    def _seed_cache(self, rel: str, folder: Path) -> None:
+        for entry in self._cache_entries(self._kit_cache(rel)):
             # finished entries only: each build moves its result into place at once (temporaries: ".*")
             if entry.is_dir() and any(entry.iterdir()) and not (folder / entry.name).exists():
                 shutil.copytree(entry, folder / entry.name, symlinks=True)
@@ -480,12 +483,7 @@ class Grader:
         place (a reader never sees half an entry); a kit cache that cannot be written (a read-only kit) is
         left as it is, and grading goes on."""
         for rel in self._cache_dirs(plan):
-            if rel == RTL_CACHE:
-                from course_utils.board import rtlsim
-
-                dest = rtlsim.cache_dir()
-            else:
-                dest = self.kit_root / rel
+            dest = self._kit_cache(rel)
             for entry in self._cache_entries(self._cache_host(rel)):
                 if not entry.is_dir() or not any(entry.iterdir()) or (dest / entry.name).exists():
                     continue
