@@ -21,7 +21,86 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def trained(out: Path, epochs: int | None, retrain: bool):
+def shift_images(x, shift: int, gen):
+    """Each ``(N, 784)`` image moved by a random ``(dy, dx)`` in ``-shift..shift`` (zeros shifted in; MNIST's
+    border is blank), drawn from the seeded ``gen``: augmentation for networks that see whole 28x28 images."""
+    import torch
+
+    n, k = x.shape[0], 2 * shift + 1
+    img = torch.nn.functional.pad(x.reshape(n, 28, 28), (shift, shift, shift, shift))
+    offs = torch.randint(0, k * k, (n,), generator=gen)
+    out = torch.empty_like(x)
+    for o in range(k * k):
+        sel = (offs == o).nonzero(as_tuple=True)[0]
+        if len(sel):
+            r, c = o // k, o % k
+            out[sel] = img[sel, r:r + 28, c:c + 28].reshape(len(sel), -1)
+    return out
+
+
+def train_fast(out: Path, epochs: int, batch_size: int, lr: float, shift: int, seed: int = 0):
+    """The CNN trained with Adam + OneCycle at ``lr`` (peak) on ``batch_size`` (CPU-efficient batches) and
+    +-``shift``-pixel shifts; the test accuracy printed after every epoch; a resumable state
+    (network, optimizer, schedule, generators) saved after every epoch in ``out/train_state.pt``."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from course_utils import torchdata, train
+    from course_utils.fileio import atomic_file
+    from course_utils.models import CNNConfig, QuantCNN
+
+    train.seed_everything(seed)
+    net = QuantCNN(CNNConfig())
+    x, y = torchdata.tensors("mnist", "train", crop=None)
+    test = torchdata.tensors("mnist", "test", crop=None)
+    steps = (len(x) + batch_size - 1) // batch_size
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
+    gen, shift_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 2)
+    state_path = out / "train_state.pt"
+    recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "shift": shift, "seed": seed,
+              "schedule": "OneCycle (Adam)"}
+    log: list[dict] = []
+    seconds, start = 0.0, 1
+    if state_path.is_file():
+        st = torch.load(state_path, weights_only=False)
+        if st["recipe"] == recipe:
+            net.load_state_dict(st["net"])
+            opt.load_state_dict(st["opt"])
+            sched.load_state_dict(st["sched"])
+            gen.set_state(st["gen"])
+            shift_gen.set_state(st["shift_gen"])
+            log, seconds, start = st["log"], st["seconds"], st["epoch"] + 1
+            print(f"resuming after epoch {st['epoch']} ({state_path})", flush=True)
+    for ep in range(start, epochs + 1):
+        t0 = time.perf_counter()
+        net.train()
+        perm = torch.randperm(len(x), generator=gen)
+        for i in tqdm(range(0, len(x), batch_size), desc=f"epoch {ep}/{epochs}", mininterval=5):
+            idx = perm[i:i + batch_size]
+            xb = shift_images(x[idx], shift, shift_gen) if shift else x[idx]
+            loss = torch.nn.functional.cross_entropy(net(xb), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        dt = time.perf_counter() - t0
+        seconds += dt
+        acc = train.evaluate(net, test)["accuracy"]
+        log.append({"epoch": ep, "test_accuracy": acc, "seconds": round(dt, 1)})
+        print(f"epoch {ep}/{epochs}: test accuracy {100 * acc:.2f}%, {dt:.0f} s", flush=True)
+        with atomic_file(state_path) as f:
+            torch.save({"recipe": recipe, "net": net.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "gen": gen.get_state(),
+                        "shift_gen": shift_gen.get_state(),
+                        "log": log, "seconds": seconds, "epoch": ep}, f)
+    net.eval()
+    info = {"test_accuracy": log[-1]["test_accuracy"], "epochs": epochs, "seed": seed,
+            "train_seconds": round(seconds, 1), "recipe": recipe, "per_epoch": log}
+    return net, info
+
+
+def trained(out: Path, epochs: int | None, retrain: bool, fast: dict | None = None):
     from course_utils import train
     from course_utils.models import CNNConfig, load_checkpoint, save_checkpoint
 
@@ -31,9 +110,13 @@ def trained(out: Path, epochs: int | None, retrain: bool):
         print(f"trained CNN: {ckpt} (cached; --retrain to train again): {qnn.info}")
         return qnn, qnn.info
     t0 = time.perf_counter()
-    qnn, hist = train.fit(CNNConfig(), "mnist", seed=0, n_epochs=epochs)
-    info = {"test_accuracy": hist.final_test_acc, "epochs": len(hist.epoch), "seed": 0,
-            "train_seconds": round(hist.seconds, 1), "wall_seconds": round(time.perf_counter() - t0, 1)}
+    if fast is not None:
+        qnn, info = train_fast(out, **fast)
+        info["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    else:
+        qnn, hist = train.fit(CNNConfig(), "mnist", seed=0, n_epochs=epochs)
+        info = {"test_accuracy": hist.final_test_acc, "epochs": len(hist.epoch), "seed": 0,
+                "train_seconds": round(hist.seconds, 1), "wall_seconds": round(time.perf_counter() - t0, 1)}
     save_checkpoint(qnn, ckpt, info)
     print(f"trained CNN: {info}")
     return qnn, info
@@ -43,6 +126,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=None, help="training epochs (default: the recipe's 24)")
     ap.add_argument("--retrain", action="store_true", help="train again even if a checkpoint is cached")
+    ap.add_argument("--fast", action="store_true",
+                    help="train with --batch-size/--lr/--shift and OneCycle, resumable (else train.recipe)")
+    ap.add_argument("--batch-size", type=int, default=512, help="with --fast (default 512)")
+    ap.add_argument("--lr", type=float, default=3e-3, help="with --fast: peak learning rate")
+    ap.add_argument("--shift", type=int, default=1, help="with --fast: random shift in pixels (default 1)")
+    ap.add_argument("--train-only", action="store_true", help="stop after training")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default build/bench/cnn)")
     ap.add_argument("--target-fps", type=float, default=100_000, help="folding target (default 100,000)")
     ap.add_argument("--n-rtl", type=int, default=1000, help="test images simulated in RTL (0: skip)")
     args = ap.parse_args()
@@ -50,9 +140,13 @@ def main() -> None:
     from course_utils import export
     from course_utils.paths import build_dir
 
-    out = build_dir("bench") / "cnn"
+    out = args.out or build_dir("bench") / "cnn"
     out.mkdir(parents=True, exist_ok=True)
-    qnn, info = trained(out, args.epochs, args.retrain)
+    fast = ({"epochs": args.epochs or 15, "batch_size": args.batch_size, "lr": args.lr, "shift": args.shift}
+            if args.fast else None)
+    qnn, info = trained(out, args.epochs, args.retrain, fast)
+    if args.train_only:
+        return
     paths = export.save_lab1_artifacts(qnn, out / "lab1", test_accuracy=info.get("test_accuracy"),
                                        epochs=info.get("epochs"), seed=0)
 
