@@ -1,6 +1,7 @@
 """Benchmark: the kit's CNN (issue 18's accuracy/throughput point) from training to RTL.
 
-    .venv/host/bin/python bench/cnn.py [--epochs 24] [--retrain] [--target-fps 100000] [--n-rtl 1000]
+    .venv/host/bin/python bench/cnn.py [--epochs 24] [--retrain] [--n-rtl 1000] [--synth]
+    .venv/host/bin/python bench/cnn.py --fast --epochs 10 --out build/bench/cnn99 --n-rtl 10000 --synth
 
 Trains the W4A4 ``QuantCNN`` (1->16->32 channels, 3x3 stride-2 convolutions, 28x28 input; seed 0, the
 ``train.recipe`` of ``CNNConfig``) with ``train.fit`` and prints its MNIST test accuracy and training time
@@ -8,7 +9,9 @@ Trains the W4A4 ``QuantCNN`` (1->16->32 channels, 3x3 stride-2 convolutions, 28x
 (``save_lab1_artifacts``), runs the kit's FINN flow with the folding search at ``--target-fps``, prints
 the layers, estimated FPS and resources (DSPs as the RTL instantiates them), whether every stage was
 verified bit-exact and all-RTL; then simulates the stitched RTL with Verilator on ``--n-rtl`` test images
-(measured cycles per image, FPS at 100 MHz, agreement with FINN's Python execution) when Verilator works.
+(measured cycles per image, FPS at 100 MHz, agreement with FINN's Python execution) when Verilator works;
+prints the whole design's Yosys counts if cached (``--synth``: synthesize it). ``--fast``: a shorter recipe
+(Adam + OneCycle at ``--lr``, batches of ``--batch-size``, +-``--shift``-pixel shifts), resumable per epoch.
 """
 from __future__ import annotations
 
@@ -132,6 +135,8 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3, help="with --fast: peak learning rate")
     ap.add_argument("--shift", type=int, default=1, help="with --fast: random shift in pixels (default 1)")
     ap.add_argument("--train-only", action="store_true", help="stop after training")
+    ap.add_argument("--synth", action="store_true", help="Yosys on the whole design unless cached")
+    ap.add_argument("--timeout", type=float, default=5400.0, help="Yosys time limit, seconds")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/bench/cnn)")
     ap.add_argument("--target-fps", type=float, default=100_000, help="folding target (default 100,000)")
     ap.add_argument("--n-rtl", type=int, default=1000, help="test images simulated in RTL (0: skip)")
@@ -172,6 +177,31 @@ def main() -> None:
           f"({100 * est['utilization']['DSP']:.0f}% of the xc7z020; FINN's estimate {est['finn_dsp']:.0f})")
     if args.n_rtl:
         rtl_measure(flow, args.n_rtl, out)
+    synthesis(flow.folded, out, run=args.synth, timeout=args.timeout)
+
+
+def synthesis(model, out: Path, run: bool, timeout: float) -> None:
+    """The folded design's whole-design Yosys counts next to the xc7z020's capacity: from the cache
+    (``build/rtl/synth-cache``, by the design's content), or, with ``run``, synthesized now (10-30 min)."""
+    from course_utils.finnflow.estimates import capacity
+    from course_utils.rtl import synth as synthmod
+
+    found = synthmod.lookup(model)
+    tot = found.totals() if found is not None else None
+    if tot is None and run:
+        t0 = time.perf_counter()
+        design = synthmod.prepare(model, out / "synth")
+        whole = synthmod.synthesize_top(design, timeout=timeout)
+        synthmod.record(model, design, {}, whole)
+        print(f"Yosys: whole design synthesized in {time.perf_counter() - t0:.0f} s")
+        tot = whole.resources()
+    if tot is None:
+        print("Yosys: not synthesized (--synth runs it on the whole stitched design, 10-30 minutes)")
+        return
+    cap = capacity()
+    print("Yosys (whole stitched design): " + ", ".join(
+        f"{k} {tot[k]:,} ({100 * tot[k] / cap[k]:.0f}%)" for k in ("LUT", "FF", "BRAM_18K", "DSP"))
+        + " of the xc7z020")
 
 
 def rtl_measure(flow, n: int, out: Path) -> None:
