@@ -16,6 +16,7 @@ prints the whole design's Yosys counts if cached (``--synth``: synthesize it). `
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -175,12 +176,22 @@ def main() -> None:
           f"({est['cycles_per_sample']} cycles at {est['clock_mhz']:.0f} MHz) | LUT {res['LUT']:,.0f} "
           f"(FINN, RTL MVAUs count 0) | BRAM18 {res['BRAM_18K']:.0f} | DSP {res['DSP']:.0f} "
           f"({100 * est['utilization']['DSP']:.0f}% of the xc7z020; FINN's estimate {est['finn_dsp']:.0f})")
+    summary = {"training": info, "folding": flow.folding, "estimated_fps": est["fps"],
+               "cycles_per_sample": est["cycles_per_sample"], "dsp": res["DSP"],
+               "verified": f"{len(flow.verified)}/{len(flow.stages)}",
+               "all_rtl": all(o.endswith("_rtl") for o in ops)}
     if args.n_rtl:
-        rtl_measure(flow, args.n_rtl, out)
-    synthesis(flow.folded, out, run=args.synth, timeout=args.timeout)
+        summary["rtl"] = rtl_measure(flow, args.n_rtl, out)
+    summary["yosys"] = synthesis(flow.folded, out, run=args.synth, timeout=args.timeout)
+    from course_utils.fileio import write_text_atomic
+
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1, default=str) + "\n")
+    print(f"figures written to {out / 'summary.json'}")
+    if summary.get("rtl") and summary["rtl"]["bit_exact_images"] != args.n_rtl:
+        sys.exit("the RTL is NOT bit-exact with FINN's Python execution")
 
 
-def synthesis(model, out: Path, run: bool, timeout: float) -> None:
+def synthesis(model, out: Path, run: bool, timeout: float) -> dict | None:
     """The folded design's whole-design Yosys counts next to the xc7z020's capacity: from the cache
     (``build/rtl/synth-cache``, by the design's content), or, with ``run``, synthesized now (10-30 min)."""
     from course_utils.finnflow.estimates import capacity
@@ -197,14 +208,15 @@ def synthesis(model, out: Path, run: bool, timeout: float) -> None:
         tot = whole.resources()
     if tot is None:
         print("Yosys: not synthesized (--synth runs it on the whole stitched design, 10-30 minutes)")
-        return
+        return None
     cap = capacity()
     print("Yosys (whole stitched design): " + ", ".join(
         f"{k} {tot[k]:,} ({100 * tot[k] / cap[k]:.0f}%)" for k in ("LUT", "FF", "BRAM_18K", "DSP"))
         + " of the xc7z020")
+    return {"counts": tot, "percent": {k: round(100 * tot[k] / cap[k], 1) for k in tot}}
 
 
-def rtl_measure(flow, n: int, out: Path) -> None:
+def rtl_measure(flow, n: int, out: Path) -> dict | None:
     """Stitched RTL of the folded model on ``n`` test images: bit-exact against FINN's Python execution,
     and the measured interval, latency and throughput next to FINN's estimates."""
     import numpy as np
@@ -223,7 +235,7 @@ def rtl_measure(flow, n: int, out: Path) -> None:
         design = rtl.build(flow.folded, out / "rtl", quiet=True)
     except rtl.VerilatorError as err:
         print(f"RTL: skipped ({err})")
-        return
+        return None
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     y, run, _ = execute_rtl(flow.folded, xs, design)
@@ -239,6 +251,8 @@ def rtl_measure(flow, n: int, out: Path) -> None:
           f"{m['fps']:,.0f} images/s at {m['clock_mhz']:.0f} MHz; latency {m['latency_cycles']} cycles "
           f"(estimate {e['latency_cycles']}); build {t_build:.0f} s"
           f"{' (cached)' if design.build_seconds == 0 else ''}, run {t_run:.1f} s")
+    return {"images": n, "bit_exact_images": same, "accuracy": acc, "interval_cycles": m["interval_cycles"],
+            "fps": m["fps"], "latency_cycles": m["latency_cycles"], "estimated": e}
 
 
 if __name__ == "__main__":
