@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from course_utils.fileio import atomic_file, sha256_file, write_text_atomic
+from course_utils.fileio import atomic_file, publish, sha256_file, write_text_atomic
 from course_utils.paths import build_dir, pretrained_dir
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
         if _uses_external_data(tmp):
             raise RuntimeError(f"the exported model keeps its weights in a separate file; {path} would be "
                                "incomplete. Report this with your tool versions (export.tool_versions()).")
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         qnn.train(was_training)
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -330,7 +330,7 @@ def save_lab1_artifacts(qnn: nn.Module, out_dir: str | os.PathLike | None = None
         }
         (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta is back
         for name in names.values():
-            os.replace(staging / name, out / name)
+            publish(staging / name, out / name)
         write_json(out / META_FILE, meta)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -22,6 +22,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from course_utils.fileio import publish
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE, VERSION = "pynqmetadata", "0.2.0"
 SDIST = f"{PACKAGE}-{VERSION}.tar.gz"
@@ -87,7 +89,7 @@ def fetch(force: bool = False) -> int:
             print(f"[reference] REFUSED: {SDIST} has sha256 {sha256(got)}, expected {SHA256} "
                   "(or lacks resizer.hwh); not kept.", file=sys.stderr)
             return 1
-        os.replace(got, dest)
+        publish(got, dest)
     print(f"[reference] {SDIST} (Vivado's resizer.hwh) -> {dest}")
     return 0
 

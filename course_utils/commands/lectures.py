@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from course_utils.fileio import write_text_atomic
 from course_utils.paths import build_dir, kit_root
 
 # Where nbconvert's reveal template loads each asset from, relative to node_modules/.
@@ -233,11 +234,7 @@ def export_slides(nb: Any, dest: Path, node_modules: Path) -> Path:
                                                          remove_cell_tags=("slides-skip",)), enabled=True)
     nb.metadata.pop("widgets", None)  # widget state would load its JavaScript from a CDN
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": dest.stem.split(".")[0]}})
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(dest)
-    return dest
+    return write_text_atomic(dest, body)
 
 
 def build(notebooks: list[Path], out: Path, execute: bool = True, timeout: int = 600,

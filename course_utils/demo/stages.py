@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from course_utils import tools
+from course_utils import fileio, tools
 from course_utils.demo.config import DemoConfig, DemoError, tag
 from course_utils.demo.state import RunState, write_json
 
@@ -85,9 +85,8 @@ class Context:
     def save_array(self, name: str, values: np.ndarray, dtype: Any = np.int64) -> Path:
         """Save ``predictions/<name>.npy`` (predictions, integer outputs or logits) atomically."""
         path = self.dir(PREDS_DIR) / f"{name}.npy"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, np.asarray(values, dtype=dtype))
-        os.replace(tmp, path)
+        with fileio.atomic_path(path) as tmp:
+            np.save(tmp, np.asarray(values, dtype=dtype))
         return path
 
     def save_preds(self, name: str, preds: np.ndarray) -> Path:
@@ -622,9 +621,8 @@ def run_board(ctx: Context) -> Outcome:
     inputs, outputs, facts_path = folder / "inputs.npz", folder / "outputs.npz", folder / "board.json"
     for stale in (outputs, facts_path):
         stale.unlink(missing_ok=True)
-    tmp = folder / f".inputs.{os.getpid()}.tmp.npz"
-    np.savez(tmp, x=x)
-    os.replace(tmp, inputs)
+    with fileio.atomic_path(inputs) as tmp:
+        np.savez(tmp, x=x)
     cmd = [str(py), "-m", "course_utils.demo.board_side", str(pkg), str(inputs), str(outputs),
            str(facts_path), "--no-progress"]
     print("$ " + " ".join(cmd))

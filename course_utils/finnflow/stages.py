@@ -1,10 +1,10 @@
 """Lab 2's stage checkpoints (``build/lab2/NN_<stage>.onnx``), Lab 1's inputs, and model sanity checks."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from course_utils import fileio
 from course_utils.finnflow.errors import UnsupportedModelError
 from course_utils.paths import build_dir
 
@@ -47,13 +47,8 @@ def stage_path(name: str, folder: Path | None = None) -> Path:
 def save_stage(model: ModelWrapper, name: str, folder: Path | None = None) -> Path:
     """Save ``model`` as checkpoint ``name`` atomically (temporary file, then rename); return the path."""
     path = stage_path(name, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with fileio.atomic_path(path) as tmp:
         model.save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

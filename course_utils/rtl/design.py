@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from course_utils import fileio
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 from course_utils.rtl import top as gen
 from course_utils.rtl.errors import AssertionFailedError, RTLError, StallError
@@ -274,9 +275,7 @@ class Design:
                 "key": self.key,
                 "build_seconds": self.build_seconds, "clock_mhz": self.clock_mhz}
         write_nodes(self.nodes, self.folder / "nodes.json")
-        path = self.folder / "design.json"
-        path.write_text(json.dumps(meta, indent=1))
-        return path
+        return fileio.write_text_atomic(self.folder / "design.json", json.dumps(meta, indent=1))
 
 
 @contextlib.contextmanager
@@ -330,25 +329,21 @@ def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "st
 
     verilator_version()  # fail early, with what to do, when Verilator is missing
     stitched = stitch_model(model, fpgapart, clock_mhz, fifo_depth)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    nodes = collect_sources(stitched, tmp / "hdl")
-    apply_patches(tmp / "hdl")
-    shutil.copy(gen.PACKETIZER, tmp / "hdl" / gen.PACKETIZER.name)
-    if kind == "stitched":
-        text, taps, fifos = gen.stitched_top(tmp / "hdl", nodes)
-        channels = [(nodes[0].in_bits, nodes[-1].out_bits, True)]
-    else:
-        nodes = [n for n in nodes if n.layer]
-        text, taps, fifos = gen.nodes_top(tmp / "hdl", nodes), [], []
-        channels = [(n.in_bits, n.out_bits, False) for n in nodes]
-        (tmp / "hdl" / gen.PACKETIZER.name).unlink()
-    (tmp / "hdl" / "top.sv").write_text(text)
-    cpp = gen.harness(channels, taps, len(fifos))
-    stitched.save(str(tmp / "stitched_model.onnx"))
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, folder)
+    with fileio.atomic_path(folder, folder=True) as tmp:
+        nodes = collect_sources(stitched, tmp / "hdl")
+        apply_patches(tmp / "hdl")
+        shutil.copy(gen.PACKETIZER, tmp / "hdl" / gen.PACKETIZER.name)
+        if kind == "stitched":
+            text, taps, fifos = gen.stitched_top(tmp / "hdl", nodes)
+            channels = [(nodes[0].in_bits, nodes[-1].out_bits, True)]
+        else:
+            nodes = [n for n in nodes if n.layer]
+            text, taps, fifos = gen.nodes_top(tmp / "hdl", nodes), [], []
+            channels = [(n.in_bits, n.out_bits, False) for n in nodes]
+            (tmp / "hdl" / gen.PACKETIZER.name).unlink()
+        (tmp / "hdl" / "top.sv").write_text(text)
+        cpp = gen.harness(channels, taps, len(fifos))
+        stitched.save(str(tmp / "stitched_model.onnx"))
     cache = Path(cache) if cache is not None else default_cache()
     lib, key, seconds = compile_design(folder / "hdl", cpp, cache, quiet=quiet)
     design = Design(kind, folder, nodes, taps, fifos, lib, key, seconds, float(clock_mhz))

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from course_utils import fileio
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART, setup
 from course_utils.rtl.errors import HLSLayerError, RTLError
 
@@ -196,7 +197,7 @@ def collect_sources(model: ModelWrapper, hdl: Path) -> list[NodeInfo]:
 
 def write_nodes(nodes: list[NodeInfo], path: Path) -> None:
     """Save the node descriptions as JSON."""
-    path.write_text(json.dumps([asdict(n) for n in nodes], indent=1))
+    fileio.write_text_atomic(path, json.dumps([asdict(n) for n in nodes], indent=1))
 
 
 def read_nodes(path: Path) -> list[NodeInfo]:
