@@ -25,6 +25,7 @@ import numpy as np
 
 from course_utils.fileio import atomic_file, publish, sha256_file, write_text_atomic
 from course_utils.paths import build_dir, pretrained_dir
+from course_utils.versions import dist_versions
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,15 +62,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def tool_versions() -> dict[str, str]:
     """Versions of the tools that made an artifact (torch, brevitas, qonnx, onnx, finn-plus, course-utils)."""
-    from importlib import metadata
-
-    out = {}
-    for dist in ("torch", "brevitas", "qonnx", "onnx", "finn-plus", "numpy", "course-utils"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return dist_versions(("torch", "brevitas", "qonnx", "onnx", "finn-plus", "numpy", "course-utils"),
+                         missing=None)
 
 
 # --------------------------------------------------------------------------- export and execution

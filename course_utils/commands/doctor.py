@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import os
 import platform
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from course_utils import tools
 from course_utils.paths import build_dir, data_dir, kit_root
+from course_utils.versions import dist_version as _version
 
 BOARD_KERNEL = "pynq-virtual-board"
 HOST_PACKAGES = ("torch", "brevitas", "finn-plus", "qonnx", "onnx", "onnxruntime", "numpy",
@@ -25,13 +25,6 @@ PYNQ_REMOTE_PORT = 7967
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-network", action="store_true",
                         help="do not try to reach boards named in PYNQ_REMOTE_DEVICES")
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return None
 
 
 def on_board() -> bool:

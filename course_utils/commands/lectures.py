@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from course_utils.fileio import write_text_atomic
+from course_utils.fileio import atomic_path, write_text_atomic
 from course_utils.paths import build_dir, kit_root
 
 # Where nbconvert's reveal template loads each asset from, relative to node_modules/.
@@ -177,7 +177,8 @@ def ensure_assets(out: Path, assets: Path | None = None) -> Path:
         raise LectureError(f"slides need reveal.js and MathJax offline; npm was not found: {NPM_HELP}.")
     out.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(lecture_dir() / name, out / name)
+        with atomic_path(out / name) as tmp:
+            shutil.copyfile(lecture_dir() / name, tmp)
     print(f"Installing the slide assets (reveal.js, MathJax, require.js, jQuery) into {node_modules} ...",
           flush=True)
     cmd = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"]

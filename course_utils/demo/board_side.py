@@ -25,19 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from course_utils import fileio
+from course_utils.versions import dist_versions
 
 
 def _versions() -> dict[str, str]:
     """Python, numpy, pynq and the kit's versions in this (board) environment."""
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("pynq", "pynqmetadata", "numpy", "course-utils"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
+    dists = ("pynq", "pynqmetadata", "numpy", "course-utils")
+    return {"python": platform.python_version(), **dist_versions(dists)}
 
 
 def run_on_board(package: str | Path, x: np.ndarray, progress: bool = True) -> tuple[np.ndarray, dict]:

@@ -24,6 +24,7 @@ import numpy as np
 from course_utils import fileio, tools
 from course_utils.demo.config import DemoConfig, DemoError, tag
 from course_utils.demo.state import RunState, write_json
+from course_utils.numeric import pct as _pct
 
 LAB1_DIR = "lab1"
 LAB2_DIR = "lab2"
@@ -118,11 +119,6 @@ class Stage:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _pct(x: float | None) -> str:
-    """``0.9789`` -> ``"97.89%"``."""
-    return "n/a" if x is None else f"{100 * x:.2f}%"
-
 
 def accuracy_row(stage: str, model: str, preds: np.ndarray, labels: np.ndarray,
                  reference: np.ndarray | None = None, ref_logits: np.ndarray | None = None, *,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 from course_utils.finnflow.errors import BudgetError, FoldingError
+from course_utils.numeric import divisors
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -31,11 +32,6 @@ whole ``k x k`` window per cycle (only with ``SIMD = IFMChannels``); the MVAU af
 ``MW/SIMD >= 2`` beats (``MVAU_RTL_MIN_SF``) through a width converter."""
 DMA_WIDTHS: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1024)
 """Stream widths (bits) the Xilinx AXI DMA accepts: power-of-two bytes, 8..1024 bits."""
-
-
-def divisors(n: int) -> list[int]:
-    """All positive divisors of ``n``, ascending."""
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def _family(op_type: str) -> str:

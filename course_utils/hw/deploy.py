@@ -25,7 +25,6 @@ import math
 import re
 import shutil
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,6 +39,7 @@ from course_utils.hw.blockdesign import (
     write_params_tcl,
 )
 from course_utils.hw.boards import get_board, ps7_config
+from course_utils.versions import dist_versions
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -296,16 +296,6 @@ def _check_equal(y_finn: np.ndarray, y_numpy: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist in ("finn-plus", "brevitas", "qonnx", "course-utils"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _jsonable(value: Any) -> Any:
     """Numpy scalars/arrays and tuples as plain JSON types."""
     if isinstance(value, Mapping):
@@ -519,7 +509,7 @@ def write_deploy_package(
         "layers": layers,
         "bitstream": {"file": f"{name}.bit", "placeholder": bitstream is None},
         "hwh": {"file": f"{name}.hwh", "generated": hwh is None},
-        "versions": _versions(),
+        "versions": dist_versions(("finn-plus", "brevitas", "qonnx", "course-utils")),
     }
     if bias_rec is not None:
         spec["output_bias"] = bias_rec

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from course_utils import fileio
+from course_utils.board.rtlsim import open_library
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 from course_utils.rtl import top as gen
 from course_utils.rtl.errors import AssertionFailedError, RTLError, StallError
@@ -142,13 +143,7 @@ class Design:
 
     def _lib(self) -> Any:
         if self._dll is None:
-            dll = ctypes.CDLL(str(self.lib))
-            f = dll.rtlsim_run
-            i64, p = ctypes.c_int64, ctypes.c_void_p
-            f.argtypes = [ctypes.c_int, p, i64, ctypes.c_int, i64, p, i64, ctypes.c_int, p, i64, i64, i64, p,
-                          p, p, i64, p, p, p, i64]
-            f.restype = ctypes.c_int
-            self._dll = dll
+            self._dll = open_library(self.lib)
         return self._dll
 
     def words(self, x: np.ndarray, channel: int = 0) -> np.ndarray:
@@ -199,7 +194,7 @@ class Design:
             max_idle = max(10_000, 4 * sum(nd.exp_cycles for nd in self.nodes))
         ptr = ctypes.c_void_p
         t0, c0 = time.perf_counter(), time.process_time()
-        with _cwd(self.hdl), _c_stdout() as printed:  # $readmemh reads the data files relative to cwd
+        with contextlib.chdir(self.hdl), _c_stdout() as printed:  # $readmemh: paths relative to cwd
             status = self._lib().rtlsim_run(
                 channel, w.ctypes.data_as(ptr), len(w), w.shape[1], in_words * n if self.kind == "stitched"
                 else 0, out.ctypes.data_as(ptr), n_out, ob, out_cycle.ctypes.data_as(ptr), int(max_idle), 0,
@@ -299,16 +294,6 @@ def _c_stdout():
             printed[0] = tmp.read().decode(errors="replace")
     if printed[0]:
         sys.stdout.write(printed[0])
-
-
-@contextlib.contextmanager
-def _cwd(path: Path):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
 
 
 def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "stitched", *,
