@@ -26,7 +26,7 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, SupportsIndex
 
 import numpy as np
 
@@ -58,7 +58,7 @@ ACTIVE: list = []  # the AXI DMA models of the loaded overlay (time.sleep lets t
 SLEEPS = [0]  # time.sleep calls since start-up (a poll after a sleep belongs to a polling loop)
 
 
-def _sleep(seconds: float) -> None:
+def _sleep(seconds: float | SupportsIndex) -> None:
     """``time.sleep`` on the virtual board: counted, so a loop that polls the DMA between sleeps of any
     length is recognised as a busy-wait (and ends with a diagnosis where a board would hang)."""
     SLEEPS[0] += 1
@@ -483,9 +483,16 @@ class AxiDmaModel:
                                        seconds * self.device.fclk0_mhz() * 1e6))
 
     # ---- timing ---------------------------------------------------------------------------------
+    def _endpoint(self) -> AcceleratorEndpoint:
+        """The accelerator behind this DMA (timing needs one)."""
+        if self.endpoint is None:
+            raise RuntimeError(f"{self.name}: no accelerator is connected to this DMA in the .hwh, so its "
+                               "timing cannot be modelled; check the deploy package's .hwh.")
+        return self.endpoint
+
     def initiation_interval(self) -> float:
         """Cycles between samples in steady state: the slowest of accelerator, MM2S and S2MM."""
-        ep = self.endpoint
+        ep = self._endpoint()
         return max(ep.cycles_per_sample, ep.in_frame_bytes / self.mm2s_bpc,
                    ep.out_frame_bytes / self.s2mm_bpc)
 
@@ -493,7 +500,7 @@ class AxiDmaModel:
         """Modelled time for one packet of ``samples``: latency + (samples - 1) intervals, at FCLK0."""
         if samples <= 0:
             return 0.0
-        ep = self.endpoint
+        ep = self._endpoint()
         latency = max(ep.latency_cycles, ep.in_frame_bytes / self.mm2s_bpc)
         cycles = DMA_START_CYCLES + latency + (samples - 1) * self.initiation_interval()
         return cycles / (self.device.fclk0_mhz() * 1e6)
