@@ -32,7 +32,8 @@ _EXPORTS: dict[str, str] = {
                      "DEFAULT_CLOCK_MHZ", "finn_build_dir"), "env"),
     **dict.fromkeys(("FinnFlowError", "UnsupportedModelError", "StageMismatchError", "FoldingError",
                      "BudgetError", "ExecutionError"), "errors"),
-    **dict.fromkeys(("STAGES", "stage_path", "save_stage", "load_stage", "lab1_inputs", "lab2_dir",
+    **dict.fromkeys(("load_stage",), "checkpoints"),
+    **dict.fromkeys(("STAGES", "stage_path", "save_stage", "lab1_inputs", "lab2_dir",
                      "check_qonnx_ops", "check_integer_input", "check_streamlined", "check_hw_conversion",
                      "output_scale", "output_affine"), "stages"),
     **dict.fromkeys(("prefer_rtl", "hls_layers", "hls_reason", "hls_note", "as_generic"), "impl"),
@@ -61,8 +62,8 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        if name in ("env", "errors", "stages", "impl", "verify", "estimates", "folding", "streams", "views",
-                    "plots", "transforms", "builder", "flow"):
+        if name in ("env", "errors", "stages", "checkpoints", "impl", "execute", "verify", "estimates",
+                    "folding_rules", "folding", "streams", "views", "plots", "transforms", "builder", "flow"):
             return importlib.import_module(f"{__name__}.{name}")
         raise AttributeError(f"module 'course_utils.finnflow' has no attribute {name!r}")
     return getattr(importlib.import_module(f"{__name__}.{module}"), name)
