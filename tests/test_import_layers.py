@@ -264,6 +264,17 @@ def test_layers_and_no_cycles() -> None:
     assert not problems, f"{len(problems)} import problem(s):\n" + "\n".join(problems)
 
 
+def test_lazy_facade_names_are_not_shadowed_by_submodules() -> None:
+    """``ff.execute`` is a function; a submodule ``finnflow/execute.py`` would replace it on the package once
+    imported (Python sets the attribute), so a module moved down must not take an exported name."""
+    from course_utils import finnflow
+
+    submodules = {f.stem for f in (ROOT / "course_utils" / "finnflow").glob("*.py")}
+    clash = sorted(submodules & set(finnflow._EXPORTS))
+    assert not clash, f"finnflow submodules named like exported functions: {clash}; rename the modules"
+    assert "execute" in finnflow._EXPORTS and "verify" in submodules  # the check sees both sides
+
+
 def _write(root: Path, files: dict[str, str]) -> None:
     for rel, text in files.items():
         path = root / rel
@@ -329,15 +340,19 @@ def test_dynamic_imports_resolved(tmp_path: Path) -> None:
     assert got == [Edge("course_utils.board.x", "course_utils.demo", 3)], got
 
 
+def _short(unit: str) -> str:
+    return "course_utils/__init__" if unit == "course_utils.__init__" else unit.removeprefix("course_utils.")
+
+
 def layers_markdown() -> str:
     """The table and diagram of ``LAYERS`` that docs/ARCHITECTURE.md holds between its markers."""
     rows = ["| layer | what | units (module or package) |", "|---|---|---|"]
     for i, (name, what, units) in enumerate(reversed(LAYERS)):
         rows.append(f"| {len(LAYERS) - i}. `{name}` | {what} | "
-                    + ", ".join(f"`{u.removeprefix('course_utils.')}`" for u in units) + " |")
+                    + ", ".join(f"`{_short(u)}`" for u in units) + " |")
     chart = ["```mermaid", "flowchart TD"]
     for i, (name, _, units) in enumerate(reversed(LAYERS)):
-        label = "<br/>".join(u.removeprefix("course_utils.") for u in units)
+        label = "<br/>".join(_short(u) for u in units)
         chart.append(f'    L{len(LAYERS) - i}["{name}<br/><small>{label}</small>"]')
     for i in range(len(LAYERS), 1, -1):
         chart.append(f"    L{i} --> L{i - 1}")

@@ -211,13 +211,14 @@ def _train(ctx: Context, cfg: Any, name: str) -> Outcome:
     paths = [ctx.save_preds(name, preds), ctx.save_array(f"{name}_logits", logits, np.float32)]
     what = "float MLP (PyTorch)" if cfg is None else f"{type(net).__name__} {cfg.tag.upper()} (Brevitas QAT)"
     r = train.recipe(cfg)
-    result = {"model": what, "accuracy": float(np.mean(preds == labels)), "test_samples": int(len(labels)),
+    accuracy = float(np.mean(preds == labels))
+    result: dict[str, Any] = {"model": what, "accuracy": accuracy, "test_samples": int(len(labels)),
               "epochs": len(hist.epoch), "recipe_epochs": r.epochs, "lr": r.lr, "batch_size": r.batch_size,
               "train_seconds": round(hist.seconds, 2), "history": hist.to_dict(),
               "checkpoint": str(ckpt.relative_to(ctx.run_dir))}
     if cfg is not None:
         result["config"] = cfg.to_dict()
-    return Outcome(f"{what}: test accuracy {_pct(result['accuracy'])} after {len(hist.epoch)} epoch(s) "
+    return Outcome(f"{what}: test accuracy {_pct(accuracy)} after {len(hist.epoch)} epoch(s) "
                    f"({hist.seconds:.1f} s of training)", result, [ckpt, *paths])
 
 

@@ -126,7 +126,9 @@ def search_folding(model: ModelWrapper, target_fps: float, budget: float | dict[
     best_total: dict[str, float] = {}
     best_picks: dict[str, dict[str, Any]] = {}
     for _ in range(8):
-        folding, total, picks = {}, {k: 0.0 for k in RESOURCES}, {}
+        folding: dict[str, dict[str, int]] = {}
+        picks: dict[str, dict[str, Any]] = {}
+        total = {k: 0.0 for k in RESOURCES}
         for name, opts in choices.items():
             if name in follows and follows[name] in folding:
                 pe = folding[follows[name]]["PE"]
@@ -328,7 +330,7 @@ def synthesized_columns(model: ModelWrapper, budget: float | dict[str, float] = 
 
     found = synth.lookup(model)
     totals = found.totals() if found is not None else None
-    if totals is None:
+    if found is None or totals is None:
         return {}
     cap = capacity(fpgapart)
     out: dict[str, Any] = {"resources": f"FINN estimate; synthesized: {found.source}"}

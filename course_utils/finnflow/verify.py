@@ -5,7 +5,7 @@ the stage before it. Once outputs are integers (``y = y_int * output_scale``) th
 bit-exact; before that, floats must agree to 1% of one output step. A mismatch raises
 ``StageMismatchError`` naming the first differing sample and class and, when the previous model is
 known, the first intermediate tensor (shared by both graphs) whose values differ. The execution itself
-(FINN's Python execution, ``Golden``, ``StageResult``) is in ``finnflow.execute``, importable from here
+(FINN's Python execution, ``Golden``, ``StageResult``) is in ``finnflow.execution``, importable from here
 too; ``level="rtlsim"`` runs the stitched RTL, so this module sits above the RTL layer.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from course_utils.finnflow.errors import StageMismatchError
-from course_utils.finnflow.execute import (  # noqa: F401 (the execution, importable from here too)
+from course_utils.finnflow.execution import (  # noqa: F401 (the execution, importable from here too)
     FLOAT32_REL,
     FLOAT_ATOL,
     INT_TOL,
@@ -171,6 +171,7 @@ def _compare_previous(result: StageResult, previous: StageResult) -> None:
     if len(previous.outputs) != len(result.outputs):
         raise ValueError(f"{previous.name} ran on {len(previous.outputs)} samples, {result.name} on "
                          f"{len(result.outputs)}: verify both on the same golden batch.")
+    want: np.ndarray | None
     if result.y_int is not None and previous.y_int is not None:
         same = np.array_equal(result.y_int, previous.y_int)
         got, want = result.y_int, previous.y_int

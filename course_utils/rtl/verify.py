@@ -46,7 +46,7 @@ def _python_context(model: ModelWrapper, x: np.ndarray) -> dict[str, np.ndarray]
     """Every tensor of ``model`` (FINN's Python execution) for samples ``x``, stacked on axis 0."""
     from finn.core.onnx_exec import execute_onnx
 
-    from course_utils.finnflow.execute import prepare_for_python
+    from course_utils.finnflow.execution import prepare_for_python
 
     m = prepare_for_python(model)
     iname = m.graph.input[0].name
