@@ -13,17 +13,20 @@ load a ``course_utils`` module:
   name appears as a string literal in the importing file (how ``cli``, ``checks`` and ``finnflow`` list the
   modules they load lazily).
 
-Importing ``a.b.c`` also runs the ``__init__`` of ``a`` and ``a.b``; those implicit edges are not counted
-(every package ``__init__`` of the kit is cheap and lazy, and counting them would make every lazy facade a
-cycle with its own submodules).
+Importing ``a.b.c`` also runs the ``__init__`` of ``a`` and ``a.b``: their *module-level* imports count as
+imports of ``a.b.c`` too (reported at the ``__init__``'s line). Their imports inside functions (the lazy
+``__getattr__`` of a facade) do not: they run only when that name is used, and counting them for every
+submodule would make each lazy facade a cycle with its own submodules.
 
 Three rules, each failure naming ``file:line``, the imported module and, for layers, both layers:
 
 1. every module belongs to exactly one unit of ``LAYERS`` (the most specific entry wins), so a new module
    must be placed deliberately;
 2. a module imports only units of its own layer or lower ones;
-3. no cycle between modules, and no cycle between the units of one layer (e.g. ``demo`` <-> ``commands``);
+3. no cycle between modules, and no cycle between the units of one layer (e.g. ``train`` <-> ``models``);
    a cycle is reported as the whole loop with the line of every step.
+
+A ``LAYERS`` entry that names no module is reported too (a stale table).
 
 ``python tests/test_import_layers.py`` prints the layer table and diagram that docs/ARCHITECTURE.md holds
 between its ``layers`` markers; ``--write-doc`` rewrites that block (a test checks they agree).
@@ -78,6 +81,8 @@ class Edge:
     source: str  # importing module
     target: str  # imported course_utils module
     line: int
+    top: bool = True  # at module level (not inside a function)
+    via: str = ""  # the parent package whose ``__init__`` runs this import when ``source`` is imported
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -125,10 +130,12 @@ def imports(mod: str, path: Path, known: dict[str, Path]) -> list[Edge]:
                  and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
                  for t in n.targets if isinstance(t, ast.Name)}
     literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    found: list[tuple[str, int]] = []
+    in_function = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   for n in ast.walk(f) if n is not f}
+    found: list[tuple[str, ast.stmt | ast.expr]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(a.name, node.lineno) for a in node.names]
+            found += [(a.name, node) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -138,17 +145,17 @@ def imports(mod: str, path: Path, known: dict[str, Path]) -> list[Edge]:
                 base = f"{parent}.{base}" if base else parent
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
-                found.append((sub if sub in known else base, node.lineno))
+                found.append((sub if sub in known else base, node))
         elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
               and node.func.attr == "import_module"):
-            found += [(t, node.lineno) for t in _dynamic_targets(node, mod, constants, literals, known)]
+            found += [(t, node) for t in _dynamic_targets(node, mod, constants, literals, known)]
     edges = []
-    for target, line in found:
+    for target, node in found:
         if target == "course_utils" or target.startswith("course_utils."):
             while target not in known:  # ``import course_utils.x.y`` where y is a name, not a module
                 target = target.rpartition(".")[0]
             if target != mod:
-                edges.append(Edge(mod, target, line))
+                edges.append(Edge(mod, target, node.lineno, id(node) not in in_function))
     return sorted(set(edges), key=lambda e: (e.line, e.target))
 
 
@@ -224,11 +231,25 @@ def _cycles(graph: dict[str, set[str]]) -> list[tuple[list[str], set[str]]]:
 def check(root: Path = ROOT) -> list[str]:
     """Every violation of the three rules in the tree under ``root``, as messages."""
     known = modules(root)
-    edges = [e for mod, path in known.items() for e in imports(mod, path, known)]
-    where = {(e.source, e.target): f"{known[e.source].relative_to(root)}:{e.line}" for e in reversed(edges)}
+    own = {mod: imports(mod, path, known) for mod, path in known.items()}
+    edges = [e for found in own.values() for e in found]
+    for mod in known:  # what the parent packages' __init__ run at module level, on the way to ``mod``
+        parts = mod.split(".")
+        for parent in (".".join(parts[:i]) for i in range(1, len(parts))):
+            edges += [Edge(mod, e.target, e.line, True, parent) for e in own.get(parent, ())
+                      if e.top and e.target != mod]
+
+    def loc(e: Edge) -> str:
+        at = f"{known[e.via or e.source].relative_to(root)}:{e.line}"
+        return f"{at} (run when {e.source} is imported)" if e.via else at
+
+    where = {(e.source, e.target): loc(e) for e in reversed(edges)}
     problems = [f"{known[m].relative_to(root)}: module {m} is in no unit of LAYERS; add it to the table "
                 "in tests/test_import_layers.py (and docs/ARCHITECTURE.md, --write-doc)"
                 for m in known if unit_of(m) is None]
+    problems += [f"LAYERS entry {unit} names no module of course_utils: remove it"
+                 for _, _, units in LAYERS for unit in units
+                 if not any(unit_of(m) == unit for m in known) and root == ROOT]
     if problems:
         return problems
     names = [name for name, _, _ in LAYERS]
@@ -236,8 +257,7 @@ def check(root: Path = ROOT) -> list[str]:
         su, tu = unit_of(e.source), unit_of(e.target)
         assert su is not None and tu is not None
         if layer_of(tu) > layer_of(su):
-            src = f"{known[e.source].relative_to(root)}:{e.line}"
-            problems.append(f"{src}: {e.source} (layer {names[layer_of(su)]}) imports "
+            problems.append(f"{loc(e)}: {e.source} (layer {names[layer_of(su)]}) imports "
                             f"{e.target} (layer {names[layer_of(tu)]}, higher): move what it needs down")
     module_graph: dict[str, set[str]] = {m: set() for m in known}
     unit_graph: dict[str, set[str]] = {}
@@ -317,6 +337,28 @@ def test_checker_finds_cycles_and_upward_imports(tmp_path: Path) -> None:
     assert "import cycle between modules: course_utils.commands.c -> course_utils.demo.a" in text, text
     assert "import cycle between units of one layer" not in text  # demo and commands are separate layers
     assert len(problems) == 4, text
+
+
+def test_a_package_init_runs_its_imports_for_every_submodule(tmp_path: Path, monkeypatch) -> None:
+    """A module-level import in ``rtl/__init__`` is an import of ``rtl.verilate`` (foundation) too; an import
+    inside a function there (a lazy facade) is not; a stale LAYERS entry is reported."""
+    _write(tmp_path, {
+        "course_utils/__init__.py": "",
+        "course_utils/hw/__init__.py": "",
+        "course_utils/hw/vivado.py": "",
+        "course_utils/rtl/__init__.py": "from course_utils.hw import vivado\n\ndef __getattr__(name):\n"
+                                        "    from course_utils.hw import vivado\n",
+        "course_utils/rtl/verilate.py": "",
+    })
+    problems = check(tmp_path)
+    init = Path("course_utils/rtl/__init__.py")
+    tail = "imports course_utils.hw.vivado (layer hw, higher): move what it needs down"
+    assert problems == [f"{init}:1: course_utils.rtl (layer rtl) {tail}",  # rtl itself: both imports
+                        f"{init}:4: course_utils.rtl (layer rtl) {tail}",
+                        f"{init}:1 (run when course_utils.rtl.verilate is imported): "
+                        f"course_utils.rtl.verilate (layer foundation) {tail}"], problems  # module level only
+    monkeypatch.setattr(sys.modules[__name__], "LAYERS", [*LAYERS, ("extra", "", ("course_utils.gone",))])
+    assert check() == ["LAYERS entry course_utils.gone names no module of course_utils: remove it"]
 
 
 def test_dynamic_imports_resolved(tmp_path: Path) -> None:
