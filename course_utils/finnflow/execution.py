@@ -1,13 +1,7 @@
-"""Execute a stage on the golden batch with FINN's Python execution (the golden batch, stage results).
+"""Run a stage on the golden batch with FINN's Python execution: the golden batch, stage results, streams.
 
 ``finnflow.verify`` compares what this executes (or the stitched RTL, ``course_utils.rtl``) with Brevitas
-and with the previous stage; this part is below the RTL layer, which uses it too.
-
-Every stage of Lab 2 is checked twice: against Lab 1's golden batch (the Brevitas outputs) and against
-the stage before it. Once outputs are integers (``y = y_int * output_scale``) the comparison is
-bit-exact; before that, floats must agree to 1% of one output step. A mismatch raises
-``StageMismatchError`` naming the first differing sample and class and, when the previous model is
-known, the first intermediate tensor (shared by both graphs) whose values differ.
+and with the previous stage; this part is below the RTL layer, which uses it too (docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
