@@ -91,8 +91,11 @@ def captured(log_path: Path) -> Iterator[TextIO]:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         warnings.simplefilter("default")
-        warnings.showwarning = lambda msg, cat, fname, lineno, file=None, line=None: log.write(
-            warnings.formatwarning(msg, cat, fname, lineno, line))
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            log.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+        warnings.showwarning = show
         try:
             yield log
         finally:
@@ -211,7 +214,7 @@ def _run_stages(ctx: Context, display: Display, inv: dict[str, Any], forced: set
         inv["ran"].append(stage.name)
         outcome.ran.append(stage.name)
         display.stage(i, stage, rec["status"], rec["seconds"],
-                      rec.get("skip_reason") if rec["status"] == "skipped" else rec["summary"])
+                      str(rec.get("skip_reason") if rec["status"] == "skipped" else rec["summary"]))
     outcome.status = "complete"
 
 

@@ -106,7 +106,7 @@ def layer_estimates(model: ModelWrapper, fpgapart: str = FPGA_PART) -> list[dict
     """
     from qonnx.custom_op.registry import getCustomOp
 
-    from course_utils.finnflow.folding import check_folding
+    from course_utils.finnflow.folding_rules import check_folding
 
     check_folding(model)  # FINN estimates an illegal folding (PE=7 on 64 outputs) without complaint
     rows = []

@@ -91,7 +91,7 @@ def stitch_model(model: ModelWrapper, fpgapart: str = FPGA_PART, clock_mhz: floa
     from qonnx.core.modelwrapper import ModelWrapper as MW
     from qonnx.custom_op.registry import getCustomOp
 
-    from course_utils.finnflow.folding import check_folding
+    from course_utils.finnflow.folding_rules import check_folding
 
     model = MW(copy.deepcopy(model.model))
     check_all_rtl(model)

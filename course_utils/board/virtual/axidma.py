@@ -26,15 +26,15 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, SupportsIndex
+from typing import TYPE_CHECKING, Protocol, SupportsIndex
 
 import numpy as np
 
 from .errors import VirtualBoardError, VirtualBoardHang, user_stacklevel
+from .memory import ContiguousMemory
 
 if TYPE_CHECKING:
     from .accelerator import AcceleratorEndpoint
-    from .device import VirtualZynqDevice
     from .streams import StreamPath
 
 RS, RESET = 0x1, 0x4
@@ -115,10 +115,27 @@ class Channel:
         return (self.addr_msb << 32) | self.addr
 
 
+class DmaBoard(Protocol):
+    """What a DMA model needs from its board (``device.VirtualZynqDevice`` is one): memory, the board's
+    clock and FCLK0, the timing log. A protocol, so this module does not import the device module above it."""
+
+    memory: ContiguousMemory
+    ddr_size: int
+    emulation_s: float
+    hang_timeout_s: float
+    stream_slack_bytes: int
+
+    def clock(self) -> float: ...
+
+    def fclk0_mhz(self) -> float: ...
+
+    def log(self, record: TransferRecord) -> None: ...
+
+
 class AxiDmaModel:
     """One AXI DMA instance with the stream path behind it."""
 
-    def __init__(self, device: VirtualZynqDevice, name: str, ip: dict, path: StreamPath | None,
+    def __init__(self, device: DmaBoard, name: str, ip: dict, path: StreamPath | None,
                  endpoint: AcceleratorEndpoint | None):
         params = {k.lower(): v for k, v in ip.get("parameters", {}).items()}
         self.device, self.name = device, name
