@@ -36,6 +36,7 @@ import nbformat
 from course_utils.authoring import cgroups, memory
 from course_utils.authoring.grade_inputs import GradingError, NotebookPlan, Options
 from course_utils.authoring.grading_config import LabConfig
+from course_utils.fileio import atomic_path
 
 SANDBOX_PATH = Path(__file__).with_name("sandbox.py")
 WORKER_GRACE = 45.0
@@ -285,13 +286,9 @@ class Runner:
             for entry in self._cache_entries(self._cache_host(rel)):
                 if not entry.is_dir() or not any(entry.iterdir()) or (dest / entry.name).exists():
                     continue
-                try:
-                    dest.mkdir(parents=True, exist_ok=True)
-                    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=dest))
-                    shutil.copytree(entry, tmp / "entry", symlinks=True)
-                    with contextlib.suppress(OSError):   # another run put the same content there first
-                        os.rename(tmp / "entry", dest / entry.name)
-                    shutil.rmtree(tmp, ignore_errors=True)
+                try:   # keep_existing: another run may put the same content there first
+                    with atomic_path(dest / entry.name, folder=True, keep_existing=True) as tmp:
+                        shutil.copytree(entry, tmp, symlinks=True, dirs_exist_ok=True)
                 except OSError:
                     return
 

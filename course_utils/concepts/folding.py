@@ -8,7 +8,6 @@ the plotting functions.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from course_utils.concepts._figures import axes as _axes
+from course_utils.numeric import divisors
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -24,15 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 class FoldError(ValueError):
     """A folding (SIMD/PE) that FINN would reject; the message says which value and what to use."""
-
-
-def divisors(n: int) -> list[int]:
-    """All positive divisors of ``n`` in increasing order (the legal SIMD/PE values)."""
-    if int(n) != n or n < 1:
-        raise ValueError(f"divisors() needs a positive integer, got {n!r}")
-    n = int(n)
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
 
 
 @dataclass(frozen=True)

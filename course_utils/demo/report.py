@@ -28,6 +28,7 @@ from course_utils.demo.config import DemoConfig
 from course_utils.demo.stages import PREDS_DIR, REFERENCE, STAGES, match_text
 from course_utils.demo.state import RunState, now, write_text
 from course_utils.fileio import write_bytes_atomic
+from course_utils.numeric import pct as _pct
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -150,10 +151,6 @@ def _numeric_column(cells: list[str]) -> bool:
     """True for a column whose filled cells all read as numbers (right-aligned)."""
     filled = [c.strip() for c in cells if c.strip()]
     return bool(filled) and all(re.fullmatch(r"[-+]?[\d,]+(\.\d+)?\s*(%|s|MHz|us|µs)?", c) for c in filled)
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
 # ----------------------------------------------------------------------------- facts from the run

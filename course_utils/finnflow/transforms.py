@@ -56,3 +56,15 @@ def step_drop_output_scale(model: ModelWrapper, cfg: Any) -> ModelWrapper:
 
     model = model.transform(RemoveOutputScale())
     return model.transform(InferShapes()).transform(InferDataTypes())
+
+
+def minimize_bit_widths(model: ModelWrapper) -> ModelWrapper:
+    """Tighten weight/accumulator widths and round thresholds, as ``step_minimize_bit_width``."""
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+
+    model = model.transform(MinimizeWeightBitWidth()).transform(MinimizeAccumulatorWidth())
+    model = model.transform(InferDataTypes()).transform(RoundAndClipThresholds()).transform(InferDataTypes())
+    return model.transform(MinimizeWeightBitWidth()).transform(InferDataTypes())
