@@ -201,8 +201,8 @@ def accuracy_rows(state: RunState, cfg: DemoConfig) -> list[list[Any]]:
     checked = []
     for name, key in (("export", "accuracy_row"), ("finn", "accuracy_rows"), ("deploy", "accuracy_row"),
                       ("board", "accuracy_row")):
-        r = state.result(name).get(key)
-        checked += ([r] if isinstance(r, dict) else list(r or []))
+        found = state.result(name).get(key)
+        checked += ([found] if isinstance(found, dict) else list(found or []))
     n = max((c["samples"] for c in checked if c["stage"] != "deploy package"), default=0)
     qat = state.result("qat")
     if checked and qat and n and n != qat.get("test_samples"):
