@@ -256,7 +256,9 @@ class Checkpoint:
                         "allow_skipped=True to run the flow anyway; the result then lists the unverified "
                         "stages in .skipped.") from err
                 state.skipped.append(f"{self.stage} and later: {err}")
-        return model
+        # the flow goes on with a copy: later steps (FINN's estimate analyses among them) set node
+        # attributes in place, and the checkpoint must stay what was saved and verified
+        return _copy(model)
 
 
 def step_kit_checkpoint_partition(model: ModelWrapper, cfg: Any) -> ModelWrapper:
