@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from course_utils.hw import boards as _boards
+from course_utils.numeric import divisors
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
@@ -45,15 +46,6 @@ class FoldError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # MAC, folding, cycles
 # ---------------------------------------------------------------------------------------------
-def divisors(n: int) -> list[int]:
-    """All positive divisors of ``n`` in increasing order (the legal SIMD/PE values)."""
-    if int(n) != n or n < 1:
-        raise ValueError(f"divisors() needs a positive integer, got {n!r}")
-    n = int(n)
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
 @dataclass(frozen=True)
 class Layer:
     """A matrix-vector layer as FINN folds it (an MVAU): ``MW`` inputs, ``MH`` outputs.

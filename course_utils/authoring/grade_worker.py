@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from course_utils.authoring.grading_notebook import GRADER_META, read_result
+from course_utils.fileio import atomic_file
 
 TIMEOUT_ENAME = "CellTimeoutError"
 PROBE_TIMEOUT = 5.0
@@ -289,10 +290,8 @@ class Run:
     def finish(self) -> None:
         """Write the executed notebook (atomically) and close the events file."""
         try:
-            out = Path(self.job["executed"])
-            tmp = out.with_suffix(".tmp")
-            nbformat.write(self.nb, tmp)
-            tmp.replace(out)
+            with atomic_file(self.job["executed"], "w", encoding="utf-8") as f:
+                nbformat.write(self.nb, f)
         finally:
             self.events.close()
 

@@ -21,6 +21,7 @@ from course_utils import tools
 from course_utils.demo.config import DemoConfig
 from course_utils.demo.stages import PREDS_DIR, REFERENCE, STAGES, match_text
 from course_utils.demo.state import RunState, now, write_text
+from course_utils.numeric import pct as _pct
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -147,10 +148,6 @@ def _inline(text: str) -> str:
     for word in ("MISMATCH", "FAILED"):
         s = s.replace(word, f'<span class="bad">{word}</span>')
     return s
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
 # ----------------------------------------------------------------------------- facts from the run

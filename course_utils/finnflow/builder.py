@@ -216,14 +216,10 @@ def generated_code(model: ModelWrapper) -> dict[str, list[Path]]:
 def folding_config_file(folding: dict[str, dict[str, int]], path: str | Path) -> Path:
     """Write a FINN folding config JSON (``{"Defaults": {}, "MVAU_rtl_0": {"PE": ..}, ...}``) atomically."""
     import json
-    import os
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"Defaults": {}, **folding}, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    from course_utils import fileio
+
+    return fileio.write_text_atomic(path, json.dumps({"Defaults": {}, **folding}, indent=2) + "\n")
 
 
 def hidden_steps_table(steps: list[Any]) -> Any:

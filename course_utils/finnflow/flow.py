@@ -27,6 +27,7 @@ from qonnx.core.modelwrapper import ModelWrapper  # noqa: E402
 from course_utils.finnflow import stages as st  # noqa: E402
 from course_utils.finnflow.builder import KitBuildConfig, folding_config_file, kit_build_config  # noqa: E402
 from course_utils.finnflow.errors import ExecutionError  # noqa: E402
+from course_utils.finnflow.transforms import minimize_bit_widths  # noqa: E402,F401 (a flow step; lives below)
 from course_utils.finnflow.verify import Golden, StageResult, verify_stage  # noqa: E402
 
 DEFAULT_TARGET_FPS = 1_000_000  # 100 cycles per image at 100 MHz: 400 bytes in at 4 bytes per cycle (HP port)
@@ -388,11 +389,6 @@ def to_hw(model: ModelWrapper) -> ModelWrapper:
     return step_kit_convert_to_hw(model, _scratch_config())
 
 
-def minimize_bit_widths(model: ModelWrapper) -> ModelWrapper:
-    """FINN's ``step_minimize_bit_width``: tighten weight/accumulator widths, round thresholds."""
-    return finn_steps.step_minimize_bit_width(model, _scratch_config())
-
-
 def partition(model: ModelWrapper, partition_dir: Path) -> tuple[ModelWrapper, ModelWrapper]:
     """FINN's ``step_create_dataflow_partition`` into ``partition_dir``: ``(parent, dataflow partition)``."""
     cfg = flow_config(partition_dir)
@@ -487,16 +483,19 @@ def run_flow(qonnx: str | Path | ModelWrapper, *, out_dir: str | Path | None = N
     """
     t_all = time.perf_counter()
     model = qonnx if isinstance(qonnx, ModelWrapper) else load_qonnx(qonnx)
-    if verify and golden is None:
-        golden = st.lab1_inputs()["golden"]
-    if verify and not isinstance(golden, Golden):
-        golden = Golden.load(golden)
+    reference: Golden | None = None
+    if verify:
+        source = golden if golden is not None else st.lab1_inputs()["golden"]
+        if source is None:
+            raise FileNotFoundError("no golden batch to verify against: export Lab 1 (notebook 05), pass "
+                                    "golden=..., or verify=False.")
+        reference = source if isinstance(source, Golden) else Golden.load(source)
     if best_effort is None:
         best_effort = folding is None and target_fps == DEFAULT_TARGET_FPS
     # a private folder: concurrent runs (or a notebook) never read a half-written partition file
     cfg = flow_config(clock_mhz=clock_mhz, fpgapart=fpgapart, target_fps=target_fps,
                       input_datatype=input_datatype, folding=folding, budget=budget, best_effort=best_effort)
-    state = cfg.state = FlowState(golden=golden if verify else None,  # type: ignore[arg-type]
+    state = cfg.state = FlowState(golden=reference,
                                   out=Path(out_dir) if out_dir is not None else None, n_verify=n_verify,
                                   allow_skipped=allow_skipped)
     seconds: dict[str, float] = {}
