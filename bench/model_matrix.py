@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from course_utils.fileio import write_text_atomic
 from course_utils.finnflow import matrix
 from course_utils.paths import build_dir
 
@@ -39,7 +40,7 @@ def main() -> int:
         row = matrix.run_network(net, out / net.name, rtl=args.rtl, rtl_cache=build_dir("rtl", "cache"))
         rows.append(row)
         print(f"{net.name}: {row.get('seconds', '?')} s, stages {row['stages']}", flush=True)
-    (out / "matrix.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    write_text_atomic(out / "matrix.json", json.dumps(rows, indent=1, default=str) + "\n")
     print()
     print(matrix.table(rows))
     print(f"\n{len(rows)} networks in {time.perf_counter() - t0:.0f} s; rows in {out / 'matrix.json'}")

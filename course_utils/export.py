@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from course_utils.fileio import atomic_file, sha256_file, write_text_atomic
+from course_utils.fileio import atomic_file, publish, sha256_file, write_text_atomic
 from course_utils.paths import build_dir, pretrained_dir
+from course_utils.versions import dist_versions
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,15 +62,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def tool_versions() -> dict[str, str]:
     """Versions of the tools that made an artifact (torch, brevitas, qonnx, onnx, finn-plus, course-utils)."""
-    from importlib import metadata
-
-    out = {}
-    for dist in ("torch", "brevitas", "qonnx", "onnx", "finn-plus", "numpy", "course-utils"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return dist_versions(("torch", "brevitas", "qonnx", "onnx", "finn-plus", "numpy", "course-utils"),
+                         missing=None)
 
 
 # --------------------------------------------------------------------------- export and execution
@@ -127,7 +121,7 @@ def export_qonnx(qnn: nn.Module, path: str | os.PathLike) -> Path:
         if _uses_external_data(tmp):
             raise RuntimeError(f"the exported model keeps its weights in a separate file; {path} would be "
                                "incomplete. Report this with your tool versions (export.tool_versions()).")
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         qnn.train(was_training)
         shutil.rmtree(tmpdir, ignore_errors=True)
@@ -330,7 +324,7 @@ def save_lab1_artifacts(qnn: nn.Module, out_dir: str | os.PathLike | None = None
         }
         (out / META_FILE).unlink(missing_ok=True)  # the folder is incomplete until meta is back
         for name in names.values():
-            os.replace(staging / name, out / name)
+            publish(staging / name, out / name)
         write_json(out / META_FILE, meta)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

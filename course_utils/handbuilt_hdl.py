@@ -273,14 +273,13 @@ def verilate(unit: Unit, cache: str | os.PathLike | None = None, quiet: bool = T
     Cached under ``build/handbuilt/verilator/<key>``, the key a SHA-256 of the Verilog, the harness,
     Verilator's version and flags: the same unit never compiles twice. Returns ``(exe, seconds)``."""
     import hashlib
-    import os
     import shutil
     import subprocess
     import tempfile
     import time
     from pathlib import Path
 
-    from course_utils import tools
+    from course_utils import fileio, tools
     from course_utils.rtl import verilate as vl
     from course_utils.rtl.errors import VerilatorError
 
@@ -312,15 +311,9 @@ def verilate(unit: Unit, cache: str | os.PathLike | None = None, quiet: bool = T
         if proc.returncode != 0 or not built.is_file():
             raise VerilatorError(f"Verilator failed on the generated unit (exit {proc.returncode}):\n"
                                  f"{vl.first_errors(proc.stdout + proc.stderr)}")
-        final = work / "final"
-        final.mkdir()
-        shutil.copy(built, final / "Vmac_unit")
-        (final / "mac_unit.v").write_text(src)
-        try:
-            os.replace(final, cache / key)
-        except OSError:
-            if not exe.is_file():
-                raise
+        with fileio.atomic_path(cache / key, folder=True, keep_existing=True) as final:
+            shutil.copy(built, final / "Vmac_unit")
+            (final / "mac_unit.v").write_text(src)
         return exe, seconds
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,12 +1,16 @@
-"""One place that knows about external tools (Vivado, Vitis HLS) and says what to do without them."""
+"""One place that knows about external tools (Vivado, Vitis HLS, boards) and says what to do without them."""
 from __future__ import annotations
 
 import os
+import platform
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 USING_VIVADO = "see README.md, section 'Using Vivado with the kit'"
+PYNQ_REMOTE_PORT = 7967
+"""The port a PYNQ board's remote-device (gRPC) server listens on."""
 
 
 class ToolNotFound(RuntimeError):
@@ -157,3 +161,21 @@ def program_version(tool: Tool, args: tuple[str, ...] = ("--version",), timeout:
         return None
     out = (res.stdout or res.stderr).strip().splitlines()
     return out[0] if res.returncode == 0 and out else None
+
+
+def on_board() -> bool:
+    """True when running on a Zynq board with a PYNQ image (the PL can be programmed)."""
+    return platform.machine() in ("armv7l", "aarch64") and (
+        Path("/dev/xdevcfg").exists() or Path("/sys/class/fpga_manager/fpga0").exists())
+
+
+def remote_boards(timeout: float = 1.0) -> list[tuple[str, bool]]:
+    """Boards named in ``PYNQ_REMOTE_DEVICES`` and whether their pynq gRPC port answers."""
+    found = []
+    for host in filter(None, os.environ.get("PYNQ_REMOTE_DEVICES", "").replace(";", ",").split(",")):
+        try:
+            with socket.create_connection((host.strip(), PYNQ_REMOTE_PORT), timeout=timeout):
+                found.append((host.strip(), True))
+        except OSError:
+            found.append((host.strip(), False))
+    return found

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils.fileio import write_bytes_atomic, write_text_atomic
+from course_utils.fileio import publish, write_bytes_atomic, write_text_atomic
 from course_utils.paths import kit_root
 
 SEEDED = ("labs",)
@@ -129,7 +129,7 @@ def fresh(rel: str, root: Path | None = None, work: Path | None = None) -> Path:
     dst = work / rel
     kept = dst.with_name(f"{dst.stem}.mine-{time.strftime('%Y%m%d-%H%M%S')}{dst.suffix}")
     if dst.exists():
-        os.replace(dst, kept)
+        publish(dst, kept)
     data = src.read_bytes()
     write_bytes_atomic(dst, data)
     state = _load_state(work)

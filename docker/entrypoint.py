@@ -13,7 +13,7 @@ so bookmarks survive restarts), COURSE_LAB_IP (0.0.0.0: inside the container onl
 port on the host's 127.0.0.1), COURSE_LAB_PORT (8888), COURSE_LAB_URL_PORT (the host port, for the printed
 URL), FINN_XILINX_PATH + FINN_XILINX_VERSION (Vivado profile: Xilinx's settings64.sh scripts are sourced),
 COURSE_ALLOW_ROOT=1 (serve as root: for tests on a root-only machine, never in the image).
-Standard library only.
+Standard library only (and the kit's stdlib-only ``course_utils.fileio`` for atomic writes).
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from course_utils.fileio import atomic_file, atomic_path
 
 SEEDED = ("labs", "lectures")
 SKIP_PARTS = {".ipynb_checkpoints", "__pycache__", "node_modules"}
@@ -46,16 +47,8 @@ def say(msg: str) -> None:
 
 def copy_atomic(src: Path, dst: Path) -> None:
     """Copy a file through a temp file beside ``dst`` and a rename (never a half-written notebook)."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def seed_work(root: Path, work: Path) -> list[Path]:
@@ -79,14 +72,8 @@ def seed_work(root: Path, work: Path) -> list[Path]:
 def write_secret(path: Path, text: str) -> None:
     """Write a secret (mode 0600) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)  # no newline: Jupyter reads JUPYTER_TOKEN_FILE verbatim
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w", permissions=0o600) as fh:
+        fh.write(text)  # no newline: Jupyter reads JUPYTER_TOKEN_FILE verbatim
 
 
 def check_token(token: str) -> str:

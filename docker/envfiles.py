@@ -10,18 +10,19 @@ requirements/host.lock is the one source of truth: the venvs (scripts/bootstrap.
 its versions. A conda `pip:` section cannot pass `--no-deps`, so it holds the lock minus the packages whose
 declared requirements contradict the lock (finn-plus pins brevitas==0.13.0, broken on torch 2.13); pip
 resolves the rest with their dependencies, and one documented command adds finn-plus without them.
-Standard library only.
+Standard library only (and the kit's stdlib-only ``course_utils.fileio`` for atomic writes).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from course_utils.fileio import atomic_file
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_LOCK = ROOT / "requirements" / "host.lock"
@@ -116,15 +117,8 @@ dependencies:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temp file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w") as fh:
+        fh.write(text)
 
 
 def dockerfile_arg(name: str, dockerfile: Path = DOCKERFILE) -> str:

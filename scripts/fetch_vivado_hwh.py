@@ -10,11 +10,10 @@ Reset (5.0) as the kit's block design. This script downloads that sdist with pip
 :all:``, hash-checked by pip with ``--require-hashes``), checks its sha256 once more, and moves it into
 ``build/reference/`` (or ``$COURSE_REFERENCE_CACHE``). A download whose hash differs is refused and not
 kept. Offline, it says so and exits 0: the comparison test then skips with that reason. Run by
-``make setup``; only the standard library is used.
+``make setup``; only the standard library is used (and the kit's stdlib-only ``course_utils.fileio``).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -23,6 +22,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run by the system Python before the kit is installed: the stdlib-only fileio
+from course_utils.fileio import publish, sha256_file  # noqa: E402
+
 PACKAGE, VERSION = "pynqmetadata", "0.2.0"
 SDIST = f"{PACKAGE}-{VERSION}.tar.gz"
 SHA256 = "fedfeb89f66cf945aca737af6e39225d6690548cd300729b508e2833a185dd98"
@@ -35,12 +37,7 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else ROOT / "build" / "reference"
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+sha256 = sha256_file
 
 
 def verified(path: Path) -> bool:
@@ -87,7 +84,7 @@ def fetch(force: bool = False) -> int:
             print(f"[reference] REFUSED: {SDIST} has sha256 {sha256(got)}, expected {SHA256} "
                   "(or lacks resizer.hwh); not kept.", file=sys.stderr)
             return 1
-        os.replace(got, dest)
+        publish(got, dest)
     print(f"[reference] {SDIST} (Vivado's resizer.hwh) -> {dest}")
     return 0
 

@@ -29,15 +29,15 @@ import sys
 import time
 from pathlib import Path
 
+from course_utils.fileio import write_text_atomic
+
 NAME = "mnist_w4a4"
 SWEEP = ((1, 1), (2, 2), (8, 8))
 
 
 def _write_json(path: Path, obj: object) -> None:
     """Write JSON atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_deploy(out: Path, rtl: bool = True) -> Path:

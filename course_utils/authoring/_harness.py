@@ -21,7 +21,7 @@ import time
 import types
 
 # ARGS is provided by the grader: nonce, mime, exercise, part, check, probe, modules (name -> source).
-_args = ARGS  # noqa: F821 - injected by the grader
+_args = globals()["ARGS"]  # injected by the grader
 _started = time.monotonic()
 _MAX_ITEMS = 200_000
 
@@ -125,7 +125,7 @@ def _main():
     from IPython import get_ipython
     shell = get_ipython()
     checks = _fresh_checks(_args["modules"])
-    payload = {"check": None, "value": None, "probe_error": None}
+    payload: dict[str, object] = {"check": None, "value": None, "probe_error": None}
     if _args.get("check"):
         passed, message, error = _run_check(shell, checks)
         payload["check"] = {"passed": passed, "message": str(message)[:4000], "error": error}

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from course_utils.authoring.grading_notebook import GRADER_META, read_result
+from course_utils.fileio import atomic_file
 
 TIMEOUT_ENAME = "CellTimeoutError"
 PROBE_TIMEOUT = 5.0
@@ -211,7 +212,8 @@ class Run:
         self.last_reply = None
         try:
             await self.client.async_execute_cell(probe, index, store_history=False)
-            status = (self.last_reply or {}).get("content", {}).get("status")
+            reply = cast("dict[str, Any] | None", self.last_reply)   # set by the reply hook during the await
+            status = (reply or {}).get("content", {}).get("status")
             return status == "ok"
         finally:
             self.cell_timeout = saved
@@ -289,10 +291,8 @@ class Run:
     def finish(self) -> None:
         """Write the executed notebook (atomically) and close the events file."""
         try:
-            out = Path(self.job["executed"])
-            tmp = out.with_suffix(".tmp")
-            nbformat.write(self.nb, tmp)
-            tmp.replace(out)
+            with atomic_file(self.job["executed"], "w", encoding="utf-8") as f:
+                nbformat.write(self.nb, f)
         finally:
             self.events.close()
 

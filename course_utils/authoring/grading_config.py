@@ -167,7 +167,7 @@ def _number(path: Path, where: str, value: Any, minimum: float = 0.0) -> float:
 
 
 def _limits(path: Path, where: str, table: dict[str, Any], base: Limits) -> Limits:
-    values = {}
+    values: dict[str, Any] = {}
     for key in LIMIT_KEYS:
         if key in table:
             minimum = 1.0

@@ -263,7 +263,9 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
         position = _after_needed_cells(kept, position, _used_names(solution_checks.get(ex, "")), spec)
         rule = config.exercise(spec.stem, ex)
         inserts.setdefault(position, []).extend(_injected_for(spec, ex, rule, nonce, modules))
-    cells, injected, origin = [], [], {}
+    cells: list[Any] = []
+    injected: list[InjectedCell] = []
+    origin: dict[int, Any] = {}
     for pos in range(-1, len(kept)):
         if pos >= 0:
             origin[len(cells)] = numbers[pos]

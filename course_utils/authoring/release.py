@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -39,6 +38,7 @@ from course_utils.authoring.notebooks import (
     solution_notebooks,
     student_version,
 )
+from course_utils.fileio import atomic_path, publish
 
 INCLUDE = ["course_utils/**", "lectures/**", "pretrained/**", "requirements/**", "scripts/**", "docker/**",
            "data/*", "tests/board/**", "docs/containers.md", "pyproject.toml", "Makefile", "LICENSE",
@@ -431,17 +431,16 @@ def stale_labs(kit_root: Path, bundle: Path) -> list[str]:
 def _archive(src: Path, target: Path, fmt: str) -> None:
     """Write ``src`` as ``target`` (.zip or .tar.gz), top folder named after the archive, atomically."""
     top = target.name.removesuffix(".tar.gz").removesuffix(".zip")
-    tmp = target.with_name(f".{target.name}.tmp")
     files = sorted(p for p in src.rglob("*") if p.is_file())
-    if fmt == "zip":
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for p in files:
-                zf.write(p, f"{top}/{p.relative_to(src).as_posix()}")
-    else:
-        with tarfile.open(tmp, "w:gz") as tf:
-            for p in files:
-                tf.add(p, f"{top}/{p.relative_to(src).as_posix()}", recursive=False)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        if fmt == "zip":
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for p in files:
+                    zf.write(p, f"{top}/{p.relative_to(src).as_posix()}")
+        else:
+            with tarfile.open(tmp, "w:gz") as tf:
+                for p in files:
+                    tf.add(p, f"{top}/{p.relative_to(src).as_posix()}", recursive=False)
 
 
 def archive_format(target: Path, fmt: str | None) -> str | None:
@@ -486,8 +485,6 @@ def release(kit_root: Path, target: Path, fmt: str | None = None, force: bool = 
         if fmt:
             _archive(stage, target, fmt)
         else:
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(stage, target)
+            publish(stage, target)
     manifest["path"] = str(target)
     return manifest

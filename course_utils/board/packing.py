@@ -10,6 +10,13 @@ at the most significant end instead; ``reverse_endian=False`` stores the word bi
 These functions give the same bytes and values as ``finn.util.data_packing``'s
 ``finnpy_to_packed_bytearray`` / ``packed_bytearray_to_finnpy`` (a test checks many datatypes), but
 work on whole batches at numpy speed and accept any integer or float container.
+
+Why a copy of QONNX's ``DataType`` here: this module runs on the board, where neither qonnx nor FINN is
+installed (and FINN's packer works element by element in Python, far too slow on a Cortex-A9). So the
+board keeps the part of ``qonnx.core.datatype.DataType`` that packing needs (name parsing, bit width,
+signedness, range, FIXED scale). Host tests pin the copy to the real thing so it cannot drift:
+``tests/test_packing_datatype.py`` compares every type the kit packs with qonnx (attributes, names and
+allowed values) and ``tests/test_packing_vs_finn.py`` compares the bytes with FINN's packer.
 """
 from __future__ import annotations
 

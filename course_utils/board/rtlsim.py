@@ -27,6 +27,21 @@ LIB = "librtlsim.so"
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def open_library(lib: str | Path) -> ctypes.CDLL:
+    """Load a compiled simulation library (``librtlsim.so``) and declare its ``rtlsim_run`` entry point.
+
+    The one binding of the harness's C interface (``course_utils.rtl.top.harness``), shared by the board
+    side and ``course_utils.rtl.design``.
+    """
+    dll = ctypes.CDLL(str(lib))
+    f = dll.rtlsim_run
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    f.argtypes = [ctypes.c_int, p, i64, ctypes.c_int, i64, p, i64, ctypes.c_int, p, i64, i64, i64, p,
+                  p, p, i64, p, p, p, i64]
+    f.restype = ctypes.c_int
+    return dll
+
+
 class RTLUnavailable(RuntimeError):
     """The package carries no RTL, or its compiled library cannot be found or built here."""
 
@@ -96,13 +111,7 @@ class PackageRTL:
 
     def _lib(self) -> Any:
         if self._dll is None:
-            dll = ctypes.CDLL(str(self.lib))
-            f = dll.rtlsim_run
-            i64, p = ctypes.c_int64, ctypes.c_void_p
-            f.argtypes = [ctypes.c_int, p, i64, ctypes.c_int, i64, p, i64, ctypes.c_int, p, i64, i64, i64, p,
-                          p, p, i64, p, p, p, i64]
-            f.restype = ctypes.c_int
-            self._dll = dll
+            self._dll = open_library(self.lib)
         return self._dll
 
     def run_bytes(self, data: np.ndarray, max_idle: int = 100_000) -> RTLBatch:

@@ -11,7 +11,6 @@ numpy only.
 """
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -101,24 +100,33 @@ def build(kit_root: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def save_arrays(arrays: dict[str, Any], path: Path) -> Path:
+    """Write expectation arrays atomically as a compressed npz; return the path."""
+    from course_utils.fileio import atomic_file
+
+    with atomic_file(path) as f:
+        np.savez_compressed(f, **arrays)
+    return path
+
+
+def load_arrays(path: Path, module: str) -> dict[str, np.ndarray]:
+    """The arrays of an expectations file; ExpectationsMissing says how ``module`` rebuilds it."""
+    if not path.is_file():
+        raise ExpectationsMissing(f"{path.name} is missing from the kit: instructors rebuild it with "
+                                  f"`python -m {module}`.")
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
 def write(kit_root: Path, path: Path = FILE) -> Path:
     """Build the expectations and write them atomically (compressed npz)."""
-    from course_utils.fileio import write_bytes_atomic
-
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = build(kit_root)
-    np.savez_compressed(buf, **arrays)
-    return write_bytes_atomic(path, buf.getvalue())
+    return save_arrays(build(kit_root), path)
 
 
 @lru_cache(maxsize=1)
 def load() -> dict[str, np.ndarray]:
     """The stored expectations (read once)."""
-    if not FILE.is_file():
-        raise ExpectationsMissing(f"{FILE.name} is missing from the kit: instructors rebuild it with "
-                                  "`python -m course_utils.checks._expected`.")
-    with np.load(FILE, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    return load_arrays(FILE, "course_utils.checks._expected")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ numpy only.
 """
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from course_utils.checks._expected import ExpectationsMissing
+from course_utils.checks._expected import ExpectationsMissing, load_arrays, save_arrays
 
 FILE = Path(__file__).with_name("expected_lab2_00.npz")
 NOTEBOOK = "solutions/lab2_finn/00_layer_by_hand.ipynb"
@@ -67,21 +66,14 @@ def build(kit_root: Path) -> dict[str, np.ndarray]:
 
 
 def write(kit_root: Path, path: Path = FILE) -> Path:
-    from course_utils.fileio import write_bytes_atomic
-
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = build(kit_root)
-    np.savez_compressed(buf, **arrays)
-    return write_bytes_atomic(path, buf.getvalue())
+    """Build the expectations and write them atomically (compressed npz)."""
+    return save_arrays(build(kit_root), path)
 
 
 @lru_cache(maxsize=1)
 def load() -> dict[str, np.ndarray]:
-    if not FILE.is_file():
-        raise ExpectationsMissing(f"{FILE.name} is missing from the kit: instructors rebuild it with "
-                                  "`python -m course_utils.checks._expected_lab2`.")
-    with np.load(FILE, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """The stored expectations (read once)."""
+    return load_arrays(FILE, "course_utils.checks._expected_lab2")
 
 
 if __name__ == "__main__":

@@ -2,24 +2,23 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata as md
 import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from course_utils import tools
 from course_utils.paths import build_dir, data_dir, kit_root
+from course_utils.tools import PYNQ_REMOTE_PORT, on_board, remote_boards  # noqa: F401 (doctor's API)
+from course_utils.versions import dist_version as _version
 
 BOARD_KERNEL = "pynq-virtual-board"
 HOST_PACKAGES = ("torch", "brevitas", "finn-plus", "qonnx", "onnx", "onnxruntime", "numpy",
                  "jupyterlab", "nbval", "matplotlib", "tqdm", "ipywidgets", "netron")
 BOARD_PACKAGES = ("pynq", "pynqmetadata", "numpy")
-PYNQ_REMOTE_PORT = 7967
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,29 +26,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="do not try to reach boards named in PYNQ_REMOTE_DEVICES")
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return None
-
-
-def on_board() -> bool:
-    """True when running on a Zynq board with a PYNQ image (the PL can be programmed)."""
-    return platform.machine() in ("armv7l", "aarch64") and (
-        Path("/dev/xdevcfg").exists() or Path("/sys/class/fpga_manager/fpga0").exists())
-
-
-def remote_boards(timeout: float = 1.0) -> list[tuple[str, bool]]:
-    """Boards named in ``PYNQ_REMOTE_DEVICES`` and whether their pynq gRPC port answers."""
-    found = []
-    for host in filter(None, os.environ.get("PYNQ_REMOTE_DEVICES", "").replace(";", ",").split(",")):
-        try:
-            with socket.create_connection((host.strip(), PYNQ_REMOTE_PORT), timeout=timeout):
-                found.append((host.strip(), True))
-        except OSError:
-            found.append((host.strip(), False))
-    return found
 
 
 def board_env_python() -> Path:

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from course_utils.fileio import atomic_path, write_text_atomic
 from course_utils.paths import build_dir, kit_root
 
 # Where nbconvert's reveal template loads each asset from, relative to node_modules/.
@@ -176,7 +177,8 @@ def ensure_assets(out: Path, assets: Path | None = None) -> Path:
         raise LectureError(f"slides need reveal.js and MathJax offline; npm was not found: {NPM_HELP}.")
     out.mkdir(parents=True, exist_ok=True)
     for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(lecture_dir() / name, out / name)
+        with atomic_path(out / name) as tmp:
+            shutil.copyfile(lecture_dir() / name, tmp)
     print(f"Installing the slide assets (reveal.js, MathJax, require.js, jQuery) into {node_modules} ...",
           flush=True)
     cmd = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"]
@@ -233,11 +235,7 @@ def export_slides(nb: Any, dest: Path, node_modules: Path) -> Path:
                                                          remove_cell_tags=("slides-skip",)), enabled=True)
     nb.metadata.pop("widgets", None)  # widget state would load its JavaScript from a CDN
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": dest.stem.split(".")[0]}})
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(dest)
-    return dest
+    return write_text_atomic(dest, body)
 
 
 def build(notebooks: list[Path], out: Path, execute: bool = True, timeout: int = 600,

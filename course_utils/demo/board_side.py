@@ -17,43 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+
+from course_utils import fileio
+from course_utils.versions import dist_versions
 
 
 def _versions() -> dict[str, str]:
     """Python, numpy, pynq and the kit's versions in this (board) environment."""
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("pynq", "pynqmetadata", "numpy", "course-utils"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(tmp_path)`` and rename the temporary file to ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez`` to exactly ``path`` (no ``.npz`` appended)."""
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    dists = ("pynq", "pynqmetadata", "numpy", "course-utils")
+    return {"python": platform.python_version(), **dist_versions(dists)}
 
 
 def run_on_board(package: str | Path, x: np.ndarray, progress: bool = True) -> tuple[np.ndarray, dict]:
@@ -109,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - one clear line for the host side
         print(f"board side failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
-    _atomic_write(args.outputs, lambda p: _save_npz(p, y_int=y.astype(np.int64)))
-    _atomic_write(args.result, lambda p: p.write_text(json.dumps(facts, indent=1) + "\n"))
+    with fileio.atomic_file(args.outputs) as f:
+        np.savez(f, y_int=y.astype(np.int64))
+    fileio.write_text_atomic(args.result, json.dumps(facts, indent=1) + "\n")
     print(facts["timing"])
     return 0
 

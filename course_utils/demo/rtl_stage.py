@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from course_utils import tools
-from course_utils.demo.stages import LAB1_DIR, LAB2_DIR, Context, Outcome, PredictionMismatch
+from course_utils.demo.context import LAB1_DIR, LAB2_DIR, Context, Outcome, PredictionMismatch
 
 INDEX_DIR = "demo-index"
 PATH_ATTRS = ("code_gen_dir", "ipgen_path", "ip_path", "ip_vlnv", "executable_path", "rtlsim", "gen_top")

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from course_utils.demo.config import DemoConfig, DemoError
 from course_utils.demo.stages import STAGES, Context, Stage, downstream, get_stage
-from course_utils.demo.state import FINISHED, LOCK_FILE, STATE_FILE, RunState, now, run_lock
+from course_utils.demo.state import FINISHED, LOCK_FILE, STATE_FILE, RunState, now, run_lock, write_text
 
 LOGS_DIR = "logs"
 
@@ -91,8 +91,11 @@ def captured(log_path: Path) -> Iterator[TextIO]:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
         warnings.simplefilter("default")
-        warnings.showwarning = lambda msg, cat, fname, lineno, file=None, line=None: log.write(
-            warnings.formatwarning(msg, cat, fname, lineno, line))
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            log.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+        warnings.showwarning = show
         try:
             yield log
         finally:
@@ -211,7 +214,7 @@ def _run_stages(ctx: Context, display: Display, inv: dict[str, Any], forced: set
         inv["ran"].append(stage.name)
         outcome.ran.append(stage.name)
         display.stage(i, stage, rec["status"], rec["seconds"],
-                      rec.get("skip_reason") if rec["status"] == "skipped" else rec["summary"])
+                      str(rec.get("skip_reason") if rec["status"] == "skipped" else rec["summary"]))
     outcome.status = "complete"
 
 
@@ -224,9 +227,8 @@ def _write_report(state: RunState, display: Display, outcome: RunOutcome) -> Non
     try:
         outcome.report_md, outcome.report_html = report.write_report(state)
     except Exception as err:  # noqa: BLE001 - the report failing is a failure of its own stage
-        log = state.run_dir / LOGS_DIR / "report.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("".join(traceback.format_exception(type(err), err, err.__traceback__)))
+        log = write_text(state.run_dir / LOGS_DIR / "report.log",
+                         "".join(traceback.format_exception(type(err), err, err.__traceback__)))
         if outcome.status == "complete":
             outcome.status, outcome.failed_stage, outcome.log = "failed", "report", log
             outcome.error = f"{type(err).__name__}: {err}"

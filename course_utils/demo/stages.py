@@ -15,96 +15,30 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from course_utils import tools
-from course_utils.demo.config import DemoConfig, DemoError, tag
-from course_utils.demo.state import RunState, write_json
+from course_utils import fileio, tools
+from course_utils.demo.config import DemoError, tag
+from course_utils.demo.context import (  # noqa: F401 (re-exported: the stages' shared types)
+    LAB1_DIR,
+    LAB2_DIR,
+    PREDS_DIR,
+    REFERENCE,
+    Context,
+    Outcome,
+    PredictionMismatch,
+)
+from course_utils.demo.rtl_stage import board_env, rtl_inputs, run_rtl
+from course_utils.demo.state import write_json
+from course_utils.numeric import pct as _pct
 
-LAB1_DIR = "lab1"
-LAB2_DIR = "lab2"
-PREDS_DIR = "predictions"
-REFERENCE = "qat"
-"""The stage whose predictions every later stage must reproduce (Brevitas QAT network)."""
 TIE_ATOL = 1e-4
 """Two Brevitas logits closer than this are an exact tie in integer arithmetic (float rounding only)."""
 BOARD_TIMEOUT_S = 1800.0
-
-
-class PredictionMismatch(AssertionError):
-    """A stage that must compute exactly what Brevitas computes predicted something else."""
-
-
-@dataclass
-class Outcome:
-    """What a stage did: a one-line summary, its result, the artifacts it wrote, or why it was skipped."""
-
-    summary: str
-    result: dict[str, Any] = field(default_factory=dict)
-    artifacts: list[Path] = field(default_factory=list)
-    skipped: str | None = None
-
-
-@dataclass
-class Context:
-    """What a stage may use: the options, the run folder and state, display and board settings."""
-
-    cfg: DemoConfig
-    run_dir: Path
-    state: RunState
-    progress: bool = True
-    board_python: Path | None = None
-    _eval: tuple[np.ndarray, np.ndarray] | None = None
-
-    def dir(self, *parts: str) -> Path:
-        """A sub-folder of the run folder (created)."""
-        path = self.run_dir.joinpath(*parts)
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def result(self, stage: str) -> dict[str, Any]:
-        """The result of a finished earlier stage (empty if it did not finish)."""
-        return self.state.result(stage)
-
-    def eval_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test images every stage is checked on: uint8 ``(n, side*side)`` (the centre crops the
-        network takes: 20x20 for the MLP, ``--side`` for the CNN) and their labels."""
-        if self._eval is None:
-            from course_utils import data, torchdata
-
-            images, labels = data.load(self.cfg.dataset, "test")
-            n = len(images) if self.cfg.eval_n is None else min(self.cfg.eval_n, len(images))
-            self._eval = (np.ascontiguousarray(torchdata.crop(images[:n], self.cfg.input_side)),
-                          labels[:n].astype(np.int64))
-        return self._eval
-
-    def save_array(self, name: str, values: np.ndarray, dtype: Any = np.int64) -> Path:
-        """Save ``predictions/<name>.npy`` (predictions, integer outputs or logits) atomically."""
-        path = self.dir(PREDS_DIR) / f"{name}.npy"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, np.asarray(values, dtype=dtype))
-        os.replace(tmp, path)
-        return path
-
-    def save_preds(self, name: str, preds: np.ndarray) -> Path:
-        """Save the predictions of stage ``name`` (int64); return the path."""
-        return self.save_array(name, preds)
-
-    def preds(self, name: str) -> np.ndarray:
-        """An array saved by ``save_array`` (e.g. a stage's predictions)."""
-        path = self.run_dir / PREDS_DIR / f"{name}.npy"
-        if not path.is_file():
-            stage = name.split("_", 1)[0]
-            raise DemoError(f"{path} is missing: run the demo again with --from {stage}.")
-        return np.load(path)
-
-    def reference(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Brevitas predictions and logits of the first ``n`` test images (what later stages must match)."""
-        return self.preds(REFERENCE)[:n], self.preds(f"{REFERENCE}_logits")[:n]
 
 
 @dataclass(frozen=True)
@@ -119,11 +53,6 @@ class Stage:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def _pct(x: float | None) -> str:
-    """``0.9789`` -> ``"97.89%"``."""
-    return "n/a" if x is None else f"{100 * x:.2f}%"
-
 
 def accuracy_row(stage: str, model: str, preds: np.ndarray, labels: np.ndarray,
                  reference: np.ndarray | None = None, ref_logits: np.ndarray | None = None, *,
@@ -278,13 +207,14 @@ def _train(ctx: Context, cfg: Any, name: str) -> Outcome:
     paths = [ctx.save_preds(name, preds), ctx.save_array(f"{name}_logits", logits, np.float32)]
     what = "float MLP (PyTorch)" if cfg is None else f"{type(net).__name__} {cfg.tag.upper()} (Brevitas QAT)"
     r = train.recipe(cfg)
-    result = {"model": what, "accuracy": float(np.mean(preds == labels)), "test_samples": int(len(labels)),
+    accuracy = float(np.mean(preds == labels))
+    result: dict[str, Any] = {"model": what, "accuracy": accuracy, "test_samples": int(len(labels)),
               "epochs": len(hist.epoch), "recipe_epochs": r.epochs, "lr": r.lr, "batch_size": r.batch_size,
               "train_seconds": round(hist.seconds, 2), "history": hist.to_dict(),
               "checkpoint": str(ckpt.relative_to(ctx.run_dir))}
     if cfg is not None:
         result["config"] = cfg.to_dict()
-    return Outcome(f"{what}: test accuracy {_pct(result['accuracy'])} after {len(hist.epoch)} epoch(s) "
+    return Outcome(f"{what}: test accuracy {_pct(accuracy)} after {len(hist.epoch)} epoch(s) "
                    f"({hist.seconds:.1f} s of training)", result, [ckpt, *paths])
 
 
@@ -546,7 +476,7 @@ def run_deploy(ctx: Context) -> Outcome:
 
 def board_target(placeholder: bool) -> tuple[str, list[str]]:
     """Where to run: ``"board"`` (this machine is one), ``"remote:<host>"`` or ``"virtual"``, and why."""
-    from course_utils.commands.doctor import on_board, remote_boards
+    from course_utils.tools import on_board, remote_boards
 
     notes: list[str] = []
     if on_board():
@@ -622,16 +552,13 @@ def run_board(ctx: Context) -> Outcome:
     inputs, outputs, facts_path = folder / "inputs.npz", folder / "outputs.npz", folder / "board.json"
     for stale in (outputs, facts_path):
         stale.unlink(missing_ok=True)
-    tmp = folder / f".inputs.{os.getpid()}.tmp.npz"
-    np.savez(tmp, x=x)
-    os.replace(tmp, inputs)
+    with fileio.atomic_path(inputs) as tmp:
+        np.savez(tmp, x=x)
     cmd = [str(py), "-m", "course_utils.demo.board_side", str(pkg), str(inputs), str(outputs),
            str(facts_path), "--no-progress"]
     print("$ " + " ".join(cmd))
     env = _board_env(target, ctx.cfg.board)
     if target == "virtual":  # the package's RTL (if the rtl stage put it there), else the numpy model
-        from course_utils.demo.rtl_stage import board_env
-
         env.update(board_env(ctx))
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
@@ -742,15 +669,11 @@ def run_sweep(ctx: Context) -> Outcome:
 
 def _rtl_inputs(ctx: Context) -> dict[str, Any]:
     """See ``rtl_stage.rtl_inputs``."""
-    from course_utils.demo.rtl_stage import rtl_inputs
-
     return rtl_inputs(ctx)
 
 
 def _run_rtl(ctx: Context) -> Outcome:
     """The deploy package's stitched RTL on the golden batch (``rtl_stage.run_rtl``)."""
-    from course_utils.demo.rtl_stage import run_rtl
-
     return run_rtl(ctx)
 
 

@@ -143,7 +143,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; run without
-            fcntl = None
+            fcntl = None  # type: ignore[assignment]
         if fcntl is not None:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

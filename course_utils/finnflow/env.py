@@ -79,13 +79,7 @@ def _reset_finn_settings() -> None:
 
 def status() -> dict[str, object]:
     """What the FINN flow can do here: versions, FINN folders, Vivado / Vitis HLS found or not."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def _version(name: str) -> str | None:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
+    from course_utils.versions import dist_version as _version
 
     vivado, hls = tools.find_vivado(), tools.find_vitis_hls()
     return {

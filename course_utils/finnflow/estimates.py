@@ -8,12 +8,12 @@ BRAM_18K, URAM, DSP and the expected cycles per sample. The slowest layer sets t
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from course_utils import fileio
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def layer_estimates(model: ModelWrapper, fpgapart: str = FPGA_PART) -> list[dict
     """
     from qonnx.custom_op.registry import getCustomOp
 
-    from course_utils.finnflow.folding import check_folding
+    from course_utils.finnflow.folding_rules import check_folding
 
     check_folding(model)  # FINN estimates an illegal folding (PE=7 on 64 outputs) without complaint
     rows = []
@@ -197,12 +197,7 @@ def over_budget(resources: dict[str, float], budget: float | dict[str, float] = 
 
 def save_estimates(summary: dict[str, Any], path: str | Path) -> Path:
     """Write ``summary`` as JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-    return path
+    return fileio.write_text_atomic(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def read_reports(report_dir: str | Path) -> dict[str, Any]:

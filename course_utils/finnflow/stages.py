@@ -1,10 +1,10 @@
 """Lab 2's stage checkpoints (``build/lab2/NN_<stage>.onnx``), Lab 1's inputs, and model sanity checks."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from course_utils import fileio
 from course_utils.finnflow.errors import UnsupportedModelError
 from course_utils.paths import build_dir
 
@@ -47,66 +47,9 @@ def stage_path(name: str, folder: Path | None = None) -> Path:
 def save_stage(model: ModelWrapper, name: str, folder: Path | None = None) -> Path:
     """Save ``model`` as checkpoint ``name`` atomically (temporary file, then rename); return the path."""
     path = stage_path(name, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with fileio.atomic_path(path) as tmp:
         model.save(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
-
-
-def load_stage(name: str, folder: Path | None = None, rebuild: bool = True,
-               golden: Any = None) -> ModelWrapper:
-    """Load checkpoint ``name``; if it is missing (or stale) and ``rebuild``, recreate all checkpoints.
-
-    A lab notebook therefore starts cold: without the previous notebook's output, the kit rebuilds
-    the stages from Lab 1's model with the same transformations (``finnflow.run_flow``) and says so.
-    With ``golden`` (a ``Golden``), a checkpoint that no longer matches it (Lab 1 re-exported since)
-    counts as stale and is rebuilt too.
-    """
-    from course_utils.finnflow.env import setup
-
-    setup()
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    path = stage_path(name, folder)
-    if path.is_file() and golden is not None and rebuild and not _matches_golden(path, golden):
-        reason = "was made from another Lab 1 model than the current golden batch (Lab 1 re-exported since?)"
-    elif not path.is_file():
-        if not rebuild:
-            raise FileNotFoundError(f"{path} not found: run notebook {WRITTEN_BY[name]} of Lab 2 first.")
-        reason = f"not found (notebook {WRITTEN_BY[name]} not run yet)"
-    else:
-        return ModelWrapper(str(path))
-    from course_utils.finnflow.flow import run_flow
-
-    print(f"{path.name} {reason}: rebuilding the Lab 2 checkpoints from Lab 1's model with the kit's flow "
-          "(finnflow.run_flow).")
-    run_flow(lab1_inputs()["qonnx"], out_dir=path.parent, golden=golden)
-    return ModelWrapper(str(path))
-
-
-def _matches_golden(path: Path, golden: Any) -> bool:
-    """False if the checkpoint at ``path`` verifiably differs from ``golden`` (True when it cannot tell)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from course_utils.finnflow.errors import ExecutionError, StageMismatchError
-    from course_utils.finnflow.verify import verify_stage
-
-    model = ModelWrapper(str(path))
-    scale = output_scale(model)
-    parent = path.with_name("05_dataflow_parent.onnx")
-    if scale is None and parent.is_file():
-        scale = output_scale(ModelWrapper(str(parent)))
-    try:
-        verify_stage(model, golden, path.stem, output_scale=scale, quiet=True)
-    except StageMismatchError:
-        return False
-    except ExecutionError:
-        return True
-    return True
 
 
 def lab1_inputs() -> dict[str, Path | str | None]:

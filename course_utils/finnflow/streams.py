@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from course_utils.finnflow.folding import DMA_WIDTHS, dma_width_ok
+from course_utils.finnflow.folding_rules import DMA_WIDTHS, dma_width_ok
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper

@@ -56,3 +56,11 @@ def step_drop_output_scale(model: ModelWrapper, cfg: Any) -> ModelWrapper:
 
     model = model.transform(RemoveOutputScale())
     return model.transform(InferShapes()).transform(InferDataTypes())
+
+
+def minimize_bit_widths(model: ModelWrapper) -> ModelWrapper:
+    """FINN's ``step_minimize_bit_width``: tighten weight/accumulator widths, round and clip thresholds."""
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+    from finn.builder.build_dataflow_steps import step_minimize_bit_width
+
+    return step_minimize_bit_width(model, DataflowBuildConfig())  # it reads minimize_bit_width, verify_steps

@@ -118,6 +118,7 @@ def graph_view(model: ModelWrapper | str | Path, name: str = "model", height: in
     """
     import netron
 
+    from course_utils import fileio
     from course_utils.paths import build_dir
 
     if isinstance(model, (str, Path)):
@@ -126,9 +127,8 @@ def graph_view(model: ModelWrapper | str | Path, name: str = "model", height: in
             raise FileNotFoundError(f"{path} not found: save the model first (model.save(path)).")
     else:
         path = build_dir("lab2", "views") / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.onnx"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        model.save(str(tmp))
-        os.replace(tmp, path)
+        with fileio.atomic_path(path) as tmp:
+            model.save(str(tmp))
     host = os.environ.get("COURSE_NETRON_HOST", "localhost")
     port = int(os.environ["COURSE_NETRON_PORT"]) if os.environ.get("COURSE_NETRON_PORT") else 0
     import logging

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from course_utils import fileio
 from course_utils.hw.boards import get_board, ps7_config
 
 DESIGN_NAME = "kit_bd"
@@ -190,11 +191,7 @@ def write_params_tcl(
         "# Source it before tcl/blockdesign.tcl (tcl/build.tcl does).",
     ]
     lines += [f"set kit({k}) {_brace(v)}" for k, v in values.items()]
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
-    return path
+    return fileio.write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def dry_run(params: BlockDesignParams):  # -> dryrun.Design (import kept lazy)

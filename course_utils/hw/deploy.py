@@ -24,14 +24,13 @@ import json
 import math
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from course_utils import fileio
 from course_utils.hw.blockdesign import (
     DEFAULT_ACCEL_VLNV,
     DMA_LENGTH_WIDTH,
@@ -40,6 +39,7 @@ from course_utils.hw.blockdesign import (
     write_params_tcl,
 )
 from course_utils.hw.boards import get_board, ps7_config
+from course_utils.versions import dist_versions
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
@@ -296,16 +296,6 @@ def _check_equal(y_finn: np.ndarray, y_numpy: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist in ("finn-plus", "brevitas", "qonnx", "course-utils"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def _jsonable(value: Any) -> Any:
     """Numpy scalars/arrays and tuples as plain JSON types."""
     if isinstance(value, Mapping):
@@ -405,20 +395,13 @@ def _check_inputs(
     return x.astype(np.uint8), lab
 
 
-def _install(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by the finished ``tmp`` folder (rename; the old package goes only afterwards)."""
-    old = None
-    if out.exists():
-        if not (out / "accelerator.json").is_file() and any(out.iterdir()):
-            raise DeployError(
-                f"{out} exists and is not a deploy package: refusing to replace it. Choose "
-                "another folder or remove it."
-            )
-        old = out.with_name(f".{out.name}.old-{tmp.name[-8:]}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace a non-empty folder that is not a deploy package."""
+    if out.is_dir() and not (out / "accelerator.json").is_file() and any(out.iterdir()):
+        raise DeployError(
+            f"{out} exists and is not a deploy package: refusing to replace it. Choose "
+            "another folder or remove it."
+        )
 
 
 # ----------------------------------------------------------------------------- the writer
@@ -526,7 +509,7 @@ def write_deploy_package(
         "layers": layers,
         "bitstream": {"file": f"{name}.bit", "placeholder": bitstream is None},
         "hwh": {"file": f"{name}.hwh", "generated": hwh is None},
-        "versions": _versions(),
+        "versions": dist_versions(("finn-plus", "brevitas", "qonnx", "course-utils")),
     }
     if bias_rec is not None:
         spec["output_bias"] = bias_rec
@@ -552,10 +535,8 @@ def write_deploy_package(
         golden["labels"] = lab
 
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a deploy package is copied to boards and shared
-    try:
+    _check_replaceable(out)
+    with fileio.atomic_path(out, folder=True) as tmp:  # the old package goes only after the swap
         (tmp / "accelerator.json").write_text(json.dumps(spec, indent=1) + "\n")
         model.save(str(tmp / "dataflow.onnx"))
         np.savez(tmp / "dataflow.npz", **cast(dict[str, Any], arrays))
@@ -571,10 +552,6 @@ def write_deploy_package(
         write_params_tcl(params_from_accelerator(spec), tmp / "vivado" / "params.tcl", {"name": name})
         if rtl_design is not None:
             add_rtl_to_package(rtl_design, tmp)
-        _install(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -618,19 +595,8 @@ def add_rtl_to_package(design: Any, package: str | Path) -> Path:
         raise DeployError(
             f"the RTL design streams {meta['in_bits']} -> {meta['out_bits']} bits, the package "
             f"{in_bits} -> {out_bits}: they come from different models. Build the RTL of the packaged model.")
-    tmp = Path(tempfile.mkdtemp(prefix=".rtl.tmp-", dir=package))
-    try:
+    with fileio.atomic_path(package / "rtl", folder=True) as tmp:
         shutil.copytree(design.hdl, tmp / "hdl", ignore=shutil.ignore_patterns("fifo_gauge*", "*.log"))
         (tmp / "harness.cpp").write_text(harness)
         (tmp / "design.json").write_text(json.dumps(meta, indent=1) + "\n")
-        tmp.chmod(0o755)
-        old = package / ".rtl.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if (package / "rtl").exists():
-            (package / "rtl").rename(old)
-        tmp.rename(package / "rtl")
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return package / "rtl"

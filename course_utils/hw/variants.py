@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from course_utils import fileio
 from course_utils.board.package import DeployPackage, load_package, validate_spec
 from course_utils.hw.hwh import generate_hwh
 
@@ -46,8 +46,7 @@ def write_variant(pkg: DeployPackage, dest: str | os.PathLike, *, length_width: 
     dest = Path(dest).expanduser()
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{pkg.name}{suffix}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=dest))
-    try:
+    with fileio.atomic_path(target, folder=True) as tmp:
         for f in pkg.path.iterdir():
             if f.is_file():
                 shutil.copy2(f, tmp / f.name)
@@ -66,10 +65,4 @@ def write_variant(pkg: DeployPackage, dest: str | os.PathLike, *, length_width: 
             "A real board needs a bitstream built from this variant design with Vivado.\n", encoding="utf-8")
         (tmp / "accelerator.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
         validate_spec(spec, str(tmp / "accelerator.json"))
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return load_package(target, source=f"variant of {pkg.name}")

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from course_utils import fileio
 from course_utils.hw.blockdesign import params_from_accelerator, write_params_tcl
 from course_utils.hw.dryrun import TCL_DIR
 from course_utils.hw.ipmodels import RTL_DIR
@@ -91,13 +92,10 @@ def build_bitstream(
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise VivadoBuildError(f"Vivado build failed (exit {proc.returncode}); full log: {log}\n{tail}")
     for src, name in ((bit, f"{spec['name']}.bit"), (hwh, f"{spec['name']}.hwh")):
-        tmp = pkg / f".{name}.tmp"
-        shutil.copyfile(src, tmp)
-        tmp.replace(pkg / name)
+        with fileio.atomic_path(pkg / name) as tmp:
+            shutil.copyfile(src, tmp)
     spec["bitstream"] = {"file": f"{spec['name']}.bit", "placeholder": False}
     spec["hwh"] = {"file": f"{spec['name']}.hwh", "generated": False}
     spec["vivado_version"] = vivado.version()
-    tmp = pkg / ".accelerator.json.tmp"
-    tmp.write_text(json.dumps(spec, indent=1) + "\n")
-    tmp.replace(pkg / "accelerator.json")
+    fileio.write_text_atomic(pkg / "accelerator.json", json.dumps(spec, indent=1) + "\n")
     return pkg

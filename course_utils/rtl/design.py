@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from course_utils import fileio
+from course_utils.board.rtlsim import open_library
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART
 from course_utils.rtl import top as gen
 from course_utils.rtl.errors import AssertionFailedError, RTLError, StallError
@@ -141,13 +143,7 @@ class Design:
 
     def _lib(self) -> Any:
         if self._dll is None:
-            dll = ctypes.CDLL(str(self.lib))
-            f = dll.rtlsim_run
-            i64, p = ctypes.c_int64, ctypes.c_void_p
-            f.argtypes = [ctypes.c_int, p, i64, ctypes.c_int, i64, p, i64, ctypes.c_int, p, i64, i64, i64, p,
-                          p, p, i64, p, p, p, i64]
-            f.restype = ctypes.c_int
-            self._dll = dll
+            self._dll = open_library(self.lib)
         return self._dll
 
     def words(self, x: np.ndarray, channel: int = 0) -> np.ndarray:
@@ -198,7 +194,7 @@ class Design:
             max_idle = max(10_000, 4 * sum(nd.exp_cycles for nd in self.nodes))
         ptr = ctypes.c_void_p
         t0, c0 = time.perf_counter(), time.process_time()
-        with _cwd(self.hdl), _c_stdout() as printed:  # $readmemh reads the data files relative to cwd
+        with contextlib.chdir(self.hdl), _c_stdout() as printed:  # $readmemh: paths relative to cwd
             status = self._lib().rtlsim_run(
                 channel, w.ctypes.data_as(ptr), len(w), w.shape[1], in_words * n if self.kind == "stitched"
                 else 0, out.ctypes.data_as(ptr), n_out, ob, out_cycle.ctypes.data_as(ptr), int(max_idle), 0,
@@ -274,9 +270,7 @@ class Design:
                 "key": self.key,
                 "build_seconds": self.build_seconds, "clock_mhz": self.clock_mhz}
         write_nodes(self.nodes, self.folder / "nodes.json")
-        path = self.folder / "design.json"
-        path.write_text(json.dumps(meta, indent=1))
-        return path
+        return fileio.write_text_atomic(self.folder / "design.json", json.dumps(meta, indent=1))
 
 
 @contextlib.contextmanager
@@ -302,16 +296,6 @@ def _c_stdout():
         sys.stdout.write(printed[0])
 
 
-@contextlib.contextmanager
-def _cwd(path: Path):
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(old)
-
-
 def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "stitched", *,
           clock_mhz: float = DEFAULT_CLOCK_MHZ, fpgapart: str = FPGA_PART, fifo_depth: int | None = None,
           quiet: bool = False, cache: str | Path | None = None) -> Design:
@@ -330,25 +314,21 @@ def build(model: ModelWrapper, folder: str | Path | None = None, kind: str = "st
 
     verilator_version()  # fail early, with what to do, when Verilator is missing
     stitched = stitch_model(model, fpgapart, clock_mhz, fifo_depth)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    nodes = collect_sources(stitched, tmp / "hdl")
-    apply_patches(tmp / "hdl")
-    shutil.copy(gen.PACKETIZER, tmp / "hdl" / gen.PACKETIZER.name)
-    if kind == "stitched":
-        text, taps, fifos = gen.stitched_top(tmp / "hdl", nodes)
-        channels = [(nodes[0].in_bits, nodes[-1].out_bits, True)]
-    else:
-        nodes = [n for n in nodes if n.layer]
-        text, taps, fifos = gen.nodes_top(tmp / "hdl", nodes), [], []
-        channels = [(n.in_bits, n.out_bits, False) for n in nodes]
-        (tmp / "hdl" / gen.PACKETIZER.name).unlink()
-    (tmp / "hdl" / "top.sv").write_text(text)
-    cpp = gen.harness(channels, taps, len(fifos))
-    stitched.save(str(tmp / "stitched_model.onnx"))
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, folder)
+    with fileio.atomic_path(folder, folder=True) as tmp:
+        nodes = collect_sources(stitched, tmp / "hdl")
+        apply_patches(tmp / "hdl")
+        shutil.copy(gen.PACKETIZER, tmp / "hdl" / gen.PACKETIZER.name)
+        if kind == "stitched":
+            text, taps, fifos = gen.stitched_top(tmp / "hdl", nodes)
+            channels = [(nodes[0].in_bits, nodes[-1].out_bits, True)]
+        else:
+            nodes = [n for n in nodes if n.layer]
+            text, taps, fifos = gen.nodes_top(tmp / "hdl", nodes), [], []
+            channels = [(n.in_bits, n.out_bits, False) for n in nodes]
+            (tmp / "hdl" / gen.PACKETIZER.name).unlink()
+        (tmp / "hdl" / "top.sv").write_text(text)
+        cpp = gen.harness(channels, taps, len(fifos))
+        stitched.save(str(tmp / "stitched_model.onnx"))
     cache = Path(cache) if cache is not None else default_cache()
     lib, key, seconds = compile_design(folder / "hdl", cpp, cache, quiet=quiet)
     design = Design(kind, folder, nodes, taps, fifos, lib, key, seconds, float(clock_mhz))

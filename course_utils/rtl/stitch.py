@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from course_utils import fileio
 from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART, setup
 from course_utils.rtl.errors import HLSLayerError, RTLError
 
@@ -90,7 +91,7 @@ def stitch_model(model: ModelWrapper, fpgapart: str = FPGA_PART, clock_mhz: floa
     from qonnx.core.modelwrapper import ModelWrapper as MW
     from qonnx.custom_op.registry import getCustomOp
 
-    from course_utils.finnflow.folding import check_folding
+    from course_utils.finnflow.folding_rules import check_folding
 
     model = MW(copy.deepcopy(model.model))
     check_all_rtl(model)
@@ -196,7 +197,7 @@ def collect_sources(model: ModelWrapper, hdl: Path) -> list[NodeInfo]:
 
 def write_nodes(nodes: list[NodeInfo], path: Path) -> None:
     """Save the node descriptions as JSON."""
-    path.write_text(json.dumps([asdict(n) for n in nodes], indent=1))
+    fileio.write_text_atomic(path, json.dumps([asdict(n) for n in nodes], indent=1))
 
 
 def read_nodes(path: Path) -> list[NodeInfo]:

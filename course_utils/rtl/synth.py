@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from course_utils import tools
+from course_utils import fileio, tools
 from course_utils.rtl.errors import RTLError
 from course_utils.rtl.patches import PATCH_VERSION, PatchError
 
@@ -187,19 +187,15 @@ def prepare(model: ModelWrapper, folder: str | Path | None = None, *,
 
     folder = Path(folder) if folder is not None else default_folder()
     stitched = stitch_model(model, FPGA_PART, DEFAULT_CLOCK_MHZ, fifo_depth)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    nodes = collect_sources(stitched, tmp / "hdl")
-    apply_patches(tmp / "hdl")
-    shutil.copy(gen.PACKETIZER, tmp / "hdl" / gen.PACKETIZER.name)
-    for path in sorted((tmp / "hdl").iterdir()):
-        if path.suffix in (".v", ".sv"):
-            _fix_for_yosys(path)
-    (tmp / "hdl" / STUBS_FILE).write_text(PRIM_STUBS)
-    write_nodes(nodes, tmp / "nodes.json")
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, folder)
+    with fileio.atomic_path(folder, folder=True) as tmp:
+        nodes = collect_sources(stitched, tmp / "hdl")
+        apply_patches(tmp / "hdl")
+        shutil.copy(gen.PACKETIZER, tmp / "hdl" / gen.PACKETIZER.name)
+        for path in sorted((tmp / "hdl").iterdir()):
+            if path.suffix in (".v", ".sv"):
+                _fix_for_yosys(path)
+        (tmp / "hdl" / STUBS_FILE).write_text(PRIM_STUBS)
+        write_nodes(nodes, tmp / "nodes.json")
     return SynthHDL(folder, nodes)
 
 
@@ -372,17 +368,12 @@ def run_yosys(hdl: Path, top: str, top_text: str, files: list[str], name: str, *
             raise YosysError(f"Yosys failed on {name}; first errors:\n{first_errors(log)}\n(full log: "
                              f"{_keep_log(work, cache, key)})")
         counts = parse_stat(stat.read_text())
-        final = work / "final"
-        final.mkdir()
-        shutil.copy(work / "yosys.log", final / "yosys.log")
-        shutil.copy(stat, final / "stat.txt")
         result = SynthResult(name, counts, round(seconds, 1), False, key, str(cache / key / "yosys.log"))
-        (final / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
-        try:
-            os.replace(final, cache / key)
-        except OSError:  # another process finished the same key first
-            if not done.is_file():
-                raise
+        # keep_existing: another process may have finished the same key first
+        with fileio.atomic_path(cache / key, folder=True, keep_existing=True) as final:
+            shutil.copy(work / "yosys.log", final / "yosys.log")
+            shutil.copy(stat, final / "stat.txt")
+            (final / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,7 +30,7 @@ CYCLE_TOLERANCE = 10
 
 def _check_design(design: Design, model: ModelWrapper) -> None:
     """Raise RTLError if ``design`` was not built from a model with these layers and this folding."""
-    from course_utils.finnflow.folding import get_folding
+    from course_utils.finnflow.folding_rules import get_folding
 
     folding = get_folding(model)
     built = {n.name: {k: int(n.attrs[k]) for k in ("SIMD", "PE") if k in n.attrs} for n in design.nodes
@@ -46,7 +46,7 @@ def _python_context(model: ModelWrapper, x: np.ndarray) -> dict[str, np.ndarray]
     """Every tensor of ``model`` (FINN's Python execution) for samples ``x``, stacked on axis 0."""
     from finn.core.onnx_exec import execute_onnx
 
-    from course_utils.finnflow.verify import prepare_for_python
+    from course_utils.finnflow.execution import prepare_for_python
 
     m = prepare_for_python(model)
     iname = m.graph.input[0].name

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_utils import tools
+from course_utils import fileio, tools
 from course_utils.rtl.errors import VerilatorError
 from course_utils.rtl.patches import PATCH_VERSION
 
@@ -122,16 +122,11 @@ def compile_design(hdl: Path, harness_cpp: str, cache: Path, quiet: bool = False
             raise VerilatorError(f"Verilator failed to compile the design (exit {proc.returncode}); first "
                                  f"errors:\n{first_errors(proc.stdout + proc.stderr)}\n(full log: "
                                  f"{hdl.parent / 'build.log'})")
-        final = work / "final"
-        final.mkdir()
-        shutil.copy(built, final / LIB)
-        (final / "build.log").write_text(proc.stdout + proc.stderr)
-        (final / "seconds.txt").write_text(f"{seconds:.1f}\n")
-        try:
-            os.replace(final, cache / key)
-        except OSError:  # another process finished the same key first
-            if not lib.is_file():
-                raise
+        # keep_existing: another process may have finished the same key first
+        with fileio.atomic_path(cache / key, folder=True, keep_existing=True) as final:
+            shutil.copy(built, final / LIB)
+            (final / "build.log").write_text(proc.stdout + proc.stderr)
+            (final / "seconds.txt").write_text(f"{seconds:.1f}\n")
         return lib, key, seconds
     except VerilatorError:
         log = work / "build.log"

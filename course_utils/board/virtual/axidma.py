@@ -26,15 +26,15 @@ import time
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, SupportsIndex
 
 import numpy as np
 
 from .errors import VirtualBoardError, VirtualBoardHang, user_stacklevel
+from .memory import ContiguousMemory
 
 if TYPE_CHECKING:
     from .accelerator import AcceleratorEndpoint
-    from .device import VirtualZynqDevice
     from .streams import StreamPath
 
 RS, RESET = 0x1, 0x4
@@ -58,7 +58,7 @@ ACTIVE: list = []  # the AXI DMA models of the loaded overlay (time.sleep lets t
 SLEEPS = [0]  # time.sleep calls since start-up (a poll after a sleep belongs to a polling loop)
 
 
-def _sleep(seconds: float) -> None:
+def _sleep(seconds: float | SupportsIndex) -> None:
     """``time.sleep`` on the virtual board: counted, so a loop that polls the DMA between sleeps of any
     length is recognised as a busy-wait (and ends with a diagnosis where a board would hang)."""
     SLEEPS[0] += 1
@@ -115,10 +115,27 @@ class Channel:
         return (self.addr_msb << 32) | self.addr
 
 
+class DmaBoard(Protocol):
+    """What a DMA model needs from its board (``device.VirtualZynqDevice`` is one): memory, the board's
+    clock and FCLK0, the timing log. A protocol, so this module does not import the device module above it."""
+
+    memory: ContiguousMemory
+    ddr_size: int
+    emulation_s: float
+    hang_timeout_s: float
+    stream_slack_bytes: int
+
+    def clock(self) -> float: ...
+
+    def fclk0_mhz(self) -> float: ...
+
+    def log(self, record: TransferRecord) -> None: ...
+
+
 class AxiDmaModel:
     """One AXI DMA instance with the stream path behind it."""
 
-    def __init__(self, device: VirtualZynqDevice, name: str, ip: dict, path: StreamPath | None,
+    def __init__(self, device: DmaBoard, name: str, ip: dict, path: StreamPath | None,
                  endpoint: AcceleratorEndpoint | None):
         params = {k.lower(): v for k, v in ip.get("parameters", {}).items()}
         self.device, self.name = device, name
@@ -483,9 +500,16 @@ class AxiDmaModel:
                                        seconds * self.device.fclk0_mhz() * 1e6))
 
     # ---- timing ---------------------------------------------------------------------------------
+    def _endpoint(self) -> AcceleratorEndpoint:
+        """The accelerator behind this DMA (timing needs one)."""
+        if self.endpoint is None:
+            raise RuntimeError(f"{self.name}: no accelerator is connected to this DMA in the .hwh, so its "
+                               "timing cannot be modelled; check the deploy package's .hwh.")
+        return self.endpoint
+
     def initiation_interval(self) -> float:
         """Cycles between samples in steady state: the slowest of accelerator, MM2S and S2MM."""
-        ep = self.endpoint
+        ep = self._endpoint()
         return max(ep.cycles_per_sample, ep.in_frame_bytes / self.mm2s_bpc,
                    ep.out_frame_bytes / self.s2mm_bpc)
 
@@ -493,7 +517,7 @@ class AxiDmaModel:
         """Modelled time for one packet of ``samples``: latency + (samples - 1) intervals, at FCLK0."""
         if samples <= 0:
             return 0.0
-        ep = self.endpoint
+        ep = self._endpoint()
         latency = max(ep.latency_cycles, ep.in_frame_bytes / self.mm2s_bpc)
         cycles = DMA_START_CYCLES + latency + (samples - 1) * self.initiation_interval()
         return cycles / (self.device.fclk0_mhz() * 1e6)

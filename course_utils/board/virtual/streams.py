@@ -59,7 +59,7 @@ def _fifo_bytes(module: ET.Element) -> int:
         return 0
     params = {p.get("NAME"): p.get("VALUE") for p in module.iter("PARAMETER")}
     try:
-        return int(params.get("FIFO_DEPTH", 0)) * int(params.get("TDATA_NUM_BYTES", 0))
+        return int(params.get("FIFO_DEPTH") or 0) * int(params.get("TDATA_NUM_BYTES") or 0)
     except ValueError:
         return 0
 
@@ -70,13 +70,14 @@ def trace_streams(hwh: str | Path) -> dict[str, StreamPath]:
     nets: dict[str, list[tuple[ET.Element, ET.Element]]] = {}
     for m in root.iter("MODULE"):
         for bi in m.iter("BUSINTERFACE"):
-            if _is_axis(bi) and bi.get("BUSNAME") not in (None, "", "__NOC__"):
-                nets.setdefault(bi.get("BUSNAME"), []).append((m, bi))
+            bus = bi.get("BUSNAME")
+            if _is_axis(bi) and bus and bus != "__NOC__":
+                nets.setdefault(bus, []).append((m, bi))
 
     def walk(module: ET.Element, bi: ET.Element, via: list[ET.Element]) -> ET.Element | None:
         """The first module past pass-through IP on the net of ``bi`` (collected in ``via``)."""
         for _ in range(32):
-            others = [(m, b) for m, b in nets.get(bi.get("BUSNAME"), []) if m is not module]
+            others = [(m, b) for m, b in nets.get(bi.get("BUSNAME") or "", []) if m is not module]
             if not others:
                 return None
             module, entered = others[0]
@@ -93,18 +94,18 @@ def trace_streams(hwh: str | Path) -> dict[str, StreamPath]:
     for m in root.iter("MODULE"):
         if m.get("MODTYPE") != "axi_dma":
             continue
-        path = StreamPath(m.get("INSTANCE"))
+        path = StreamPath(m.get("INSTANCE", ""))
         ifs = {b.get("NAME"): b for b in m.iter("BUSINTERFACE") if _is_axis(b)}
         if "M_AXIS_MM2S" in ifs:
             via: list[ET.Element] = []
             target = walk(m, ifs["M_AXIS_MM2S"], via)
             path.target = target.get("INSTANCE") if target is not None else None
-            path.mm2s_via = [v.get("INSTANCE") for v in via]
+            path.mm2s_via = [v.get("INSTANCE", "") for v in via]
         if "S_AXIS_S2MM" in ifs:
             via = []
             source = walk(m, ifs["S_AXIS_S2MM"], via)
             path.source = source.get("INSTANCE") if source is not None else None
-            path.s2mm_via = [v.get("INSTANCE") for v in via]
+            path.s2mm_via = [v.get("INSTANCE", "") for v in via]
             path.tlast = any((v.get("MODTYPE") or "").startswith(TLAST_MODULE) for v in via)
             path.fifo_bytes = sum(_fifo_bytes(v) for v in via)
         paths[path.dma] = path
