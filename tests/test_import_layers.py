@@ -46,8 +46,9 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
     ("foundation", "standard-library helpers every part may use (the board too)",
      ("course_utils.__init__", "course_utils.paths", "course_utils.fileio", "course_utils.tools",
-      "course_utils.workspace", "course_utils.hw.boards", "course_utils.finnflow.errors",
-      "course_utils.rtl.errors", "course_utils.rtl.patches", "course_utils.rtl.verilate")),
+      "course_utils.workspace", "course_utils.numeric", "course_utils.versions", "course_utils.hw.boards",
+      "course_utils.finnflow.errors", "course_utils.rtl.errors", "course_utils.rtl.patches",
+      "course_utils.rtl.verilate")),
     ("board", "runs on the PYNQ image: numpy + pynq only (tests/test_board_imports.py)",
      ("course_utils.board",)),
     ("data", "datasets (numpy only)",
