@@ -202,6 +202,13 @@ def test_html_report_is_self_contained(tmp_path: Path) -> None:
     assert 'src="data:image/png;base64,' in page and "http" not in page
     assert "![a figure](report_files/f.png)" in doc.markdown()
     assert "| x\\|y | 1.50 |" in doc.markdown()
+    # the page is the Markdown rendered by markdown-it-py: tables, spans, numbers right-aligned, HTML escaped
+    doc.p("Stage **x** FAILED: see `log.txt` <script>")
+    page = doc.html("t")
+    assert "<td>x|y</td>" in page and '<td style="text-align:right">1.50</td>' in page
+    bad = '<span class="bad">FAILED</span>'
+    assert f"<strong>x</strong> {bad}: see <code>log.txt</code> &lt;script&gt;" in page
+    assert "<script>" not in page and 'alt="a figure"' in page
 
 
 # ----------------------------------------------------------------------------- end to end

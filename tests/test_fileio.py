@@ -163,8 +163,6 @@ BANNED = {"os.replace", "os.rename", "os.renames", "shutil.move", "tempfile.mkst
 # file -> reason; keep short: every entry is a writer that cannot use course_utils.fileio
 ALLOWED = {
     "course_utils/fileio.py": "the helpers themselves",
-    "course_utils/authoring/grade.py": "being split (issue 20); the split moves its writes to fileio",
-    "course_utils/demo/report.py": "being rewritten on a Markdown library (issue 20), with fileio",
 }
 
 

@@ -199,6 +199,64 @@ def test_node_left_between_hw_layers_is_named(flow):
         ff.check_hw_conversion(flow.stages["03_streamlined"])
 
 
+# ----------------------------------------------------------------------------- FINN's step functions
+def test_flow_calls_finns_own_step_functions_in_finns_order():
+    """The flow's steps are FINN's functions themselves (not copies); the kit's steps are named step_kit_*."""
+    from finn.builder import build_dataflow_steps as finn_steps
+    from finn.builder.build_dataflow_config import estimate_only_dataflow_steps
+
+    from course_utils.finnflow import flow as fl
+
+    names = [fl.step_name(s) for s in fl.STEPS]
+    assert fl.STEPS[names.index("step_tidy_up")] is finn_steps.step_tidy_up
+    finn_names = [n for n, s in zip(names, fl.STEPS) if fl.is_finn_step(s)]
+    for name in finn_names:
+        assert fl.STEPS[names.index(name)] is getattr(finn_steps, name), name
+    # FINN's estimate-only builder flow, in its order, but for the two steps the kit does itself
+    replaced = {"step_convert_to_hw": "step_kit_convert_to_hw",
+                "step_target_fps_parallelization": "step_kit_folding_config"}
+    assert finn_names == [n for n in estimate_only_dataflow_steps if n not in replaced]
+    for finn_name, kit_name in replaced.items():
+        assert kit_name in names and finn_name in fl.step_kit_convert_to_hw.__doc__ + \
+            fl.step_kit_folding_config.__doc__
+    kit = [s for s in fl.STEPS if not fl.is_finn_step(s)]
+    assert all(fl.step_name(s).startswith("step_kit_") for s in kit)
+    assert all("FINN" in (s.__doc__ or "") for s in kit), "each kit step says what FINN's step lacks"
+    prefix = "step_kit_checkpoint_"
+    checkpoints = [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
+    # the partition step saves 05_dataflow_parent and 06_dataflow
+    assert checkpoints == ["01_finn", "02_tidy", "03_streamlined", "04_hw", "partition", "07_specialized",
+                           "08_folded"]
+    assert fl.CODEGEN_STEPS[0] is finn_steps.step_hw_codegen
+    table = fl.steps_table()
+    assert table.loc["step_streamline", "from"] == "FINN"
+    assert table.loc["step_kit_prefer_rtl", "from"] == "kit"
+
+
+def test_flow_config_is_finns_config_and_finn_wrote_its_reports(flow):
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    cfg = ff.kit_build_config(flow.build_dir, clock_mhz=125.0, target_fps=500_000.4, budget=0.5)
+    assert isinstance(cfg, DataflowBuildConfig)
+    assert cfg._resolve_fpga_part() == ff.FPGA_PART and cfg.synth_clk_period_ns == pytest.approx(8.0)
+    assert cfg.target_fps == 500_000 and cfg.budget == 0.5 and cfg.standalone_thresholds
+    with pytest.raises(ValueError, match="clock_mhz must be positive"):
+        ff.kit_build_config(flow.build_dir, clock_mhz=0)
+    # FINN's step_apply_folding_config applied the kit's folding, FINN's estimate step wrote its reports
+    applied = json.loads((flow.build_dir / "report" / "applied_folding_config.json").read_text())
+    for layer, attrs in flow.folding.items():
+        for attr, value in attrs.items():
+            assert applied[layer][attr] == value, (layer, attr)
+    finn_res = json.loads((flow.build_dir / "report" / "estimate_layer_resources.json").read_text())
+    assert finn_res["total"]["BRAM_18K"] == pytest.approx(flow.estimates["resources"]["BRAM_18K"])
+    assert (flow.build_dir / "intermediate_models" / "dataflow_parent.onnx").is_file()
+
+
+def test_flow_refuses_an_illegal_folding_before_finn_applies_it(tmp_path: Path):
+    with pytest.raises(ff.FoldingError, match="MVAU_rtl_0"):
+        ff.run_flow(LAB1 / "model_qonnx.onnx", verify=False, folding={"MVAU_rtl_0": {"SIMD": 3, "PE": 1}})
+
+
 # ----------------------------------------------------------------------------- verification
 def test_every_stage_verified_bit_exact(flow, golden):
     assert list(flow.verified) == list(ff.STAGES) and not flow.skipped

@@ -19,8 +19,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from course_utils.authoring import grade_scoring as scoring
 from course_utils.authoring import grading_notebook as gnb
 from course_utils.authoring.grade import (
+    FLAG_PROCESSES,
+    FLAG_REFUTED,
     Grader,
     GradingError,
     Options,
@@ -28,6 +31,7 @@ from course_utils.authoring.grade import (
     gradebook_csv,
     kernel_user_problem,
 )
+from course_utils.authoring.grade_inputs import plan_notebook
 from course_utils.authoring.grading_config import GradingConfigError, LabConfig, load_config, parse_config
 from course_utils.authoring.notebooks import generate
 
@@ -415,6 +419,38 @@ def test_gradebook_csv_has_one_row_per_student_and_a_column_per_exercise():
                         "peak_memory_mb"]
     assert table[1] == ["amy, jr", "0", "0", "0", "4", "invalid", "", ""]
     assert table[2] == ["zed", "2", "0.5", "2.5", "4", "graded", "touches the display machinery", "181"]
+
+
+def test_scoring_decides_each_part_from_the_events_alone(kit):
+    """grade_scoring is pure: a worker's events and the solution's values in, parts, flags and points out."""
+    spec, modules = _spec_and_modules(kit)
+    cfg = load_config(kit / "solutions" / "lab9_demo")
+    merged = gnb.build(_solved(kit), spec, cfg, modules, nonce="n")
+    plan = plan_notebook(spec.path, cfg)
+    keys = [f"{i.exercise}|{i.part}" for i in merged.injected]
+    assert keys == ["1.1|checkpoint", "1.2|checkpoint", "1.2|hidden: clips to the upper bound",
+                    "1.3|checkpoint"]
+    expected = {key: 2 for key in keys}
+    cell = [i.index for i in merged.injected]
+    events = [{"event": "started"},
+              {"event": "cell", "index": cell[0], "result": {"value": 2, "check": {"passed": True}}},
+              {"event": "cell", "index": cell[1], "result": {"value": 3, "check": {"passed": True}}},
+              {"event": "cell", "index": cell[2], "timed_out": True},
+              {"event": "stopped", "reason": "total_timeout", "index": cell[2]}]
+    out = scoring.outcome(events, merged, plan, None, expected=expected, rules=scoring.part_rules(plan, cfg),
+                          refused={"processes": 3})
+    parts = out["parts"]
+    assert [p["passed"] for p in parts] == [True, False, False, False]
+    assert "your results differ from the expected ones" in parts[1]["reason"]
+    assert "did not finish within" in parts[2]["reason"]
+    assert parts[3]["reason"].startswith("not graded: the run stopped before this check")
+    assert out["flags"] == sorted([FLAG_REFUTED, FLAG_PROCESSES])
+    assert out["stopped"] == "total_timeout" and "total time limit" in out["stop_text"]
+    assert "(3 refused)" in " ".join(out["problems"])
+    columns = [(spec.stem, ex, f"Exercise {ex}") for ex in spec.exercises]
+    result = scoring.score({"notebooks": [{"notebook": spec.stem, **out}]}, columns, 5.0)
+    assert result["exercises"] == {"Exercise 1.1": 2.0, "Exercise 1.2": 0.0, "Exercise 1.3": 0.0}
+    assert (result["total"], result["max"], result["status"]) == (2.0, 5.0, "incomplete")
 
 
 # --------------------------------------------------------------------------- end to end (real kernels)

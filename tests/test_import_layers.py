@@ -45,10 +45,10 @@ DOC = ROOT / "docs" / "ARCHITECTURE.md"
 # specific entry claims a submodule); ``pkg.__init__`` is the package's own ``__init__`` alone.
 LAYERS: list[tuple[str, str, tuple[str, ...]]] = [
     ("foundation", "standard-library helpers every part may use (the board too)",
-     ("course_utils.__init__", "course_utils.paths", "course_utils.fileio", "course_utils.numeric",
-      "course_utils.versions", "course_utils.tools",
+     ("course_utils.__init__", "course_utils.paths", "course_utils.fileio", "course_utils.tools",
       "course_utils.workspace", "course_utils.hw.boards", "course_utils.finnflow.errors",
-      "course_utils.rtl.errors", "course_utils.rtl.patches", "course_utils.rtl.verilate")),
+      "course_utils.rtl.errors", "course_utils.rtl.patches", "course_utils.rtl.verilate",
+      "course_utils.numeric", "course_utils.versions")),
     ("board", "runs on the PYNQ image: numpy + pynq only (tests/test_board_imports.py)",
      ("course_utils.board",)),
     ("data", "datasets (numpy only)",

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from course_utils import concepts, numeric, versions
-from course_utils.finnflow import folding
+from course_utils.finnflow import folding_rules
 
 
 def test_divisors_is_one_function_everywhere() -> None:
-    assert concepts.divisors is numeric.divisors is folding.divisors
+    assert concepts.divisors is numeric.divisors is folding_rules.divisors
     assert numeric.divisors(400) == [d for d in range(1, 401) if 400 % d == 0]
     assert numeric.divisors(64.0) == [1, 2, 4, 8, 16, 32, 64]
     for bad in (0, -4, 2.5, True):

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
@@ -212,7 +212,8 @@ class Run:
         self.last_reply = None
         try:
             await self.client.async_execute_cell(probe, index, store_history=False)
-            status = (self.last_reply or {}).get("content", {}).get("status")
+            reply = cast("dict[str, Any] | None", self.last_reply)   # set by the reply hook during the await
+            status = (reply or {}).get("content", {}).get("status")
             return status == "ok"
         finally:
             self.cell_timeout = saved

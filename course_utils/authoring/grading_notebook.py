@@ -264,7 +264,8 @@ def build(submission: nbformat.NotebookNode, spec: SolutionSpec, config: LabConf
         rule = config.exercise(spec.stem, ex)
         inserts.setdefault(position, []).extend(_injected_for(spec, ex, rule, nonce, modules))
     cells: list[Any] = []
-    injected, origin = [], {}
+    injected: list[InjectedCell] = []
+    origin: dict[int, Any] = {}
     for pos in range(-1, len(kept)):
         if pos >= 0:
             origin[len(cells)] = numbers[pos]

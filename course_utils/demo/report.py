@@ -1,8 +1,9 @@
 """The demo's one report, as Markdown (``report.md`` + PNGs in ``report_files/``) and as a single
 self-contained HTML file (``report.html``: figures embedded as base64 PNG, no external URLs).
 
-Both are rendered from the same list of blocks, built from ``state.json`` and the stages' artifacts,
-so they always say the same thing. Written atomically; works for a failed or partial run too.
+The Markdown is built from ``state.json`` and the stages' artifacts; the HTML is that Markdown rendered
+by markdown-it-py, so they always say the same thing. Written atomically; works for a failed or partial
+run too.
 """
 from __future__ import annotations
 
@@ -10,17 +11,23 @@ import base64
 import html
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from markdown_it import MarkdownIt
+from markdown_it.renderer import RendererHTML
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 
 from course_utils import tools
 from course_utils.demo.config import DemoConfig
 from course_utils.demo.stages import PREDS_DIR, REFERENCE, STAGES, match_text
 from course_utils.demo.state import RunState, now, write_text
+from course_utils.fileio import write_bytes_atomic
 from course_utils.numeric import pct as _pct
 
 if TYPE_CHECKING:
@@ -33,16 +40,17 @@ CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;
 padding-bottom:.2em;margin-top:1.8em}table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3}
-td.num{text-align:right;white-space:nowrap}
+td[style*=right]{white-space:nowrap}
 code{background:#f4f4f4;padding:0 .25em;border-radius:3px}figure{margin:1em 0}figcaption{color:#555;
 font-size:.9em}img{max-width:100%}.bad{color:#b00020;font-weight:bold}.ok{color:#176317}"""
 
 
-# ----------------------------------------------------------------------------- a tiny document model
+# ----------------------------------------------------------------------------- the document
 
 @dataclass
 class Doc:
-    """Blocks rendered to both Markdown and HTML: headings, paragraphs, lists, tables, figures."""
+    """The report as Markdown blocks (headings, paragraphs, lists, tables, figures); the HTML page is that
+    Markdown rendered by markdown-it-py, so the two always say the same thing."""
 
     files_dir: Path
     blocks: list[tuple[str, Any]] = field(default_factory=list)
@@ -53,7 +61,7 @@ class Doc:
         self.blocks.append(("h", (level, text)))
 
     def p(self, text: str) -> None:
-        """A paragraph (``code`` and **bold** spans allowed)."""
+        """A paragraph (Markdown: ``code`` and **bold** spans allowed)."""
         self.blocks.append(("p", text))
 
     def ul(self, items: list[str]) -> None:
@@ -62,7 +70,7 @@ class Doc:
             self.blocks.append(("ul", list(items)))
 
     def table(self, header: list[str], rows: list[list[Any]]) -> None:
-        """A table; numbers are right-aligned in HTML."""
+        """A table; columns of numbers are right-aligned."""
         self.blocks.append(("table", (header, [[_cell(c) for c in r] for r in rows])))
 
     def figure(self, name: str, fig: Figure, caption: str) -> None:
@@ -84,7 +92,9 @@ class Doc:
                 out.append("\n".join(f"- {item}" for item in val) + "\n")
             elif kind == "table":
                 header, rows = val
-                lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+                align = ["---:" if _numeric_column([r[i] for r in rows if i < len(r)]) else "---"
+                         for i in range(len(header))]
+                lines = ["| " + " | ".join(header) + " |", "|" + "".join(f"{a}|" for a in align)]
                 lines += ["| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in r) + " |"
                           for r in rows]
                 out.append("\n".join(lines) + "\n")
@@ -94,29 +104,36 @@ class Doc:
         return "\n".join(out)
 
     def html(self, title: str) -> str:
-        """One self-contained HTML page (inline CSS, figures as data URIs)."""
-        out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-               f"</title><style>{CSS}</style></head><body>"]
-        for kind, val in self.blocks:
-            if kind == "h":
-                out.append(f"<h{val[0]}>{_inline(val[1])}</h{val[0]}>")
-            elif kind == "p":
-                out.append(f"<p>{_inline(val)}</p>")
-            elif kind == "ul":
-                out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in val) + "</ul>")
-            elif kind == "table":
-                header, rows = val
-                head = "".join(f"<th>{_inline(h)}</th>" for h in header)
-                body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in rows)
-                out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            elif kind == "fig":
-                name, caption = val
-                data = base64.b64encode(self.figures[name]).decode("ascii")
-                out.append(f"<figure><img alt=\"{html.escape(caption)}\" "
-                           f"src=\"data:image/png;base64,{data}\"><figcaption>{_inline(caption)}</figcaption>"
-                           "</figure>")
-        out.append("</body></html>\n")
-        return "\n".join(out)
+        """One self-contained HTML page: the Markdown rendered by markdown-it-py (CommonMark and tables, raw
+        HTML escaped), inline CSS, figures as data URIs."""
+        body = _renderer(self.files_dir.name, self.figures).render(self.markdown())
+        return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>\n{body}</body></html>\n")
+
+
+def _renderer(files_dir: str, figures: dict[str, bytes]) -> MarkdownIt:
+    """markdown-it-py for the report's page: figures under ``files_dir`` embedded from ``figures``, and the
+    words MISMATCH and FAILED marked."""
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+    def image(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+              env: EnvType) -> str:
+        token = tokens[idx]
+        name = str(token.attrGet("src") or "").removeprefix(f"{files_dir}/").removesuffix(".png")
+        if name in figures:
+            token.attrSet("src", "data:image/png;base64," + base64.b64encode(figures[name]).decode("ascii"))
+        return self.image(tokens, idx, options, env)
+
+    def text(self: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+             env: EnvType) -> str:
+        out = self.text(tokens, idx, options, env)
+        for word in ("MISMATCH", "FAILED"):
+            out = out.replace(word, f'<span class="bad">{word}</span>')
+        return out
+
+    md.add_render_rule("image", image)
+    md.add_render_rule("text", text)
+    return md
 
 
 def _cell(value: Any) -> str:
@@ -130,24 +147,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _td(cell: str) -> str:
-    """One HTML table cell (numbers right-aligned)."""
-    return f"<td class=\"num\">{_inline(cell)}</td>" if _is_num(cell) else f"<td>{_inline(cell)}</td>"
-
-
-def _is_num(text: str) -> bool:
-    """True for cells that read as numbers (right-aligned)."""
-    return bool(re.fullmatch(r"[-+]?[\d,]+(\.\d+)?\s*(%|s|MHz|us|µs)?", text.strip()))
-
-
-def _inline(text: str) -> str:
-    """HTML of a text with ``code`` and **bold** spans; marks YES/NO verdicts."""
-    s = html.escape(str(text))
-    s = re.sub(r"`([^`]+)`", r"<code>\1</code>", s)
-    s = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", s)
-    for word in ("MISMATCH", "FAILED"):
-        s = s.replace(word, f'<span class="bad">{word}</span>')
-    return s
+def _numeric_column(cells: list[str]) -> bool:
+    """True for a column whose filled cells all read as numbers (right-aligned)."""
+    filled = [c.strip() for c in cells if c.strip()]
+    return bool(filled) and all(re.fullmatch(r"[-+]?[\d,]+(\.\d+)?\s*(%|s|MHz|us|µs)?", c) for c in filled)
 
 
 # ----------------------------------------------------------------------------- facts from the run
@@ -198,8 +201,8 @@ def accuracy_rows(state: RunState, cfg: DemoConfig) -> list[list[Any]]:
     checked = []
     for name, key in (("export", "accuracy_row"), ("finn", "accuracy_rows"), ("deploy", "accuracy_row"),
                       ("board", "accuracy_row")):
-        r = state.result(name).get(key)
-        checked += ([r] if isinstance(r, dict) else list(r or []))
+        found = state.result(name).get(key)
+        checked += ([found] if isinstance(found, dict) else list(found or []))
     n = max((c["samples"] for c in checked if c["stage"] != "deploy package"), default=0)
     qat = state.result("qat")
     if checked and qat and n and n != qat.get("test_samples"):
@@ -655,9 +658,7 @@ def write_report(state: RunState) -> tuple[Path, Path]:
     doc, title = build(state, files_dir)
     files_dir.mkdir(parents=True, exist_ok=True)
     for name, png in doc.figures.items():
-        tmp = files_dir / f".{name}.png.tmp"
-        tmp.write_bytes(png)
-        tmp.replace(files_dir / f"{name}.png")
+        write_bytes_atomic(files_dir / f"{name}.png", png)
     md = write_text(run_dir / "report.md", doc.markdown())
     page = write_text(run_dir / "report.html", doc.html(title))
     return md, page

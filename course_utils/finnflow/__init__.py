@@ -22,8 +22,10 @@
 * ``views``: ``show_source``, ``show_error``, ``graph_table``, ``graph_diff``, ``graph_view`` (Netron);
 * ``plots``: ``resources_vs_capacity``, ``design_space``, ``synthesis_vs_estimate``;
 * ``transforms``: ``RemoveOutputScale``, ``step_drop_output_scale``, ``minimize_bit_widths``;
-* ``builder``: ``builder_session``, ``check_outputs``, ``generated_code``, ``HIDDEN_STEPS``;
-* ``flow``: ``run_flow`` (the whole flow headless, for scripts and tests).
+* ``builder``: ``kit_build_config`` (FINN's ``DataflowBuildConfig`` with the kit's fields),
+  ``builder_session``, ``check_outputs``, ``generated_code``, ``HIDDEN_STEPS``;
+* ``flow``: ``run_flow`` (the whole flow headless, for scripts and tests): FINN's step functions and the
+  kit's ``step_kit_*`` steps in order (``STEPS``, ``steps_table``; docs/finn_flow.md).
 
 Imports inside the package point one way (docs/ARCHITECTURE.md, "Layers"): ``folding``, ``verify``,
 ``flow`` and ``checkpoints`` sit above ``course_utils.rtl`` (they use Yosys results and the RTL
@@ -57,11 +59,12 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("io_streams", "dma_report", "check_dma_widths"), "streams"),
     **dict.fromkeys(("show_source", "show_error", "graph_table", "graph_diff", "graph_view"), "views"),
     **dict.fromkeys(("RemoveOutputScale", "step_drop_output_scale", "recorded_output_scale"), "transforms"),
-    **dict.fromkeys(("builder_session", "check_outputs", "expected_outputs", "generated_code",
+    **dict.fromkeys(("kit_build_config", "KitBuildConfig", "builder_session", "check_outputs",
+                     "expected_outputs", "generated_code",
                      "HIDDEN_STEPS", "hidden_steps_table", "folding_config_file", "build_log_errors",
                      "builder_verification"),
                     "builder"),
-    **dict.fromkeys(("run_flow", "FlowResult", "load_qonnx"), "flow"),
+    **dict.fromkeys(("run_flow", "FlowResult", "load_qonnx", "STEPS", "steps_table", "run_steps"), "flow"),
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,8 +1,9 @@
-"""Around FINN's dataflow builder: a safe session, what its steps hide, what it produced.
+"""Around FINN's dataflow builder: the kit's build config, a safe session, what its steps hide, its output.
 
 Students write ``DataflowBuildConfig(...)`` and ``build_dataflow_cfg(...)`` themselves; these helpers
 only make the run well-behaved in a notebook (FINN's builder redirects ``sys.stdout``/``sys.stderr``
-and reconfigures logging for good) and check the artifacts afterwards.
+and reconfigures logging for good) and check the artifacts afterwards. ``KitBuildConfig`` is the one
+config the kit's headless flow (``flow.run_flow``) hands to FINN's step functions and its own.
 """
 from __future__ import annotations
 
@@ -10,14 +11,85 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from course_utils.finnflow.env import setup, vivado_placeholder
+from course_utils.finnflow.env import DEFAULT_CLOCK_MHZ, FPGA_PART, setup, vivado_placeholder
 from course_utils.finnflow.errors import FinnFlowError
+
+setup()
+from finn.builder.build_dataflow_config import (  # noqa: E402
+    DataflowBuildConfig,
+    DataflowOutputType,
+)
 
 if TYPE_CHECKING:
     from qonnx.core.modelwrapper import ModelWrapper
+
+BOARD = "Pynq-Z2"
+"""The course's board (FINN's name for it); its part is ``env.FPGA_PART``."""
+
+
+@dataclass
+class KitBuildConfig(DataflowBuildConfig):
+    """FINN's ``DataflowBuildConfig`` plus the settings only the kit's own steps (``flow.step_kit_*``) read.
+
+    FINN's step functions read the inherited fields (``fpga_part``, ``synth_clk_period_ns``,
+    ``standalone_thresholds``, ``folding_config_file``, ``output_dir``, ...) exactly as in a builder run.
+    """
+
+    input_datatype: str | None = "UINT8"
+    """FINN datatype of the graph input (``"UINT8"``: raw pixels); None: the model must carry one."""
+    folding: dict[str, dict[str, int]] | None = None
+    """A folding ``{layer: {"PE": .., "SIMD": ..}}`` to apply; None: search one for ``target_fps``."""
+    budget: float | dict[str, float] = 0.7
+    """Fraction of the part's LUT/BRAM_18K/DSP the folding search may use (or one per resource)."""
+    best_effort: bool = False
+    """When no folding reaches ``target_fps`` within ``budget``, take the fastest that fits."""
+    rtl: bool = True
+    """Ask FINN for RTL layers wherever it has them (``impl.prefer_rtl``) before specializing."""
+    state: Any = field(default=None, repr=False, compare=False)
+    """What a flow run collects (``flow.FlowState``: checkpoints, verification); not a setting."""
+
+    @property
+    def clock_mhz(self) -> float:
+        """The clock in MHz (FINN keeps the period, ``synth_clk_period_ns``)."""
+        return 1000.0 / self.synth_clk_period_ns
+
+
+def kit_build_config(output_dir: str | Path, *, clock_mhz: float = DEFAULT_CLOCK_MHZ,
+                     fpgapart: str = FPGA_PART, target_fps: float | None = None,
+                     **kit: Any) -> KitBuildConfig:
+    """The kit's build config: the course's board and part, clock, estimate reports, standalone thresholds.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        Where FINN's steps write their reports, partitions and intermediate models (a folder in ``build/``).
+    clock_mhz : float
+        Target clock; FINN's config keeps the period (``synth_clk_period_ns = 1000 / clock_mhz``).
+    fpgapart : str
+        The FPGA part (default: the Pynq-Z2's ``xc7z020clg400-1``).
+    target_fps : float, optional
+        Throughput target of the kit's folding search (FINN's ``target_fps`` field).
+    **kit
+        The kit's own fields of ``KitBuildConfig`` (``input_datatype``, ``folding``, ``budget``, ...).
+
+    Returns
+    -------
+    KitBuildConfig
+        FINN's ``DataflowBuildConfig`` with the kit's fields.
+    """
+    if clock_mhz <= 0:
+        raise ValueError(f"clock_mhz must be positive, got {clock_mhz}.")
+    return KitBuildConfig(
+        output_dir=str(output_dir), synth_clk_period_ns=1000.0 / clock_mhz, fpga_part=fpgapart,
+        board=BOARD if fpgapart == FPGA_PART else None,
+        target_fps=None if target_fps is None else int(round(target_fps)),
+        generate_outputs=[DataflowOutputType.ESTIMATE_REPORTS],
+        # FINN's RTL MVU computes only the matrix product: thresholds must be layers of their own
+        standalone_thresholds=True, **kit)
 
 HIDDEN_STEPS: dict[str, str] = {
     "step_qonnx_to_finn": "cleanup_model + ConvertQONNXtoFINN (notebook 01)",

@@ -59,12 +59,8 @@ def step_drop_output_scale(model: ModelWrapper, cfg: Any) -> ModelWrapper:
 
 
 def minimize_bit_widths(model: ModelWrapper) -> ModelWrapper:
-    """Tighten weight/accumulator widths and round thresholds, as ``step_minimize_bit_width``."""
-    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
-    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
-    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
-    from qonnx.transformation.infer_datatypes import InferDataTypes
+    """FINN's ``step_minimize_bit_width``: tighten weight/accumulator widths, round and clip thresholds."""
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+    from finn.builder.build_dataflow_steps import step_minimize_bit_width
 
-    model = model.transform(MinimizeWeightBitWidth()).transform(MinimizeAccumulatorWidth())
-    model = model.transform(InferDataTypes()).transform(RoundAndClipThresholds()).transform(InferDataTypes())
-    return model.transform(MinimizeWeightBitWidth()).transform(InferDataTypes())
+    return step_minimize_bit_width(model, DataflowBuildConfig())  # it reads minimize_bit_width, verify_steps
