@@ -146,7 +146,7 @@ def main() -> None:
     from course_utils import export
     from course_utils.paths import build_dir
 
-    out = args.out or build_dir("bench") / "cnn"
+    out = (args.out or build_dir("bench") / "cnn").resolve()  # absolute: Verilator runs elsewhere
     out.mkdir(parents=True, exist_ok=True)
     fast = ({"epochs": args.epochs or 15, "batch_size": args.batch_size, "lr": args.lr, "shift": args.shift}
             if args.fast else None)
