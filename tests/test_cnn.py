@@ -288,7 +288,7 @@ def test_an_rtl_mvau_with_simd_equal_to_mw_loses_results_under_back_pressure(bui
 
     from course_utils import export, rtl
     from course_utils import finnflow as ff
-    from course_utils.finnflow import folding
+    from course_utils.finnflow import folding_rules
     from course_utils.models import MLPConfig, QuantMLP
 
     torch.manual_seed(0)
@@ -306,7 +306,7 @@ def test_an_rtl_mvau_with_simd_equal_to_mw_loses_results_under_back_pressure(bui
     bad = _copy(res.folded)
     getCustomOp(bad.get_node_from_name("MVAU_rtl_1")).set_nodeattr("SIMD", 12)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(folding, "check_folding", lambda model: None)  # what the kit refuses, built anyway
+        mp.setattr(folding_rules, "check_folding", lambda model: None)  # what the kit refuses, built anyway
         design = rtl.build(bad, ROOT / "build" / "tests" / "rtl_simd_eq_mw", quiet=True, cache=CACHE)
     with pytest.raises(rtl.AssertionFailedError, match="Overflowing output queue.*SIMD <= MW/2"):
         design.run(x, out_ready_from=200)

@@ -40,6 +40,18 @@ def _stage(name: str) -> Any:
         return ModelWrapper(copy.deepcopy(_STAGES[name].model))
 
 
+def _folded_model(value: Any) -> Any:
+    """The specialized stage folded as ``value`` says, or a message saying why it cannot be."""
+    from course_utils import finnflow as ff
+    folding = _folding(value)
+    if isinstance(folding, str):
+        return folding
+    try:
+        return _folded_stage(folding)
+    except (ff.FoldingError, KeyError, ValueError) as err:
+        return f"the folding is not legal: {err}"
+
+
 def _folded_stage(folding: dict[str, dict[str, int]]) -> Any:
     from course_utils import finnflow as ff
     model = _stage("07_specialized")
@@ -53,13 +65,9 @@ def lab2_fold_by_hand(value: Any, expected: Any, max_cycles: int | None = None) 
     model's number of inputs, one pixel per cycle, as ``checks.lab2.fold_target``)."""
     from course_utils import finnflow as ff
     from course_utils.checks.lab2 import fold_target
-    folding = _folding(value)
-    if isinstance(folding, str):
-        return folding
-    try:
-        model = _folded_stage(folding)
-    except (ff.FoldingError, KeyError, ValueError) as err:
-        return f"the folding is not legal: {err}"
+    model = _folded_model(value)
+    if isinstance(model, str):
+        return model
     if max_cycles is None:
         max_cycles = fold_target(model)
     slow = [r for r in ff.layer_estimates(model) if r["cycles"] > max_cycles]
@@ -76,13 +84,9 @@ def lab2_choose_folding(value: Any, expected: Any, target_fps: float | None = No
     from course_utils.checks.lab2 import fps_target
     if target_fps is None:
         target_fps = fps_target(_stage("07_specialized"), budget)
-    folding = _folding(value)
-    if isinstance(folding, str):
-        return folding
-    try:
-        model = _folded_stage(folding)
-    except (ff.FoldingError, KeyError, ValueError) as err:
-        return f"the folding is not legal: {err}"
+    model = _folded_model(value)
+    if isinstance(model, str):
+        return model
     est = ff.estimate_summary(model)
     if est["fps"] < target_fps:
         return f"estimated {est['fps']:,.0f} FPS < {target_fps:,.0f} (slowest layer {est['bottleneck']})"

@@ -1,7 +1,7 @@
 """Lecture helpers that belong to no pipeline stage: the maths and pictures behind the labs.
 
-One module per topic; every name is also here, so ``from course_utils import concepts`` then
-``concepts.fold_network(...)`` works as the lectures use it:
+One module per topic; every name is also here (loaded on first use), so ``from course_utils import
+concepts`` then ``concepts.fold_network(...)`` works as the lectures use it:
 
 * ``folding``: MAC and folding: ``Layer`` (an MVAU with SIMD/PE), ``folded_matvec`` (the folded loop
   nest, executed), ``fold_network`` / ``folding_sweep`` (cycles, FPS, latency), plots of the schedule
@@ -19,47 +19,31 @@ imported inside the functions.
 """
 from __future__ import annotations
 
-from course_utils.concepts.axis import AxisTrace, axis_violations, plot_axis_handshake, simulate_axis
-from course_utils.concepts.fewbits import (
-    BRAM18_BITS,
-    XC7Z020,
-    bram18_needed,
-    memory_bits,
-    partial_products,
-    xnor_popcount_dot,
-)
-from course_utils.concepts.folding import (
-    FoldError,
-    Layer,
-    Performance,
-    divisors,
-    fold_layer,
-    fold_network,
-    folded_matvec,
-    folding_sweep,
-    mlp_shapes,
-    network_performance,
-    plot_fold_schedule,
-    plot_throughput_vs_parallelism,
-)
-from course_utils.concepts.streamline import (
-    describe_nodes,
-    execute,
-    prepare_finn,
-    streamline_demo,
-    toy_streamline_model,
-)
-from course_utils.concepts.zynq import (
-    TOOLFLOW,
-    dma_max_batch,
-    pipelined_loop_cycles,
-    plot_toolflow,
-    plot_zynq_overview,
-)
+import importlib
+from typing import Any
 
-__all__ = ["BRAM18_BITS", "TOOLFLOW", "XC7Z020", "AxisTrace", "FoldError", "Layer", "Performance",
-           "axis_violations", "bram18_needed", "describe_nodes", "divisors", "dma_max_batch", "execute",
-           "fold_layer", "fold_network", "folded_matvec", "folding_sweep", "memory_bits", "mlp_shapes",
-           "network_performance", "partial_products", "pipelined_loop_cycles", "plot_axis_handshake",
-           "plot_fold_schedule", "plot_throughput_vs_parallelism", "plot_toolflow", "plot_zynq_overview",
-           "prepare_finn", "simulate_axis", "streamline_demo", "toy_streamline_model", "xnor_popcount_dot"]
+_WHERE = {
+    "axis": ("AxisTrace", "axis_violations", "plot_axis_handshake", "simulate_axis"),
+    "fewbits": ("BRAM18_BITS", "XC7Z020", "bram18_needed", "memory_bits", "partial_products",
+                "xnor_popcount_dot"),
+    "folding": ("FoldError", "Layer", "Performance", "divisors", "fold_layer", "fold_network",
+                "folded_matvec", "folding_sweep", "mlp_shapes", "network_performance", "plot_fold_schedule",
+                "plot_throughput_vs_parallelism"),
+    "streamline": ("describe_nodes", "execute", "prepare_finn", "streamline_demo", "toy_streamline_model"),
+    "zynq": ("TOOLFLOW", "dma_max_batch", "pipelined_loop_cycles", "plot_toolflow", "plot_zynq_overview"),
+}
+_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    """``concepts.fold_network`` and friends, loaded from their topic's module on first use (a lazy
+    facade: importing one topic module does not import the others)."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'course_utils.concepts' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"course_utils.concepts.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
