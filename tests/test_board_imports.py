@@ -14,13 +14,13 @@ runtime are absent (docs/ARCHITECTURE.md). Two checks:
 """
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _imports import import_statements
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "course_utils"
@@ -47,27 +47,12 @@ def _imports(name: str) -> list[tuple[str, bool, int]]:
     path = _module_file(name)
     assert path is not None, name
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    in_function: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            in_function.update(id(n) for n in ast.walk(node) if n is not node)
     found = []
-    for node in ast.walk(tree):
-        inner = id(node) in in_function
-        if isinstance(node, ast.Import):
-            found += [(a.name, inner, node.lineno) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package
-                for _ in range(node.level - 1):
-                    parent = parent.rpartition(".")[0]
-                base = f"{parent}.{base}" if base else parent
-            found.append((base, inner, node.lineno))
-            for alias in node.names:  # ``from course_utils import tools``: the submodule is imported too
-                if _module_file(f"{base}.{alias.name}") is not None:
-                    found.append((f"{base}.{alias.name}", inner, node.lineno))
+    for base, alias, stmt, inner in import_statements(path, package):
+        found.append((base, inner, stmt.lineno))
+        # ``from course_utils import tools``: the submodule is imported too
+        if alias is not None and _module_file(f"{base}.{alias}") is not None:
+            found.append((f"{base}.{alias}", inner, stmt.lineno))
     return found
 
 

@@ -40,6 +40,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from _imports import import_statements
+
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "ARCHITECTURE.md"
 
@@ -135,30 +137,22 @@ def imports(mod: str, path: Path, known: dict[str, Path]) -> list[Edge]:
     literals = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     in_function = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
                    for n in ast.walk(f) if n is not f}
-    found: list[tuple[str, ast.stmt | ast.expr]] = []
+    found: list[tuple[str, ast.stmt | ast.expr, bool]] = []
+    for base, name, stmt, inner in import_statements(path, package):
+        sub = f"{base}.{name}"
+        found.append((base if name is None or sub not in known else sub, stmt, inner))
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(a.name, node) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package
-                for _ in range(node.level - 1):
-                    parent = parent.rpartition(".")[0]
-                base = f"{parent}.{base}" if base else parent
-            for alias in node.names:
-                sub = f"{base}.{alias.name}"
-                found.append((sub if sub in known else base, node))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr == "import_module"):
-            found += [(t, node) for t in _dynamic_targets(node, mod, constants, literals, known)]
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "import_module"):
+            found += [(t, node, id(node) in in_function)
+                      for t in _dynamic_targets(node, mod, constants, literals, known)]
     edges = []
-    for target, node in found:
+    for target, node, inner in found:
         if target == "course_utils" or target.startswith("course_utils."):
             while target not in known:  # ``import course_utils.x.y`` where y is a name, not a module
                 target = target.rpartition(".")[0]
             if target != mod:
-                edges.append(Edge(mod, target, node.lineno, id(node) not in in_function))
+                edges.append(Edge(mod, target, node.lineno, not inner))
     return sorted(set(edges), key=lambda e: (e.line, e.target))
 
 
