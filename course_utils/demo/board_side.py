@@ -56,6 +56,8 @@ def run_on_board(package: str | Path, x: np.ndarray, progress: bool = True) -> t
     with runtime.Stopwatch(overlay, samples=len(x)) as sw:
         y = runtime.infer(overlay, pkg, x, progress=progress)
     timing = sw.timing
+    if timing is None:  # the Stopwatch sets it on leaving its block
+        raise RuntimeError("the board's stopwatch recorded no timing: report this as a kit bug.")
     facts = {
         "board": runtime.board_kind(), "where": where, "package": str(pkg.path),
         "placeholder_bitstream": pkg.placeholder_bitstream, "overlay_load_s": load_s,
