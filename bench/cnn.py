@@ -42,10 +42,13 @@ def shift_images(x, shift: int, gen):
     return out
 
 
-def train_fast(out: Path, epochs: int, batch_size: int, lr: float, shift: int, seed: int = 0):
+def train_fast(out: Path, epochs: int, batch_size: int, lr: float, shift: int, seed: int = 0,
+               init: Path | None = None):
     """The CNN trained with Adam + OneCycle at ``lr`` (peak) on ``batch_size`` (CPU-efficient batches) and
     +-``shift``-pixel shifts; the test accuracy printed after every epoch; a resumable state
-    (network, optimizer, schedule, generators) saved after every epoch in ``out/train_state.pt``."""
+    (network, optimizer, schedule, generators) saved after every epoch in ``out/train_state.pt``.
+    ``init``: a finished run's folder; its network trained on for ``epochs`` more with Adam at ``lr``
+    decaying to 0 on a cosine (a cool-down; the recipe records both runs)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -59,13 +62,26 @@ def train_fast(out: Path, epochs: int, batch_size: int, lr: float, shift: int, s
     test = torchdata.tensors("mnist", "test", crop=None)
     steps = (len(x) + batch_size - 1) // batch_size
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
-    gen, shift_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 2)
-    state_path = out / "train_state.pt"
+    sched: torch.optim.lr_scheduler.LRScheduler
     recipe = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "shift": shift, "seed": seed,
               "schedule": "OneCycle (Adam)"}
-    log: list[dict] = []
-    seconds, start = 0.0, 1
+    base: dict = {}
+    if init is not None:
+        if not (init / "train_state.pt").is_file():
+            sys.exit(f"--finetune-from {init}: no train_state.pt there; train that run first.")
+        base = torch.load(init / "train_state.pt", weights_only=False)
+        net.load_state_dict(base["net"])
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
+        recipe = {**recipe, "schedule": "cosine to 0 (Adam), after the base run", "seed": seed + 1,
+                  "base": {"folder": str(init), "recipe": base["recipe"], "epochs": base["epoch"]}}
+        seed += 1
+    else:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps,
+                                                    pct_start=0.15)
+    gen, shift_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 2)
+    state_path = out / "train_state.pt"
+    log: list[dict] = list(base.get("log", []))
+    seconds, start = float(base.get("seconds", 0.0)), 1
     if state_path.is_file():
         st = torch.load(state_path, weights_only=False)
         if st["recipe"] == recipe:
@@ -91,7 +107,7 @@ def train_fast(out: Path, epochs: int, batch_size: int, lr: float, shift: int, s
         dt = time.perf_counter() - t0
         seconds += dt
         acc = train.evaluate(net, test)["accuracy"]
-        log.append({"epoch": ep, "test_accuracy": acc, "seconds": round(dt, 1)})
+        log.append({"epoch": ep + int(base.get("epoch", 0)), "test_accuracy": acc, "seconds": round(dt, 1)})
         print(f"epoch {ep}/{epochs}: test accuracy {100 * acc:.2f}%, {dt:.0f} s", flush=True)
         with atomic_file(state_path) as f:
             torch.save({"recipe": recipe, "net": net.state_dict(), "opt": opt.state_dict(),
@@ -99,7 +115,7 @@ def train_fast(out: Path, epochs: int, batch_size: int, lr: float, shift: int, s
                         "shift_gen": shift_gen.get_state(),
                         "log": log, "seconds": seconds, "epoch": ep}, f)
     net.eval()
-    info = {"test_accuracy": log[-1]["test_accuracy"], "epochs": epochs, "seed": seed,
+    info = {"test_accuracy": log[-1]["test_accuracy"], "epochs": len(log), "seed": seed,
             "train_seconds": round(seconds, 1), "recipe": recipe, "per_epoch": log}
     return net, info
 
@@ -135,6 +151,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=512, help="with --fast (default 512)")
     ap.add_argument("--lr", type=float, default=3e-3, help="with --fast: peak learning rate")
     ap.add_argument("--shift", type=int, default=1, help="with --fast: random shift in pixels (default 1)")
+    ap.add_argument("--finetune-from", type=Path, default=None,
+                    help="with --fast: train that run's network --epochs more, Adam at --lr cosine to 0")
     ap.add_argument("--train-only", action="store_true", help="stop after training")
     ap.add_argument("--synth", action="store_true", help="Yosys on the whole design unless cached")
     ap.add_argument("--timeout", type=float, default=5400.0, help="Yosys time limit, seconds")
@@ -148,7 +166,8 @@ def main() -> None:
 
     out = (args.out or build_dir("bench") / "cnn").resolve()  # absolute: Verilator runs elsewhere
     out.mkdir(parents=True, exist_ok=True)
-    fast = ({"epochs": args.epochs or 15, "batch_size": args.batch_size, "lr": args.lr, "shift": args.shift}
+    fast = ({"epochs": args.epochs or 15, "batch_size": args.batch_size, "lr": args.lr, "shift": args.shift,
+             "init": args.finetune_from.resolve() if args.finetune_from else None}
             if args.fast else None)
     qnn, info = trained(out, args.epochs, args.retrain, fast)
     if args.train_only:
